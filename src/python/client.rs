@@ -1,0 +1,370 @@
+//! The native client behind `SessionClient` and `AsyncSessionClient`: one store handle, a sync door
+//! (blocks on the runtime with the GIL released) and an async door (an asyncio awaitable), both over
+//! the same async operation code.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use super::convert::{datetime_to_ms, error_to_py, ms_to_datetime, py_to_value, value_to_py};
+use super::runtime::{ForkAwareRuntime, runtime};
+use crate::clock::{Clock, ManualClock, SystemClock};
+use crate::error::Error;
+use crate::ops::{self, Operation};
+use crate::store::sqlite::SqliteStore;
+use crate::store::{Durability, SessionStore, StoreConfig};
+use crate::value::Value;
+
+/// A clock for tests: moves only when told to.
+#[pyclass(name = "ManualClock", frozen, module = "bedrock_sessions._core")]
+pub struct PyManualClock {
+    pub inner: Arc<ManualClock>,
+}
+
+#[pymethods]
+impl PyManualClock {
+    #[new]
+    #[pyo3(signature = (start=None))]
+    fn new(start: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+        let ms = match start {
+            None => SystemClock.now_ms(),
+            Some(dt) => datetime_to_ms(dt)?
+                .ok_or_else(|| PyValueError::new_err("start must be a datetime"))?,
+        };
+        Ok(PyManualClock {
+            inner: Arc::new(ManualClock::new(ms)),
+        })
+    }
+
+    /// Moves the clock forward by `seconds` (may be fractional; negative moves it back).
+    fn advance(&self, seconds: f64) -> PyResult<()> {
+        if !seconds.is_finite() {
+            return Err(PyValueError::new_err("seconds must be finite"));
+        }
+        self.inner.advance((seconds * 1000.0).round() as i64);
+        Ok(())
+    }
+
+    /// Sets the clock to a datetime (naive means UTC).
+    fn set(&self, when: &Bound<'_, PyAny>) -> PyResult<()> {
+        let ms = datetime_to_ms(when)?
+            .ok_or_else(|| PyValueError::new_err("when must be a datetime"))?;
+        self.inner.set(ms);
+        Ok(())
+    }
+
+    /// The clock's time as a UTC datetime.
+    fn now<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        ms_to_datetime(py, self.inner.now_ms())
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Spec {
+    File(String),
+    Memory,
+}
+
+#[derive(Debug)]
+struct Handle {
+    pid: u32,
+    store: Option<Arc<dyn SessionStore>>,
+}
+
+#[pyclass(name = "NativeClient", frozen, module = "bedrock_sessions._core")]
+pub struct PyNativeClient {
+    spec: Spec,
+    cfg: StoreConfig,
+    handle: Mutex<Handle>,
+}
+
+fn open(spec: &Spec, cfg: &StoreConfig) -> PyResult<Arc<dyn SessionStore>> {
+    let store = match spec {
+        Spec::File(path) => SqliteStore::open(path, cfg.clone()),
+        Spec::Memory => SqliteStore::memory(cfg.clone()),
+    };
+    match store {
+        Ok(s) => Ok(Arc::new(s)),
+        Err(e) => Err(PyOSError::new_err(e)),
+    }
+}
+
+fn new_request_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// Adds boto3's `ResponseMetadata` to a response.
+fn with_metadata(v: Value, status: u16, request_id: String) -> Value {
+    let meta = Value::Map(vec![
+        ("RequestId".into(), Value::Str(request_id)),
+        ("HTTPStatusCode".into(), Value::Int(status as i64)),
+        ("HTTPHeaders".into(), Value::Map(Vec::new())),
+        ("RetryAttempts".into(), Value::Int(0)),
+    ]);
+    match v {
+        Value::Map(mut items) => {
+            items.push(("ResponseMetadata".into(), meta));
+            Value::Map(items)
+        }
+        other => other,
+    }
+}
+
+/// The outcome of an async call, turned into a Python value or exception under the GIL.
+struct Outcome {
+    op: Operation,
+    request_id: String,
+    result: Result<Value, Error>,
+}
+
+impl<'py> IntoPyObject<'py> for Outcome {
+    type Target = PyAny;
+    type Output = Bound<'py, PyAny>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> Result<Self::Output, Self::Error> {
+        match self.result {
+            Ok(v) => value_to_py(
+                py,
+                &with_metadata(v, self.op.success_status(), self.request_id),
+            ),
+            Err(e) => Err(error_to_py(py, &e, self.op.name(), &self.request_id)),
+        }
+    }
+}
+
+impl PyNativeClient {
+    /// The store of this process: a forked child reopens the file (the parent's connections must not be
+    /// used or closed there, so they are leaked). An in-memory store is the child's own copy.
+    fn store(&self) -> PyResult<Arc<dyn SessionStore>> {
+        let pid = std::process::id();
+        let mut h = self.handle.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(store) = h.store.clone() else {
+            return Err(PyRuntimeError::new_err("the session client is closed"));
+        };
+        if h.pid == pid {
+            return Ok(store);
+        }
+        let fresh = match self.spec {
+            Spec::Memory => store,
+            Spec::File(_) => {
+                std::mem::forget(h.store.take());
+                open(&self.spec, &self.cfg)?
+            }
+        };
+        h.pid = pid;
+        h.store = Some(fresh.clone());
+        Ok(fresh)
+    }
+
+    fn build(spec: Spec, cfg: StoreConfig) -> PyResult<Self> {
+        let store = open(&spec, &cfg)?;
+        Ok(PyNativeClient {
+            spec,
+            cfg,
+            handle: Mutex::new(Handle {
+                pid: std::process::id(),
+                store: Some(store),
+            }),
+        })
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn config(
+    region: String,
+    account_id: String,
+    idle_timeout: f64,
+    max_steps_per_session: u64,
+    max_step_bytes: usize,
+    default_page_size: u32,
+    busy_timeout: f64,
+    durability: &str,
+    clock: Option<&Bound<'_, PyManualClock>>,
+) -> PyResult<StoreConfig> {
+    let secs = |name: &str, v: f64| {
+        if v.is_finite() && v >= 0.0 {
+            Ok(Duration::from_secs_f64(v))
+        } else {
+            Err(PyValueError::new_err(format!(
+                "{name} must be a non-negative number of seconds"
+            )))
+        }
+    };
+    let durability = match durability {
+        "full" => Durability::Full,
+        "normal" => Durability::Normal,
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "durability must be 'full' or 'normal', not {other:?}"
+            )));
+        }
+    };
+    let clock: Arc<dyn Clock> = match clock {
+        Some(c) => c.get().inner.clone(),
+        None => Arc::new(SystemClock),
+    };
+    let cfg = StoreConfig {
+        region,
+        account_id,
+        idle_timeout: secs("idle_timeout", idle_timeout)?,
+        max_steps_per_session,
+        max_step_bytes,
+        default_page_size,
+        busy_timeout: secs("busy_timeout", busy_timeout)?,
+        durability,
+        clock,
+        ..StoreConfig::default()
+    };
+    cfg.validate().map_err(PyValueError::new_err)?;
+    Ok(cfg)
+}
+
+#[pymethods]
+impl PyNativeClient {
+    /// Opens the embedded store in a SQLite file (created if missing).
+    #[staticmethod]
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (path, *, region="us-east-1".to_string(), account_id="000000000000".to_string(),
+        idle_timeout=3600.0, max_steps_per_session=1000, max_step_bytes=52_428_800, default_page_size=10,
+        busy_timeout=30.0, durability="full", clock=None))]
+    fn open_local(
+        py: Python<'_>,
+        path: String,
+        region: String,
+        account_id: String,
+        idle_timeout: f64,
+        max_steps_per_session: u64,
+        max_step_bytes: usize,
+        default_page_size: u32,
+        busy_timeout: f64,
+        durability: &str,
+        clock: Option<&Bound<'_, PyManualClock>>,
+    ) -> PyResult<Self> {
+        let cfg = config(
+            region,
+            account_id,
+            idle_timeout,
+            max_steps_per_session,
+            max_step_bytes,
+            default_page_size,
+            busy_timeout,
+            durability,
+            clock,
+        )?;
+        py.detach(|| Self::build(Spec::File(path), cfg))
+    }
+
+    /// Opens an embedded store that lives in memory.
+    #[staticmethod]
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (*, region="us-east-1".to_string(), account_id="000000000000".to_string(),
+        idle_timeout=3600.0, max_steps_per_session=1000, max_step_bytes=52_428_800, default_page_size=10,
+        clock=None))]
+    fn open_memory(
+        region: String,
+        account_id: String,
+        idle_timeout: f64,
+        max_steps_per_session: u64,
+        max_step_bytes: usize,
+        default_page_size: u32,
+        clock: Option<&Bound<'_, PyManualClock>>,
+    ) -> PyResult<Self> {
+        let cfg = config(
+            region,
+            account_id,
+            idle_timeout,
+            max_steps_per_session,
+            max_step_bytes,
+            default_page_size,
+            30.0,
+            "full",
+            clock,
+        )?;
+        Self::build(Spec::Memory, cfg)
+    }
+
+    /// Runs an operation (AWS name, e.g. "CreateSession") with boto3's keyword arguments; blocks with the
+    /// GIL released.
+    fn call<'py>(
+        &self,
+        py: Python<'py>,
+        operation: &str,
+        params: &Bound<'py, PyDict>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let op = Operation::from_name(operation)
+            .ok_or_else(|| PyValueError::new_err(format!("unknown operation {operation:?}")))?;
+        let input = py_to_value(params.as_any())?;
+        let store = self.store()?;
+        let request_id = new_request_id();
+        let rt = runtime();
+        let result = py.detach(|| rt.block_on(ops::dispatch(&*store, op, input)));
+        match result {
+            Ok(v) => value_to_py(py, &with_metadata(v, op.success_status(), request_id)),
+            Err(e) => Err(error_to_py(py, &e, op.name(), &request_id)),
+        }
+    }
+
+    /// Like `call`, but returns an awaitable for the running asyncio loop.
+    fn call_async<'py>(
+        &self,
+        py: Python<'py>,
+        operation: &str,
+        params: &Bound<'py, PyDict>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let op = Operation::from_name(operation)
+            .ok_or_else(|| PyValueError::new_err(format!("unknown operation {operation:?}")))?;
+        let input = py_to_value(params.as_any())?;
+        let store = self.store()?;
+        let request_id = new_request_id();
+        pyo3_async_runtimes::generic::future_into_py::<ForkAwareRuntime, _, _>(py, async move {
+            let result = ops::dispatch(&*store, op, input).await;
+            Ok(Outcome {
+                op,
+                request_id,
+                result,
+            })
+        })
+    }
+
+    /// Releases the store (connections close once in-flight calls finish). Idempotent.
+    fn close(&self) {
+        let mut h = self.handle.lock().unwrap_or_else(|p| p.into_inner());
+        if h.pid == std::process::id() {
+            h.store = None;
+        } else {
+            std::mem::forget(h.store.take());
+        }
+    }
+
+    #[getter]
+    fn closed(&self) -> bool {
+        self.handle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .store
+            .is_none()
+    }
+
+    /// The database file, or None in memory.
+    #[getter]
+    fn path(&self) -> Option<String> {
+        match &self.spec {
+            Spec::File(p) => Some(p.clone()),
+            Spec::Memory => None,
+        }
+    }
+
+    #[getter]
+    fn region(&self) -> String {
+        self.cfg.region.clone()
+    }
+
+    #[getter]
+    fn account_id(&self) -> String {
+        self.cfg.account_id.clone()
+    }
+}

@@ -1,0 +1,109 @@
+//! The store abstraction: the 14 operations of the session API over typed, validated requests.
+//! The embedded SQLite store implements it here; an HTTP implementation (the AWS SDK against Bedrock
+//! or the local server) plugs in beside it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::Result;
+use crate::model::{
+    CreateInvocation, CreateSession, GetStep, Invocation, ListSteps, Page, PageRequest, PutStep,
+    ResourceArn, Session, SessionRef, Step, StepSummary, UpdateSession,
+};
+
+pub mod sqlite;
+
+#[async_trait]
+pub trait SessionStore: Send + Sync + std::fmt::Debug {
+    async fn create_session(&self, req: CreateSession) -> Result<Session>;
+    async fn get_session(&self, session: SessionRef) -> Result<Session>;
+    async fn list_sessions(&self, page: PageRequest) -> Result<Page<Session>>;
+    async fn update_session(&self, req: UpdateSession) -> Result<Session>;
+    async fn end_session(&self, session: SessionRef) -> Result<Session>;
+    async fn delete_session(&self, session: SessionRef) -> Result<()>;
+    async fn create_invocation(&self, req: CreateInvocation) -> Result<Invocation>;
+    async fn list_invocations(
+        &self,
+        session: SessionRef,
+        page: PageRequest,
+    ) -> Result<Page<Invocation>>;
+    /// Returns the step id (generated when the request has none).
+    async fn put_invocation_step(&self, req: PutStep) -> Result<String>;
+    async fn get_invocation_step(&self, req: GetStep) -> Result<Step>;
+    async fn list_invocation_steps(&self, req: ListSteps) -> Result<Page<StepSummary>>;
+    async fn tag_resource(&self, arn: ResourceArn, tags: BTreeMap<String, String>) -> Result<()>;
+    async fn untag_resource(&self, arn: ResourceArn, keys: Vec<String>) -> Result<()>;
+    async fn list_tags_for_resource(&self, arn: ResourceArn) -> Result<BTreeMap<String, String>>;
+}
+
+/// How hard a commit is pushed to disk. Both survive `kill -9` of the writer (WAL frames are in the
+/// OS page cache); `Full` also survives power loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    Full,
+    Normal,
+}
+
+/// Settings of the embedded store. The defaults are the service's documented quotas.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub partition: String,
+    pub region: String,
+    pub account_id: String,
+    /// An ACTIVE session not written for this long reads as EXPIRED (service: 1 hour).
+    pub idle_timeout: Duration,
+    pub max_steps_per_session: u64,
+    pub max_step_bytes: usize,
+    pub default_page_size: u32,
+    /// How long a writer waits for another process's lock before giving up (ThrottlingException).
+    pub busy_timeout: Duration,
+    pub durability: Durability,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            partition: "aws".into(),
+            region: "us-east-1".into(),
+            account_id: "000000000000".into(),
+            idle_timeout: Duration::from_secs(3600),
+            max_steps_per_session: 1000,
+            max_step_bytes: 50 * 1024 * 1024,
+            default_page_size: 10,
+            busy_timeout: Duration::from_secs(30),
+            durability: Durability::Full,
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+impl StoreConfig {
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        if self.region.is_empty()
+            || !self
+                .region
+                .bytes()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+        {
+            return Err(format!("region {:?} must match [a-z0-9-]+", self.region));
+        }
+        if self.account_id.len() != 12 || !self.account_id.bytes().all(|c| c.is_ascii_digit()) {
+            return Err(format!(
+                "account_id {:?} must be 12 digits",
+                self.account_id
+            ));
+        }
+        if self.max_steps_per_session == 0 || self.max_step_bytes == 0 {
+            return Err("max_steps_per_session and max_step_bytes must be positive".into());
+        }
+        if !(1..=1000).contains(&self.default_page_size) {
+            return Err("default_page_size must be between 1 and 1000".into());
+        }
+        Ok(())
+    }
+}

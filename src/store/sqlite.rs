@@ -1,0 +1,866 @@
+//! The embedded store: the session model in one SQLite file (WAL), or in memory for tests.
+//!
+//! Durability: every write is one `BEGIN IMMEDIATE` transaction, committed before the call returns,
+//! so an acknowledged write survives `kill -9` of the process (and power loss with `Durability::Full`).
+//! Several processes may share one file: SQLite's locks serialize writers (waiting up to `busy_timeout`)
+//! while readers keep reading their own snapshot.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use rusqlite::{
+    Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
+};
+
+use super::{Durability, SessionStore, StoreConfig};
+use crate::clock::Millis;
+use crate::error::{Error, Result};
+use crate::model::{
+    ContentBlock, CreateInvocation, CreateSession, GetStep, ImageFormat, ImageSource, Invocation,
+    ListSteps, MAX_TAGS, Page, PageRequest, Payload, PutStep, ResourceArn, Session, SessionRef,
+    SessionStatus, Step, StepSummary, UpdateSession,
+};
+use crate::token::{self, Cursor};
+use crate::validate::SessionArn;
+
+/// Schema migrations, applied in order; `PRAGMA user_version` records how many have run.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE sessions (
+    seq               INTEGER PRIMARY KEY AUTOINCREMENT,
+    id                TEXT    NOT NULL UNIQUE,
+    arn               TEXT    NOT NULL UNIQUE,
+    status            TEXT    NOT NULL,
+    created_at        INTEGER NOT NULL,
+    last_updated_at   INTEGER NOT NULL,
+    metadata          TEXT    NOT NULL,
+    encryption_key_arn TEXT,
+    step_count        INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX sessions_newest ON sessions (created_at DESC, seq DESC);
+CREATE TABLE tags (
+    session_seq INTEGER NOT NULL REFERENCES sessions(seq) ON DELETE CASCADE,
+    key         TEXT    NOT NULL,
+    value       TEXT    NOT NULL,
+    PRIMARY KEY (session_seq, key)
+) WITHOUT ROWID;
+CREATE TABLE invocations (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_seq INTEGER NOT NULL REFERENCES sessions(seq) ON DELETE CASCADE,
+    id          TEXT    NOT NULL,
+    description TEXT,
+    created_at  INTEGER NOT NULL,
+    UNIQUE (session_seq, id)
+);
+CREATE INDEX invocations_newest ON invocations (session_seq, created_at DESC, seq DESC);
+CREATE TABLE steps (
+    seq            INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_seq    INTEGER NOT NULL REFERENCES sessions(seq) ON DELETE CASCADE,
+    invocation_seq INTEGER NOT NULL REFERENCES invocations(seq) ON DELETE CASCADE,
+    id             TEXT    NOT NULL,
+    step_time      INTEGER NOT NULL,
+    payload        BLOB    NOT NULL,
+    UNIQUE (session_seq, id)
+);
+CREATE INDEX steps_newest ON steps (session_seq, step_time DESC, seq DESC);
+CREATE INDEX steps_newest_by_invocation ON steps (invocation_seq, step_time DESC, seq DESC);
+"#];
+
+/// The schema version this build writes and reads.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+#[derive(Debug, Clone)]
+enum Location {
+    File(PathBuf),
+    Memory,
+}
+
+#[derive(Debug)]
+struct Inner {
+    cfg: StoreConfig,
+    location: Location,
+    writer: Mutex<Connection>,
+    /// Idle reader connections (file stores only; in memory everything goes through `writer`).
+    readers: Mutex<Vec<Connection>>,
+}
+
+/// The embedded session store.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock leaves SQLite consistent (the transaction rolls back on drop).
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store in the file at `path`.
+    pub fn open(path: impl AsRef<Path>, cfg: StoreConfig) -> std::result::Result<Self, String> {
+        cfg.validate()?;
+        let path = path.as_ref().to_path_buf();
+        let writer = open_connection(&path, &cfg)
+            .map_err(|e| format!("cannot open session store {}: {e}", path.display()))?;
+        migrate(&writer)
+            .map_err(|e| format!("cannot open session store {}: {e}", path.display()))?;
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                cfg,
+                location: Location::File(path),
+                writer: Mutex::new(writer),
+                readers: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// A store that lives in this process's memory only.
+    pub fn memory(cfg: StoreConfig) -> std::result::Result<Self, String> {
+        cfg.validate()?;
+        let conn = Connection::open_in_memory().map_err(|e| e.to_string())?;
+        conn.execute_batch("PRAGMA foreign_keys = ON;")
+            .map_err(|e| e.to_string())?;
+        migrate(&conn)?;
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                cfg,
+                location: Location::Memory,
+                writer: Mutex::new(conn),
+                readers: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &StoreConfig {
+        &self.inner.cfg
+    }
+
+    /// The file of this store, or None in memory.
+    pub fn path(&self) -> Option<&Path> {
+        match &self.inner.location {
+            Location::File(p) => Some(p),
+            Location::Memory => None,
+        }
+    }
+
+    /// Runs `f` in a write transaction on a blocking thread.
+    async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>, &StoreConfig) -> Result<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        run_blocking(move || {
+            let mut conn = lock(&inner.writer);
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = f(&tx, &inner.cfg)?;
+            tx.commit()?;
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Runs `f` in a read transaction (one snapshot) on a blocking thread.
+    async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>, &StoreConfig) -> Result<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        run_blocking(move || match &inner.location {
+            Location::Memory => {
+                let mut conn = lock(&inner.writer);
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+                f(&tx, &inner.cfg)
+            }
+            Location::File(path) => {
+                let pooled = lock(&inner.readers).pop();
+                let mut conn = match pooled {
+                    Some(c) => c,
+                    None => open_connection(path, &inner.cfg).map_err(Error::from)?,
+                };
+                let out = {
+                    let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+                    f(&tx, &inner.cfg)
+                };
+                let mut idle = lock(&inner.readers);
+                if idle.len() < 4 {
+                    idle.push(conn);
+                }
+                out
+            }
+        })
+        .await
+    }
+}
+
+async fn run_blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) => h
+            .spawn_blocking(f)
+            .await
+            .map_err(|e| Error::internal(format!("session store task failed: {e}")))?,
+        // Outside a runtime (plain Rust callers), run inline.
+        Err(_) => f(),
+    }
+}
+
+fn open_connection(path: &Path, cfg: &StoreConfig) -> rusqlite::Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(cfg.busy_timeout)?;
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(rusqlite::Error::InvalidParameterName(format!(
+            "journal_mode is {mode}, expected wal"
+        )));
+    }
+    let sync = match cfg.durability {
+        Durability::Full => "FULL",
+        Durability::Normal => "NORMAL",
+    };
+    conn.execute_batch(&format!(
+        "PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON;"
+    ))?;
+    Ok(conn)
+}
+
+fn migrate(conn: &Connection) -> std::result::Result<(), String> {
+    let run = || -> rusqlite::Result<std::result::Result<(), String>> {
+        // IMMEDIATE: two processes opening a new file at once must not both create the schema.
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version > SCHEMA_VERSION {
+            conn.execute_batch("ROLLBACK")?;
+            return Ok(Err(format!(
+                "the file has schema version {version}, newer than this bedrock-sessions supports ({SCHEMA_VERSION}); upgrade the package"
+            )));
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            if let Err(e) = conn.execute_batch(sql) {
+                conn.execute_batch("ROLLBACK")?;
+                return Err(e);
+            }
+            conn.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
+        }
+        conn.execute_batch("COMMIT")?;
+        Ok(Ok(()))
+    };
+    run().map_err(|e| e.to_string())?
+}
+
+// ---------------------------------------------------------------------------------------------
+// Payload encoding: compact and deterministic (byte equality means payload equality).
+// Layout: version byte 1, then per block: kind (0 text, 1 image bytes, 2 image s3), format byte, u32 LE length, data.
+
+fn encode_payload(p: &Payload) -> Vec<u8> {
+    let mut out = Vec::with_capacity(p.byte_size() + 1 + 6 * p.blocks.len());
+    out.push(1u8);
+    for b in &p.blocks {
+        let (kind, fmt, data): (u8, u8, &[u8]) = match b {
+            ContentBlock::Text(t) => (0, 0, t.as_bytes()),
+            ContentBlock::Image { format, source } => {
+                let f = *format as u8;
+                match source {
+                    ImageSource::Bytes(b) => (1, f, b),
+                    ImageSource::S3 { uri } => (2, f, uri.as_bytes()),
+                }
+            }
+        };
+        out.push(kind);
+        out.push(fmt);
+        out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        out.extend_from_slice(data);
+    }
+    out
+}
+
+fn decode_payload(buf: &[u8]) -> Result<Payload> {
+    let corrupt = || Error::internal("stored step payload is corrupt");
+    if buf.first() != Some(&1) {
+        return Err(corrupt());
+    }
+    let mut i = 1;
+    let mut blocks = Vec::new();
+    while i < buf.len() {
+        let head = buf.get(i..i + 6).ok_or_else(corrupt)?;
+        let (kind, fmt) = (head[0], head[1]);
+        let len = u32::from_le_bytes([head[2], head[3], head[4], head[5]]) as usize;
+        let data = buf.get(i + 6..i + 6 + len).ok_or_else(corrupt)?;
+        i += 6 + len;
+        let format = match fmt {
+            0 => ImageFormat::Png,
+            1 => ImageFormat::Jpeg,
+            2 => ImageFormat::Gif,
+            3 => ImageFormat::Webp,
+            _ => return Err(corrupt()),
+        };
+        let text = || String::from_utf8(data.to_vec()).map_err(|_| corrupt());
+        blocks.push(match kind {
+            0 => ContentBlock::Text(text()?),
+            1 => ContentBlock::Image {
+                format,
+                source: ImageSource::Bytes(data.to_vec()),
+            },
+            2 => ContentBlock::Image {
+                format,
+                source: ImageSource::S3 { uri: text()? },
+            },
+            _ => return Err(corrupt()),
+        });
+    }
+    Ok(Payload { blocks })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rows
+
+struct SessionRow {
+    seq: i64,
+    id: String,
+    arn: String,
+    status: String,
+    created_at: Millis,
+    last_updated_at: Millis,
+    metadata: String,
+    encryption_key_arn: Option<String>,
+    step_count: i64,
+}
+
+const SESSION_COLS: &str =
+    "seq, id, arn, status, created_at, last_updated_at, metadata, encryption_key_arn, step_count";
+
+fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRow> {
+    Ok(SessionRow {
+        seq: r.get(0)?,
+        id: r.get(1)?,
+        arn: r.get(2)?,
+        status: r.get(3)?,
+        created_at: r.get(4)?,
+        last_updated_at: r.get(5)?,
+        metadata: r.get(6)?,
+        encryption_key_arn: r.get(7)?,
+        step_count: r.get(8)?,
+    })
+}
+
+impl SessionRow {
+    fn status(&self, cfg: &StoreConfig) -> SessionStatus {
+        match SessionStatus::parse(&self.status) {
+            Some(SessionStatus::Active) => {
+                let idle = cfg.clock.now_ms().saturating_sub(self.last_updated_at);
+                if idle >= cfg.idle_timeout.as_millis() as i64 {
+                    SessionStatus::Expired
+                } else {
+                    SessionStatus::Active
+                }
+            }
+            Some(s) => s,
+            None => SessionStatus::Ended,
+        }
+    }
+
+    fn to_session(&self, cfg: &StoreConfig) -> Result<Session> {
+        let metadata: BTreeMap<String, String> = serde_json::from_str(&self.metadata)
+            .map_err(|e| Error::internal(format!("stored session metadata is corrupt: {e}")))?;
+        Ok(Session {
+            id: self.id.clone(),
+            arn: self.arn.clone(),
+            status: self.status(cfg),
+            created_at: self.created_at,
+            last_updated_at: self.last_updated_at,
+            metadata,
+            encryption_key_arn: self.encryption_key_arn.clone(),
+        })
+    }
+
+    /// Writes are refused on ENDED and EXPIRED sessions.
+    fn require_writable(&self, cfg: &StoreConfig, what: &str) -> Result<()> {
+        match self.status(cfg) {
+            SessionStatus::Active => Ok(()),
+            s => Err(Error::conflict(format!(
+                "Session {} is {}: {what} is not allowed (only ACTIVE sessions accept writes)",
+                self.id,
+                s.as_str()
+            ))),
+        }
+    }
+}
+
+fn not_found_session(raw: &str) -> Error {
+    Error::not_found(format!("Session {raw} was not found"))
+}
+
+fn find_session(tx: &Transaction<'_>, sref: &SessionRef) -> Result<SessionRow> {
+    let row = tx
+        .query_row(
+            &format!("SELECT {SESSION_COLS} FROM sessions WHERE id = ?1"),
+            [&sref.id],
+            session_row,
+        )
+        .optional()?
+        .ok_or_else(|| not_found_session(&sref.raw))?;
+    // An ARN must be this session's exact ARN: another region, account or partition names no session here.
+    if sref.arn.is_some() && sref.raw != row.arn {
+        return Err(not_found_session(&sref.raw));
+    }
+    Ok(row)
+}
+
+fn find_tagged_session(tx: &Transaction<'_>, arn: &ResourceArn) -> Result<SessionRow> {
+    let sref = SessionRef {
+        raw: arn.raw.clone(),
+        id: arn.arn.session_id.clone(),
+        arn: Some(arn.arn.clone()),
+    };
+    find_session(tx, &sref).map_err(|e| {
+        if e.code == crate::error::ErrorCode::ResourceNotFound {
+            Error::not_found(format!("Resource {} was not found", arn.raw))
+        } else {
+            e
+        }
+    })
+}
+
+fn find_invocation_seq(
+    tx: &Transaction<'_>,
+    session: &SessionRow,
+    invocation_id: &str,
+) -> Result<i64> {
+    tx.query_row(
+        "SELECT seq FROM invocations WHERE session_seq = ?1 AND id = ?2",
+        params![session.seq, invocation_id],
+        |r| r.get(0),
+    )
+    .optional()?
+    .ok_or_else(|| {
+        Error::not_found(format!(
+            "Invocation {invocation_id} was not found in session {}",
+            session.id
+        ))
+    })
+}
+
+fn page_size(cfg: &StoreConfig, page: &PageRequest) -> i64 {
+    page.max_results.unwrap_or(cfg.default_page_size) as i64
+}
+
+/// Runs a newest-first keyset query. `sql` selects rows whose last two columns are (time, seq);
+/// it has `?1`/`?2` for the cursor and `?3` for the limit, then `extra` parameters.
+fn keyset<T>(
+    tx: &Transaction<'_>,
+    sql: &str,
+    extra: &[&dyn rusqlite::ToSql],
+    scope: &str,
+    page: &PageRequest,
+    cfg: &StoreConfig,
+    map: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<(T, Cursor)>,
+) -> Result<Page<T>> {
+    let cursor = match &page.next_token {
+        Some(t) => token::decode(scope, t)?,
+        None => Cursor {
+            time: i64::MAX,
+            seq: i64::MAX,
+        },
+    };
+    let n = page_size(cfg, page);
+    let mut params: Vec<&dyn rusqlite::ToSql> = vec![&cursor.time, &cursor.seq];
+    let limit = n + 1;
+    params.push(&limit);
+    params.extend_from_slice(extra);
+    let mut stmt = tx.prepare_cached(sql)?;
+    let mut rows = stmt.query(params.as_slice())?;
+    let mut items = Vec::new();
+    let mut last = None;
+    while let Some(r) = rows.next()? {
+        if items.len() as i64 == n {
+            return Ok(Page {
+                items,
+                next_token: last.map(|c| token::encode(scope, c)),
+            });
+        }
+        let (item, c) = map(r)?;
+        items.push(item);
+        last = Some(c);
+    }
+    Ok(Page {
+        items,
+        next_token: None,
+    })
+}
+
+fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+fn insert_tags(
+    tx: &Transaction<'_>,
+    session_seq: i64,
+    tags: &BTreeMap<String, String>,
+) -> Result<()> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO tags (session_seq, key, value) VALUES (?1, ?2, ?3)
+         ON CONFLICT (session_seq, key) DO UPDATE SET value = excluded.value",
+    )?;
+    for (k, v) in tags {
+        stmt.execute(params![session_seq, k, v])?;
+    }
+    Ok(())
+}
+
+fn tag_count(tx: &Transaction<'_>, session_seq: i64) -> Result<i64> {
+    Ok(tx.query_row(
+        "SELECT COUNT(*) FROM tags WHERE session_seq = ?1",
+        [session_seq],
+        |r| r.get(0),
+    )?)
+}
+
+#[async_trait]
+impl SessionStore for SqliteStore {
+    async fn create_session(&self, req: CreateSession) -> Result<Session> {
+        self.write(move |tx, cfg| {
+            let id = new_id();
+            let arn = SessionArn::format(&cfg.partition, &cfg.region, &cfg.account_id, &id);
+            let now = cfg.clock.now_ms();
+            let metadata = serde_json::to_string(&req.metadata).map_err(|e| Error::internal(e.to_string()))?;
+            tx.execute(
+                "INSERT INTO sessions (id, arn, status, created_at, last_updated_at, metadata, encryption_key_arn)
+                 VALUES (?1, ?2, 'ACTIVE', ?3, ?3, ?4, ?5)",
+                params![id, arn, now, metadata, req.encryption_key_arn],
+            )?;
+            let seq = tx.last_insert_rowid();
+            insert_tags(tx, seq, &req.tags)?;
+            Ok(Session {
+                id,
+                arn,
+                status: SessionStatus::Active,
+                created_at: now,
+                last_updated_at: now,
+                metadata: req.metadata,
+                encryption_key_arn: req.encryption_key_arn,
+            })
+        })
+        .await
+    }
+
+    async fn get_session(&self, session: SessionRef) -> Result<Session> {
+        self.read(move |tx, cfg| find_session(tx, &session)?.to_session(cfg))
+            .await
+    }
+
+    async fn list_sessions(&self, page: PageRequest) -> Result<Page<Session>> {
+        self.read(move |tx, cfg| {
+            let sql = format!(
+                "SELECT {SESSION_COLS} FROM sessions WHERE (created_at, seq) < (?1, ?2)
+                 ORDER BY created_at DESC, seq DESC LIMIT ?3"
+            );
+            let rows = keyset(tx, &sql, &[], "sessions", &page, cfg, |r| {
+                let row = session_row(r)?;
+                let c = Cursor {
+                    time: row.created_at,
+                    seq: row.seq,
+                };
+                Ok((row, c))
+            })?;
+            let items = rows
+                .items
+                .iter()
+                .map(|r| r.to_session(cfg))
+                .collect::<Result<Vec<_>>>()?;
+            Ok(Page {
+                items,
+                next_token: rows.next_token,
+            })
+        })
+        .await
+    }
+
+    async fn update_session(&self, req: UpdateSession) -> Result<Session> {
+        self.write(move |tx, cfg| {
+            let row = find_session(tx, &req.session)?;
+            row.require_writable(cfg, "UpdateSession")?;
+            let now = cfg.clock.now_ms();
+            match &req.metadata {
+                Some(m) => {
+                    let json =
+                        serde_json::to_string(m).map_err(|e| Error::internal(e.to_string()))?;
+                    tx.execute(
+                        "UPDATE sessions SET metadata = ?1, last_updated_at = ?2 WHERE seq = ?3",
+                        params![json, now, row.seq],
+                    )?;
+                }
+                None => {
+                    tx.execute(
+                        "UPDATE sessions SET last_updated_at = ?1 WHERE seq = ?2",
+                        params![now, row.seq],
+                    )?;
+                }
+            }
+            find_session(tx, &req.session)?.to_session(cfg)
+        })
+        .await
+    }
+
+    async fn end_session(&self, session: SessionRef) -> Result<Session> {
+        self.write(move |tx, cfg| {
+            let row = find_session(tx, &session)?;
+            if row.status(cfg) == SessionStatus::Ended {
+                return Err(Error::conflict(format!(
+                    "Session {} is already ENDED",
+                    row.id
+                )));
+            }
+            let now = cfg.clock.now_ms();
+            tx.execute(
+                "UPDATE sessions SET status = 'ENDED', last_updated_at = ?1 WHERE seq = ?2",
+                params![now, row.seq],
+            )?;
+            find_session(tx, &session)?.to_session(cfg)
+        })
+        .await
+    }
+
+    async fn delete_session(&self, session: SessionRef) -> Result<()> {
+        self.write(move |tx, cfg| {
+            let row = find_session(tx, &session)?;
+            if row.status(cfg) == SessionStatus::Active {
+                return Err(Error::conflict(format!(
+                    "Session {} is ACTIVE: end it (EndSession) before deleting it",
+                    row.id
+                )));
+            }
+            // Invocations, steps and tags go with it (ON DELETE CASCADE).
+            tx.execute("DELETE FROM sessions WHERE seq = ?1", [row.seq])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn create_invocation(&self, req: CreateInvocation) -> Result<Invocation> {
+        self.write(move |tx, cfg| {
+            let row = find_session(tx, &req.session)?;
+            row.require_writable(cfg, "CreateInvocation")?;
+            let id = req.invocation_id.unwrap_or_else(new_id);
+            let exists: Option<i64> = tx
+                .query_row(
+                    "SELECT seq FROM invocations WHERE session_seq = ?1 AND id = ?2",
+                    params![row.seq, id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if exists.is_some() {
+                return Err(Error::conflict(format!("Invocation {id} already exists in session {}", row.id)));
+            }
+            let now = cfg.clock.now_ms();
+            tx.execute(
+                "INSERT INTO invocations (session_seq, id, description, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![row.seq, id, req.description, now],
+            )?;
+            tx.execute("UPDATE sessions SET last_updated_at = ?1 WHERE seq = ?2", params![now, row.seq])?;
+            Ok(Invocation { session_id: row.id, invocation_id: id, description: req.description, created_at: now })
+        })
+        .await
+    }
+
+    async fn list_invocations(
+        &self,
+        session: SessionRef,
+        page: PageRequest,
+    ) -> Result<Page<Invocation>> {
+        self.read(move |tx, cfg| {
+            let row = find_session(tx, &session)?;
+            let scope = format!("invocations|{}", row.id);
+            let sid = row.id.clone();
+            keyset(
+                tx,
+                "SELECT id, description, created_at, seq FROM invocations
+                 WHERE session_seq = ?4 AND (created_at, seq) < (?1, ?2)
+                 ORDER BY created_at DESC, seq DESC LIMIT ?3",
+                &[&row.seq],
+                &scope,
+                &page,
+                cfg,
+                |r| {
+                    let inv = Invocation {
+                        session_id: sid.clone(),
+                        invocation_id: r.get(0)?,
+                        description: r.get(1)?,
+                        created_at: r.get(2)?,
+                    };
+                    let c = Cursor {
+                        time: inv.created_at,
+                        seq: r.get(3)?,
+                    };
+                    Ok((inv, c))
+                },
+            )
+        })
+        .await
+    }
+
+    async fn put_invocation_step(&self, req: PutStep) -> Result<String> {
+        // Size checks before taking the write lock.
+        let size = req.payload.byte_size();
+        if size > self.inner.cfg.max_step_bytes {
+            return Err(Error::validation(format!(
+                "Invalid payload: {size} bytes, a step may hold at most {} bytes",
+                self.inner.cfg.max_step_bytes
+            )));
+        }
+        let blob = encode_payload(&req.payload);
+        self.write(move |tx, cfg| {
+            let row = find_session(tx, &req.session)?;
+            row.require_writable(cfg, "PutInvocationStep")?;
+            let inv_seq = find_invocation_seq(tx, &row, &req.invocation_id)?;
+            if let Some(step_id) = &req.step_id {
+                let existing: Option<(i64, i64, Vec<u8>)> = tx
+                    .query_row(
+                        "SELECT invocation_seq, step_time, payload FROM steps WHERE session_seq = ?1 AND id = ?2",
+                        params![row.seq, step_id],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    )
+                    .optional()?;
+                if let Some((e_inv, e_time, e_payload)) = existing {
+                    // A retried write of the same step is a success; anything else is a conflict.
+                    if e_inv == inv_seq && e_time == req.time && e_payload == blob {
+                        return Ok(step_id.clone());
+                    }
+                    return Err(Error::conflict(format!(
+                        "Invocation step {step_id} already exists in session {} with other content",
+                        row.id
+                    )));
+                }
+            }
+            if row.step_count as u64 >= cfg.max_steps_per_session {
+                return Err(Error::quota(format!(
+                    "Session {} has reached its quota of {} invocation steps",
+                    row.id, cfg.max_steps_per_session
+                )));
+            }
+            let step_id = req.step_id.unwrap_or_else(new_id);
+            tx.execute(
+                "INSERT INTO steps (session_seq, invocation_seq, id, step_time, payload) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![row.seq, inv_seq, step_id, req.time, blob],
+            )?;
+            tx.execute(
+                "UPDATE sessions SET step_count = step_count + 1, last_updated_at = ?1 WHERE seq = ?2",
+                params![cfg.clock.now_ms(), row.seq],
+            )?;
+            Ok(step_id)
+        })
+        .await
+    }
+
+    async fn get_invocation_step(&self, req: GetStep) -> Result<Step> {
+        self.read(move |tx, _cfg| {
+            let row = find_session(tx, &req.session)?;
+            let inv_seq = find_invocation_seq(tx, &row, &req.invocation_id)?;
+            let found: Option<(i64, Vec<u8>)> = tx
+                .query_row(
+                    "SELECT step_time, payload FROM steps WHERE session_seq = ?1 AND invocation_seq = ?2 AND id = ?3",
+                    params![row.seq, inv_seq, req.step_id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let (time, blob) = found.ok_or_else(|| {
+                Error::not_found(format!(
+                    "Invocation step {} was not found in invocation {} of session {}",
+                    req.step_id, req.invocation_id, row.id
+                ))
+            })?;
+            Ok(Step {
+                summary: StepSummary { session_id: row.id, invocation_id: req.invocation_id, step_id: req.step_id, time },
+                payload: decode_payload(&blob)?,
+            })
+        })
+        .await
+    }
+
+    async fn list_invocation_steps(&self, req: ListSteps) -> Result<Page<StepSummary>> {
+        self.read(move |tx, cfg| {
+            let row = find_session(tx, &req.session)?;
+            let sid = row.id.clone();
+            let map = |r: &rusqlite::Row<'_>| {
+                let s = StepSummary { session_id: sid.clone(), invocation_id: r.get(0)?, step_id: r.get(1)?, time: r.get(2)? };
+                let c = Cursor { time: s.time, seq: r.get(3)? };
+                Ok((s, c))
+            };
+            match &req.invocation_id {
+                Some(inv) => {
+                    let inv_seq = find_invocation_seq(tx, &row, inv)?;
+                    keyset(
+                        tx,
+                        "SELECT i.id, s.id, s.step_time, s.seq FROM steps s JOIN invocations i ON i.seq = s.invocation_seq
+                         WHERE s.invocation_seq = ?4 AND (s.step_time, s.seq) < (?1, ?2)
+                         ORDER BY s.step_time DESC, s.seq DESC LIMIT ?3",
+                        &[&inv_seq],
+                        &format!("steps|{}|{inv}", row.id),
+                        &req.page,
+                        cfg,
+                        map,
+                    )
+                }
+                None => keyset(
+                    tx,
+                    "SELECT i.id, s.id, s.step_time, s.seq FROM steps s JOIN invocations i ON i.seq = s.invocation_seq
+                     WHERE s.session_seq = ?4 AND (s.step_time, s.seq) < (?1, ?2)
+                     ORDER BY s.step_time DESC, s.seq DESC LIMIT ?3",
+                    &[&row.seq],
+                    &format!("steps|{}|*", row.id),
+                    &req.page,
+                    cfg,
+                    map,
+                ),
+            }
+        })
+        .await
+    }
+
+    async fn tag_resource(&self, arn: ResourceArn, tags: BTreeMap<String, String>) -> Result<()> {
+        self.write(move |tx, _cfg| {
+            let row = find_tagged_session(tx, &arn)?;
+            insert_tags(tx, row.seq, &tags)?;
+            let n = tag_count(tx, row.seq)?;
+            if n as usize > MAX_TAGS {
+                // The transaction rolls back on drop: nothing is written.
+                return Err(Error::validation(format!(
+                    "Invalid tags: the session would have {n} tags, at most {MAX_TAGS} are allowed"
+                )));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn untag_resource(&self, arn: ResourceArn, keys: Vec<String>) -> Result<()> {
+        self.write(move |tx, _cfg| {
+            let row = find_tagged_session(tx, &arn)?;
+            let mut stmt =
+                tx.prepare_cached("DELETE FROM tags WHERE session_seq = ?1 AND key = ?2")?;
+            for k in &keys {
+                stmt.execute(params![row.seq, k])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_tags_for_resource(&self, arn: ResourceArn) -> Result<BTreeMap<String, String>> {
+        self.read(move |tx, _cfg| {
+            let row = find_tagged_session(tx, &arn)?;
+            let mut stmt =
+                tx.prepare_cached("SELECT key, value FROM tags WHERE session_seq = ?1")?;
+            let rows = stmt.query_map([row.seq], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?;
+            Ok(rows.collect::<rusqlite::Result<BTreeMap<_, _>>>()?)
+        })
+        .await
+    }
+}
