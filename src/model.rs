@@ -821,3 +821,153 @@ pub fn decode_base64(field: &str, s: &str) -> Result<Vec<u8>> {
         .decode(s)
         .map_err(|_| Error::validation(format!("Invalid {field}: not valid base64")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(items: Vec<(&str, Value)>) -> Value {
+        Value::Map(items.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+    }
+    fn s(x: &str) -> Value {
+        Value::Str(x.into())
+    }
+    const SID: &str = "0a1b2c3d-0000-4000-8000-00000000abcd";
+
+    fn step_with(payload: Value) -> Value {
+        m(vec![
+            ("sessionIdentifier", s(SID)),
+            ("invocationIdentifier", s(SID)),
+            ("invocationStepTime", Value::Timestamp(0)),
+            ("payload", payload),
+        ])
+    }
+
+    #[test]
+    fn payload_rules() {
+        let ok = m(vec![(
+            "contentBlocks",
+            Value::List(vec![m(vec![("text", s("hi"))])]),
+        )]);
+        assert!(parse_put_step(step_with(ok)).is_ok());
+        let empty = m(vec![("contentBlocks", Value::List(vec![]))]);
+        assert!(
+            parse_put_step(step_with(empty))
+                .unwrap_err()
+                .message
+                .contains("contentBlocks")
+        );
+        let both = m(vec![(
+            "contentBlocks",
+            Value::List(vec![m(vec![("text", s("a")), ("image", m(vec![]))])]),
+        )]);
+        assert!(
+            parse_put_step(step_with(both))
+                .unwrap_err()
+                .message
+                .contains("contentBlocks[0]")
+        );
+        let img = |n: usize| {
+            m(vec![(
+                "image",
+                m(vec![
+                    ("format", s("png")),
+                    ("source", m(vec![("bytes", Value::Bytes(vec![0; n]))])),
+                ]),
+            )])
+        };
+        let too_big = m(vec![(
+            "contentBlocks",
+            Value::List(vec![img(MAX_IMAGE_BYTES + 1)]),
+        )]);
+        assert!(parse_put_step(step_with(too_big)).is_err());
+        let twenty_one = m(vec![(
+            "contentBlocks",
+            Value::List((0..21).map(|_| img(1)).collect()),
+        )]);
+        assert!(
+            parse_put_step(step_with(twenty_one))
+                .unwrap_err()
+                .message
+                .contains("images")
+        );
+        let bad_format = m(vec![(
+            "contentBlocks",
+            Value::List(vec![m(vec![(
+                "image",
+                m(vec![
+                    ("format", s("bmp")),
+                    ("source", m(vec![("bytes", Value::Bytes(vec![1]))])),
+                ]),
+            )])]),
+        )]);
+        assert!(
+            parse_put_step(step_with(bad_format))
+                .unwrap_err()
+                .message
+                .contains("format")
+        );
+    }
+
+    #[test]
+    fn metadata_and_tags_limits() {
+        let meta = |n: usize| {
+            m(vec![(
+                "sessionMetadata",
+                Value::Map((0..n).map(|i| (format!("k{i}"), s("v"))).collect()),
+            )])
+        };
+        assert!(parse_create_session(meta(50)).is_ok());
+        assert!(parse_create_session(meta(51)).is_err());
+        let tags = |k: &str| m(vec![("tags", m(vec![(k, s("v"))]))]);
+        assert!(parse_create_session(tags("ok-key")).is_ok());
+        assert!(
+            parse_create_session(tags("bad;key"))
+                .unwrap_err()
+                .message
+                .contains("tags")
+        );
+        assert!(parse_create_session(m(vec![("tags", m(vec![]))])).is_err());
+        let kms = m(vec![(
+            "encryptionKeyArn",
+            s("arn:aws:kms:us-east-1:123456789012:alias/x"),
+        )]);
+        assert!(
+            parse_create_session(kms)
+                .unwrap_err()
+                .message
+                .contains("encryptionKeyArn")
+        );
+    }
+
+    #[test]
+    fn types_and_missing_fields_are_named() {
+        let e = parse_session_only(m(vec![("sessionIdentifier", Value::Int(3))])).unwrap_err();
+        assert!(
+            e.message.contains("sessionIdentifier") && e.message.contains("int"),
+            "{}",
+            e.message
+        );
+        let e = parse_session_only(m(vec![])).unwrap_err();
+        assert!(
+            e.message.contains("Missing required parameter"),
+            "{}",
+            e.message
+        );
+        let e = parse_create_invocation(m(vec![
+            ("sessionIdentifier", s(SID)),
+            ("description", s("")),
+        ]))
+        .unwrap_err();
+        assert!(e.message.contains("description"));
+        let e = parse_create_invocation(m(vec![
+            ("sessionIdentifier", s(SID)),
+            ("invocationId", s("ABC")),
+        ]))
+        .unwrap_err();
+        assert!(e.message.contains("invocationId"));
+        let t = parse_timestamp("t", &s("2025-01-02T03:04:05.5Z")).unwrap();
+        assert_eq!(t, 1_735_787_045_500);
+        assert!(parse_timestamp("t", &Value::Bool(true)).is_err());
+    }
+}

@@ -2,12 +2,16 @@
 
 from collections.abc import Awaitable
 from datetime import datetime
-from typing import Any
+from typing import Any, final
+
+
+__all__ = ["ManualClock", "NativeClient", "OPERATIONS", "SCHEMA_VERSION", "__version__"]
 
 __version__: str
 SCHEMA_VERSION: int
 OPERATIONS: list[str]
 
+@final
 class ManualClock:
     """A clock for tests: moves only when told to."""
 
@@ -16,6 +20,7 @@ class ManualClock:
     def set(self, when: datetime) -> None: ...
     def now(self) -> datetime: ...
 
+@final
 class NativeClient:
     @staticmethod
     def open_local(

@@ -175,8 +175,8 @@ impl PyNativeClient {
 
 #[allow(clippy::too_many_arguments)]
 fn config(
-    region: String,
-    account_id: String,
+    region: &str,
+    account_id: &str,
     idle_timeout: f64,
     max_steps_per_session: u64,
     max_step_bytes: usize,
@@ -208,8 +208,8 @@ fn config(
         None => Arc::new(SystemClock),
     };
     let cfg = StoreConfig {
-        region,
-        account_id,
+        region: region.to_string(),
+        account_id: account_id.to_string(),
         idle_timeout: secs("idle_timeout", idle_timeout)?,
         max_steps_per_session,
         max_step_bytes,
@@ -228,14 +228,14 @@ impl PyNativeClient {
     /// Opens the embedded store in a SQLite file (created if missing).
     #[staticmethod]
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (path, *, region="us-east-1".to_string(), account_id="000000000000".to_string(),
+    #[pyo3(signature = (path, *, region="us-east-1", account_id="000000000000",
         idle_timeout=3600.0, max_steps_per_session=1000, max_step_bytes=52_428_800, default_page_size=10,
         busy_timeout=30.0, durability="full", clock=None))]
     fn open_local(
         py: Python<'_>,
         path: String,
-        region: String,
-        account_id: String,
+        region: &str,
+        account_id: &str,
         idle_timeout: f64,
         max_steps_per_session: u64,
         max_step_bytes: usize,
@@ -261,12 +261,12 @@ impl PyNativeClient {
     /// Opens an embedded store that lives in memory.
     #[staticmethod]
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (*, region="us-east-1".to_string(), account_id="000000000000".to_string(),
+    #[pyo3(signature = (*, region="us-east-1", account_id="000000000000",
         idle_timeout=3600.0, max_steps_per_session=1000, max_step_bytes=52_428_800, default_page_size=10,
         clock=None))]
     fn open_memory(
-        region: String,
-        account_id: String,
+        region: &str,
+        account_id: &str,
         idle_timeout: f64,
         max_steps_per_session: u64,
         max_step_bytes: usize,

@@ -864,3 +864,7 @@ impl SessionStore for SqliteStore {
         .await
     }
 }
+
+#[cfg(test)]
+#[path = "sqlite_tests.rs"]
+mod tests;
