@@ -394,16 +394,6 @@ impl Fields {
                     "Invalid value for parameter maxResults: {n}, must be between 1 and {MAX_RESULTS}"
                 )));
             }
-            Some(Value::Str(s)) if s.parse::<i64>().is_ok() => {
-                // Query strings carry numbers as text.
-                let n: i64 = s.parse().unwrap_or(0);
-                if !(1..=MAX_RESULTS).contains(&n) {
-                    return Err(Error::validation(format!(
-                        "Invalid value for parameter maxResults: {n}, must be between 1 and {MAX_RESULTS}"
-                    )));
-                }
-                Some(n as u32)
-            }
             Some(other) => return Err(type_error("maxResults", &other, "int")),
         };
         let next_token = match self.opt_str("nextToken")? {
@@ -458,7 +448,6 @@ impl Fields {
                     other => Err(type_error(&format!("{name}[{i}]"), &other, "str")),
                 })
                 .collect(),
-            Value::Str(s) => Ok(vec![s]),
             other => Err(type_error(name, &other, "list")),
         }
     }

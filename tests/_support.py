@@ -1,0 +1,134 @@
+"""Shared helpers of the test suite (plain functions, no fixtures)."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import re
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import botocore.exceptions
+import pytest
+
+from bedrock_sessions import exceptions as bs_exceptions
+
+UTC = dt.timezone.utc
+UUID_PATTERN = r"[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}"
+UUID_RE = re.compile(UUID_PATTERN)
+SESSION_ARN_RE = re.compile(r"arn:aws:bedrock:([a-z0-9-]+):([0-9]{12}):session/(" + UUID_PATTERN + ")")
+
+# The 14 session operations: boto3 method name -> service operation name.
+OPERATIONS: dict[str, str] = {
+    "create_session": "CreateSession",
+    "get_session": "GetSession",
+    "list_sessions": "ListSessions",
+    "update_session": "UpdateSession",
+    "end_session": "EndSession",
+    "delete_session": "DeleteSession",
+    "create_invocation": "CreateInvocation",
+    "list_invocations": "ListInvocations",
+    "put_invocation_step": "PutInvocationStep",
+    "get_invocation_step": "GetInvocationStep",
+    "list_invocation_steps": "ListInvocationSteps",
+    "tag_resource": "TagResource",
+    "untag_resource": "UntagResource",
+    "list_tags_for_resource": "ListTagsForResource",
+}
+
+T0 = dt.datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+KMS_KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(UTC)
+
+
+def new_uuid() -> str:
+    return str(uuid.uuid4())
+
+
+def text_payload(*texts: str) -> dict[str, Any]:
+    return {"contentBlocks": [{"text": t} for t in texts]}
+
+
+def image_block(data: bytes = b"\x89PNG\r\n\x1a\n-image", fmt: str = "png") -> dict[str, Any]:
+    return {"image": {"format": fmt, "source": {"bytes": data}}}
+
+
+def s3_image_block(uri: str = "s3://my-bucket/images/cat.png", fmt: str = "png") -> dict[str, Any]:
+    return {"image": {"format": fmt, "source": {"s3Location": {"uri": uri}}}}
+
+
+def new_session(client: Any, **kwargs: Any) -> tuple[str, str]:
+    """Creates a session; returns (sessionId, sessionArn)."""
+    resp = client.create_session(**kwargs)
+    return resp["sessionId"], resp["sessionArn"]
+
+
+def new_invocation(client: Any, session: str, **kwargs: Any) -> str:
+    return client.create_invocation(sessionIdentifier=session, **kwargs)["invocationId"]
+
+
+def put_text(
+    client: Any,
+    session: str,
+    invocation: str,
+    text: str = "hello",
+    when: dt.datetime | None = None,
+    step_id: str | None = None,
+) -> str:
+    kwargs: dict[str, Any] = {
+        "sessionIdentifier": session,
+        "invocationIdentifier": invocation,
+        "invocationStepTime": when or now(),
+        "payload": text_payload(text),
+    }
+    if step_id is not None:
+        kwargs["invocationStepId"] = step_id
+    return client.put_invocation_step(**kwargs)["invocationStepId"]
+
+
+def other_arn(arn: str, region: str | None = None, account: str | None = None) -> str:
+    m = SESSION_ARN_RE.fullmatch(arn)
+    assert m, arn
+    return f"arn:aws:bedrock:{region or m.group(1)}:{account or m.group(2)}:session/{m.group(3)}"
+
+
+@contextlib.contextmanager
+def raises_code(code: str, *fields: str, operation: str | None = None) -> Iterator[Any]:
+    """Expects an operation error with AWS error ``code``; when ``fields`` are given, the message must name
+    at least one of them."""
+    with pytest.raises(botocore.exceptions.ClientError) as info:
+        yield info
+    err = info.value
+    assert isinstance(err, bs_exceptions.BedrockSessionsError), repr(err)
+    assert err.response["Error"]["Code"] == code, str(err)
+    assert isinstance(err, getattr(bs_exceptions, code)), repr(err)
+    message = err.response["Error"]["Message"]
+    if fields:
+        assert any(f in message for f in fields), f"message does not name {fields}: {message!r}"
+    if operation is not None:
+        assert err.operation_name == operation
+
+
+def collect(pages: Any, key: str) -> list[Any]:
+    return [item for page in pages for item in page[key]]
+
+
+def list_all(client: Any, method: str, key: str, **kwargs: Any) -> list[Any]:
+    """Pages through a list operation by hand with nextToken."""
+    out: list[Any] = []
+    token = None
+    for _ in range(10_000):
+        call = dict(kwargs)
+        if token:
+            call["nextToken"] = token
+        page = getattr(client, method)(**call)
+        out.extend(page[key])
+        token = page.get("nextToken")
+        if not token:
+            return out
+    raise AssertionError("pagination does not end")
