@@ -8,6 +8,7 @@ pub mod clock;
 pub mod error;
 pub mod model;
 pub mod ops;
+pub mod saver;
 pub mod store;
 pub mod timefmt;
 pub mod token;

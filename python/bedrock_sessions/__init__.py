@@ -11,8 +11,20 @@ from ._core import SCHEMA_VERSION, ManualClock, __version__
 from .client import AsyncSessionClient, SessionClient
 from .exceptions import BedrockSessionsError
 
+try:  # the saver needs langgraph (pip install 'bedrock-sessions[langgraph]')
+    from .saver import AsyncBedrockSessionSaver, BedrockSessionSaver
+except ImportError as _err:  # pragma: no cover - exercised only without langgraph
+    _saver_import_error = _err
+
+    def __getattr__(name: str) -> object:
+        if name in ("BedrockSessionSaver", "AsyncBedrockSessionSaver"):
+            raise ImportError(f"{name} needs langgraph: pip install 'bedrock-sessions[langgraph]' ({_saver_import_error})")
+        raise AttributeError(name)
+
 __all__ = [
+    "AsyncBedrockSessionSaver",
     "AsyncSessionClient",
+    "BedrockSessionSaver",
     "BedrockSessionsError",
     "ManualClock",
     "SCHEMA_VERSION",

@@ -139,7 +139,7 @@ impl<'py> IntoPyObject<'py> for Outcome {
 impl PyNativeClient {
     /// The store of this process: a forked child reopens the file (the parent's connections must not be
     /// used or closed there, so they are leaked). An in-memory store is the child's own copy.
-    fn store(&self) -> PyResult<Arc<dyn SessionStore>> {
+    pub fn store(&self) -> PyResult<Arc<dyn SessionStore>> {
         let pid = std::process::id();
         let mut h = self.handle.lock().unwrap_or_else(|p| p.into_inner());
         let Some(store) = h.store.clone() else {

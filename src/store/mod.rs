@@ -38,6 +38,35 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
     async fn tag_resource(&self, arn: ResourceArn, tags: BTreeMap<String, String>) -> Result<()>;
     async fn untag_resource(&self, arn: ResourceArn, keys: Vec<String>) -> Result<()>;
     async fn list_tags_for_resource(&self, arn: ResourceArn) -> Result<BTreeMap<String, String>>;
+
+    /// Whether this store keeps a thread index (arbitrary thread ids → sessions).
+    fn has_thread_index(&self) -> bool {
+        false
+    }
+
+    /// The session bound to `thread_id` in the thread index, if any.
+    async fn thread_session(&self, thread_id: &str) -> Result<Option<String>> {
+        let _ = thread_id;
+        Err(no_thread_index())
+    }
+
+    /// Binds `thread_id` to `session_id` unless it is already bound; returns the session it is bound to
+    /// afterwards (the existing one when another writer won the race). With `replace`, rebinds.
+    async fn bind_thread(
+        &self,
+        thread_id: &str,
+        session_id: &str,
+        replace: bool,
+    ) -> Result<String> {
+        let _ = (thread_id, session_id, replace);
+        Err(no_thread_index())
+    }
+}
+
+fn no_thread_index() -> crate::error::Error {
+    crate::error::Error::validation(
+        "this backend keeps no thread index: use a session id or ARN as the thread id",
+    )
 }
 
 /// How hard a commit is pushed to disk. Both survive `kill -9` of the writer (WAL frames are in the

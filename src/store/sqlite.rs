@@ -26,7 +26,8 @@ use crate::token::{self, Cursor};
 use crate::validate::SessionArn;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many have run.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE sessions (
     seq               INTEGER PRIMARY KEY AUTOINCREMENT,
     id                TEXT    NOT NULL UNIQUE,
@@ -65,7 +66,15 @@ CREATE TABLE steps (
 );
 CREATE INDEX steps_newest ON steps (session_seq, step_time DESC, seq DESC);
 CREATE INDEX steps_newest_by_invocation ON steps (invocation_seq, step_time DESC, seq DESC);
-"#];
+"#,
+    r#"
+CREATE TABLE threads (
+    thread_id   TEXT    PRIMARY KEY,
+    session_seq INTEGER NOT NULL REFERENCES sessions(seq) ON DELETE CASCADE
+);
+CREATE INDEX threads_by_session ON threads (session_seq);
+"#,
+];
 
 /// The schema version this build writes and reads.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -847,6 +856,52 @@ impl SessionStore for SqliteStore {
                 stmt.execute(params![row.seq, k])?;
             }
             Ok(())
+        })
+        .await
+    }
+
+    fn has_thread_index(&self) -> bool {
+        true
+    }
+
+    async fn thread_session(&self, thread_id: &str) -> Result<Option<String>> {
+        let thread_id = thread_id.to_string();
+        self.read(move |tx, _cfg| {
+            Ok(tx
+                .query_row(
+                    "SELECT s.id FROM threads t JOIN sessions s ON s.seq = t.session_seq WHERE t.thread_id = ?1",
+                    [&thread_id],
+                    |r| r.get(0),
+                )
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn bind_thread(
+        &self,
+        thread_id: &str,
+        session_id: &str,
+        replace: bool,
+    ) -> Result<String> {
+        let (thread_id, session_id) = (thread_id.to_string(), session_id.to_string());
+        self.write(move |tx, _cfg| {
+            let seq: i64 = tx
+                .query_row("SELECT seq FROM sessions WHERE id = ?1", [&session_id], |r| r.get(0))
+                .optional()?
+                .ok_or_else(|| not_found_session(&session_id))?;
+            let sql = if replace {
+                "INSERT INTO threads (thread_id, session_seq) VALUES (?1, ?2)
+                 ON CONFLICT (thread_id) DO UPDATE SET session_seq = excluded.session_seq"
+            } else {
+                "INSERT INTO threads (thread_id, session_seq) VALUES (?1, ?2) ON CONFLICT (thread_id) DO NOTHING"
+            };
+            tx.execute(sql, params![thread_id, seq])?;
+            Ok(tx.query_row(
+                "SELECT s.id FROM threads t JOIN sessions s ON s.seq = t.session_seq WHERE t.thread_id = ?1",
+                [&thread_id],
+                |r| r.get(0),
+            )?)
         })
         .await
     }

@@ -1,0 +1,443 @@
+//! The stored layout of LangGraph checkpoints in sessions, version "bs1".
+//!
+//! - A thread is a session. Each checkpoint gets its own invocation, whose id is derived from the
+//!   namespace and the checkpoint id: a reader that knows (namespace, checkpoint id) finds the
+//!   checkpoint and all of its writes with one ListInvocationSteps, and a reader that lists the
+//!   session's steps recognises, from the summaries alone, which namespace and checkpoint each step
+//!   belongs to and whether it is a checkpoint or writes.
+//! - The checkpoint step's id is the checkpoint id (LangGraph's uuid6 ids are lower-case UUIDs) and its
+//!   time is the uuid6 time, so newest-first listings are also newest-checkpoint-first.
+//! - One step per `put_writes` call holds all the writes of that call, so parallel tasks never
+//!   overwrite each other. Regular writes have a deterministic step id (a retry is a no-op); a call
+//!   with special writes (error, interrupt, resume...) gets a fresh id and a sequence number, and the
+//!   newest wins.
+//! - Each step holds one text block: a JSON envelope with the state serialized once
+//!   (`serde.dumps_typed` bytes, base64).
+//!
+//! Id bit layout (invocations and marked steps are RFC 9562 version-8 UUIDs):
+//! `nnnnnnnn-nnnn-8Bkk-vhhh-hhhhhhhhhhhh` where n = namespace hash, kk = kind
+//! (0x51 checkpoint invocation, 0x57 writes step, 0x43 hashed checkpoint step, 0x52 revision step),
+//! h = hash of the checkpoint id.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use uuid::Uuid;
+
+use crate::clock::Millis;
+use crate::error::{Error, Result};
+use crate::validate::is_uuid;
+
+pub const LAYOUT: &str = "bs1";
+/// Session metadata keys written by the saver.
+pub const META_THREAD: &str = "langgraph:thread_id";
+pub const META_LAYOUT: &str = "langgraph:layout";
+
+const MARK: u8 = 0x8B;
+const KIND_INVOCATION: u8 = 0x51;
+const KIND_WRITES: u8 = 0x57;
+const KIND_HASHED_CHECKPOINT: u8 = 0x43;
+const KIND_REVISION: u8 = 0x52;
+
+const NS: Uuid = Uuid::from_u128(0x6c61_6e67_6772_6170_6862_6564_726f_636b); // "langgraphbedrock"
+
+fn hash(name: &str) -> [u8; 16] {
+    *Uuid::new_v5(&NS, name.as_bytes()).as_bytes()
+}
+
+fn marked(mut b: [u8; 16], kind: u8) -> String {
+    b[6] = MARK;
+    b[7] = kind;
+    b[8] = (b[8] & 0x3F) | 0x80;
+    Uuid::from_bytes(b).to_string()
+}
+
+fn bytes_of(id: &str) -> Option<[u8; 16]> {
+    if !is_uuid(id) {
+        return None;
+    }
+    Uuid::parse_str(id).ok().map(|u| *u.as_bytes())
+}
+
+/// 48-bit namespace tag carried by invocation ids.
+pub fn ns_tag(ns: &str) -> [u8; 6] {
+    let h = hash(&format!("ns|{ns}"));
+    [h[0], h[1], h[2], h[3], h[4], h[5]]
+}
+
+/// The invocation of checkpoint `checkpoint_id` in namespace `ns`.
+pub fn invocation_id(ns: &str, checkpoint_id: &str) -> String {
+    let mut b = hash(&format!("cp|{checkpoint_id}"));
+    b[..6].copy_from_slice(&ns_tag(ns));
+    marked(b, KIND_INVOCATION)
+}
+
+/// The step id of a checkpoint: the id itself when it is a lower-case UUID (LangGraph's uuid6).
+pub fn checkpoint_step_id(checkpoint_id: &str) -> String {
+    if is_uuid(checkpoint_id) && classify_step(checkpoint_id) == StepKind::Checkpoint {
+        checkpoint_id.to_string()
+    } else {
+        marked(
+            hash(&format!("cps|{checkpoint_id}")),
+            KIND_HASHED_CHECKPOINT,
+        )
+    }
+}
+
+/// A new revision step id, for a checkpoint put again with other content.
+pub fn revision_step_id() -> String {
+    marked(*Uuid::new_v4().as_bytes(), KIND_REVISION)
+}
+
+/// The step id of one put_writes call: deterministic for regular writes, fresh otherwise.
+pub fn writes_step_id(
+    checkpoint_id: &str,
+    task_id: &str,
+    keys: &[(String, i64)],
+    special: bool,
+) -> String {
+    if special {
+        return marked(*Uuid::new_v4().as_bytes(), KIND_WRITES);
+    }
+    let mut name = format!("w|{checkpoint_id}|{task_id}");
+    for (ch, idx) in keys {
+        name.push('|');
+        name.push_str(&idx.to_string());
+        name.push(':');
+        name.push_str(ch);
+    }
+    marked(hash(&name), KIND_WRITES)
+}
+
+/// Whether an invocation id is a "bs1" checkpoint invocation, and of which namespace tag.
+pub fn parse_invocation(id: &str) -> Option<[u8; 6]> {
+    let b = bytes_of(id)?;
+    if b[6] == MARK && b[7] == KIND_INVOCATION {
+        Some([b[0], b[1], b[2], b[3], b[4], b[5]])
+    } else {
+        None
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepKind {
+    Checkpoint,
+    Revision,
+    Writes,
+}
+
+/// The kind of a step of a "bs1" invocation, from its id.
+pub fn classify_step(step_id: &str) -> StepKind {
+    match bytes_of(step_id) {
+        Some(b) if b[6] == MARK && b[7] == KIND_WRITES => StepKind::Writes,
+        Some(b) if b[6] == MARK && b[7] == KIND_REVISION => StepKind::Revision,
+        _ => StepKind::Checkpoint,
+    }
+}
+
+/// The time a uuid6 (or uuid1) id carries, in milliseconds since the epoch.
+pub fn uuid_time_ms(id: &str) -> Option<Millis> {
+    let u = Uuid::parse_str(id).ok()?;
+    if !is_uuid(id) {
+        return None;
+    }
+    let ts = match u.get_version_num() {
+        6 => {
+            let b = u.as_bytes();
+            let hi = u64::from_be_bytes([0, 0, b[0], b[1], b[2], b[3], b[4], b[5]]);
+            let lo = (((b[6] & 0x0F) as u64) << 8) | b[7] as u64;
+            (hi << 12) | lo
+        }
+        1 => {
+            let (ticks, _) = u.get_timestamp()?.to_gregorian();
+            ticks
+        }
+        _ => return None,
+    };
+    // 100 ns ticks since 1582-10-15.
+    const GREGORIAN_OFFSET: u64 = 0x01B2_1DD2_1381_4000;
+    Some((ts.checked_sub(GREGORIAN_OFFSET)? / 10_000) as Millis)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Envelopes
+
+mod b64 {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&STANDARD.encode(v))
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        STANDARD
+            .decode(s.as_bytes())
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// `serde.dumps_typed` output: (type tag, bytes); JSON `[tag, base64]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Typed(pub String, #[serde(with = "b64")] pub Vec<u8>);
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckpointEnvelope {
+    pub v: String,
+    pub kind: String,
+    pub thread_id: String,
+    pub checkpoint_ns: String,
+    pub checkpoint_id: String,
+    pub parent_checkpoint_id: Option<String>,
+    /// Orders revisions of one checkpoint (nanoseconds at write).
+    pub seq: i64,
+    /// The checkpoint without its channel values.
+    pub checkpoint: Typed,
+    /// Plain JSON, so that filters and auditors can read it.
+    pub metadata: Box<RawValue>,
+    pub channel_values: Vec<(String, Typed)>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WritesEnvelope {
+    pub v: String,
+    pub kind: String,
+    pub thread_id: String,
+    pub checkpoint_ns: String,
+    pub checkpoint_id: String,
+    pub task_id: String,
+    pub task_path: String,
+    pub seq: i64,
+    /// (channel, idx, value)
+    pub writes: Vec<(String, i64, Typed)>,
+}
+
+/// A decoded step of either layout.
+#[derive(Debug, Clone)]
+pub enum Envelope {
+    Checkpoint(CheckpointEnvelope),
+    Writes(WritesEnvelope),
+    LegacyCheckpoint(LegacyCheckpoint),
+    LegacyWrites(Vec<LegacyWrite>),
+}
+
+/// A checkpoint step of langgraph-checkpoint-aws's BedrockSessionSaver.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LegacyCheckpoint {
+    pub thread_id: String,
+    pub checkpoint_ns: String,
+    pub checkpoint_id: String,
+    /// The whole checkpoint, channel values included, `[type, base64]`.
+    pub checkpoint: Typed,
+    /// `["json", base64(json)]`
+    pub metadata: Typed,
+    pub parent_checkpoint_id: Option<String>,
+}
+
+/// One write block of langgraph-checkpoint-aws's BedrockSessionSaver.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LegacyWrite {
+    pub thread_id: String,
+    pub checkpoint_ns: String,
+    pub checkpoint_id: String,
+    pub task_id: String,
+    pub channel: String,
+    pub value: Typed,
+    pub task_path: String,
+    pub write_idx: i64,
+}
+
+#[derive(Deserialize)]
+struct Probe<'a> {
+    #[serde(default)]
+    v: Option<&'a str>,
+    #[serde(default)]
+    kind: Option<&'a str>,
+    #[serde(default)]
+    step_type: Option<&'a str>,
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::internal(format!("stored {what} cannot be read: {e}"))
+}
+
+/// Decodes the text blocks of a step. Returns None for steps that are not LangGraph state.
+pub fn decode(texts: &[&str]) -> Result<Option<Envelope>> {
+    let Some(first) = texts.first() else {
+        return Ok(None);
+    };
+    let probe: Probe<'_> = match serde_json::from_str(first) {
+        Ok(p) => p,
+        Err(_) if texts.len() > 1 => {
+            // A large envelope split over several blocks.
+            let joined = texts.concat();
+            return decode(&[joined.as_str()]);
+        }
+        Err(_) => return Ok(None),
+    };
+    match (probe.v, probe.kind, probe.step_type) {
+        (Some(LAYOUT), Some("checkpoint"), _) => Ok(Some(Envelope::Checkpoint(
+            serde_json::from_str(first).map_err(|e| corrupt("checkpoint", e))?,
+        ))),
+        (Some(LAYOUT), Some("writes"), _) => Ok(Some(Envelope::Writes(
+            serde_json::from_str(first).map_err(|e| corrupt("writes", e))?,
+        ))),
+        (Some(v), _, _) if v != LAYOUT => Err(Error::internal(format!(
+            "stored layout {v:?} is newer than this bedrock-sessions understands ({LAYOUT}); upgrade the package"
+        ))),
+        (_, _, Some("CHECKPOINTS")) => Ok(Some(Envelope::LegacyCheckpoint(
+            serde_json::from_str(first).map_err(|e| corrupt("legacy checkpoint", e))?,
+        ))),
+        (_, _, Some("WRITES")) => {
+            let writes = texts
+                .iter()
+                .map(|t| {
+                    serde_json::from_str::<LegacyWrite>(t).map_err(|e| corrupt("legacy write", e))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Ok(Some(Envelope::LegacyWrites(writes)))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// langgraph-checkpoint-aws: `UUID(md5("CHECKPOINTS#" + ns))`.
+pub fn legacy_checkpoint_invocation(ns: &str) -> String {
+    legacy_uuid(&format!("CHECKPOINTS#{ns}"))
+}
+
+/// langgraph-checkpoint-aws: `UUID(md5("WRITES#" + ns + "#" + checkpoint_id))`.
+pub fn legacy_writes_invocation(ns: &str, checkpoint_id: &str) -> String {
+    legacy_uuid(&format!("WRITES#{ns}#{checkpoint_id}"))
+}
+
+fn legacy_uuid(s: &str) -> String {
+    Uuid::from_bytes(md5(s.as_bytes())).to_string()
+}
+
+/// The metadata of a legacy checkpoint, as JSON text.
+pub fn legacy_metadata_json(t: &Typed) -> Result<String> {
+    if t.0 != "json" {
+        return Err(Error::internal(format!(
+            "legacy metadata of type {:?} is not supported",
+            t.0
+        )));
+    }
+    // Older versions stored base64 inside the typed pair; our Typed already decoded one layer.
+    String::from_utf8(t.1.clone()).map_err(|e| corrupt("legacy metadata", e))
+}
+
+/// Decodes base64 text (used by legacy envelopes, whose typed pairs are `[type, base64]` too).
+pub fn b64decode(s: &str) -> Result<Vec<u8>> {
+    STANDARD.decode(s).map_err(|e| corrupt("base64", e))
+}
+
+// A small MD5, needed only to find the invocations of the replaced saver (which derived ids from MD5).
+fn md5(input: &[u8]) -> [u8; 16] {
+    const S: [u32; 64] = [
+        7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 5, 9, 14, 20, 5, 9, 14, 20, 5,
+        9, 14, 20, 5, 9, 14, 20, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 6, 10,
+        15, 21, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21,
+    ];
+    let k: Vec<u32> = (0..64)
+        .map(|i| ((i as f64 + 1.0).sin().abs() * 4294967296.0) as u32)
+        .collect();
+    let (mut a0, mut b0, mut c0, mut d0) =
+        (0x67452301u32, 0xefcdab89u32, 0x98badcfeu32, 0x10325476u32);
+    let mut msg = input.to_vec();
+    let bit_len = (input.len() as u64).wrapping_mul(8);
+    msg.push(0x80);
+    while msg.len() % 64 != 56 {
+        msg.push(0);
+    }
+    msg.extend_from_slice(&bit_len.to_le_bytes());
+    for chunk in msg.chunks(64) {
+        let m: Vec<u32> = chunk
+            .chunks(4)
+            .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+            .collect();
+        let (mut a, mut b, mut c, mut d) = (a0, b0, c0, d0);
+        for i in 0..64 {
+            let (f, g) = match i / 16 {
+                0 => ((b & c) | (!b & d), i),
+                1 => ((d & b) | (!d & c), (5 * i + 1) % 16),
+                2 => (b ^ c ^ d, (3 * i + 5) % 16),
+                _ => (c ^ (b | !d), (7 * i) % 16),
+            };
+            let f = f.wrapping_add(a).wrapping_add(k[i]).wrapping_add(m[g]);
+            a = d;
+            d = c;
+            c = b;
+            b = b.wrapping_add(f.rotate_left(S[i]));
+        }
+        a0 = a0.wrapping_add(a);
+        b0 = b0.wrapping_add(b);
+        c0 = c0.wrapping_add(c);
+        d0 = d0.wrapping_add(d);
+    }
+    let mut out = [0u8; 16];
+    out[..4].copy_from_slice(&a0.to_le_bytes());
+    out[4..8].copy_from_slice(&b0.to_le_bytes());
+    out[8..12].copy_from_slice(&c0.to_le_bytes());
+    out[12..].copy_from_slice(&d0.to_le_bytes());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn md5_known_vectors() {
+        let hex = |b: [u8; 16]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        assert_eq!(hex(md5(b"")), "d41d8cd98f00b204e9800998ecf8427e");
+        assert_eq!(
+            hex(md5(b"The quick brown fox jumps over the lazy dog")),
+            "9e107d9d372bb6826bd81d3542a419d6"
+        );
+        // The replaced saver's invocation for the root namespace.
+        assert_eq!(
+            legacy_checkpoint_invocation(""),
+            Uuid::from_bytes(md5(b"CHECKPOINTS#")).to_string()
+        );
+    }
+
+    #[test]
+    fn ids_are_valid_and_classified() {
+        let cp = "1ef4f797-8335-6428-8001-8a1503f9b875";
+        let inv = invocation_id("", cp);
+        assert!(is_uuid(&inv));
+        assert_eq!(parse_invocation(&inv), Some(ns_tag("")));
+        assert_ne!(
+            parse_invocation(&invocation_id("child:1", cp)),
+            Some(ns_tag(""))
+        );
+        assert_eq!(invocation_id("", cp), inv, "deterministic");
+        assert_eq!(checkpoint_step_id(cp), cp);
+        assert_eq!(classify_step(cp), StepKind::Checkpoint);
+        let keys = vec![("ch".to_string(), 0i64)];
+        let w = writes_step_id(cp, "task", &keys, false);
+        assert_eq!(w, writes_step_id(cp, "task", &keys, false));
+        assert_ne!(w, writes_step_id(cp, "task2", &keys, false));
+        assert_eq!(classify_step(&w), StepKind::Writes);
+        assert_ne!(
+            writes_step_id(cp, "task", &keys, true),
+            writes_step_id(cp, "task", &keys, true)
+        );
+        assert_eq!(classify_step(&revision_step_id()), StepKind::Revision);
+        let odd = checkpoint_step_id("not-a-uuid");
+        assert!(is_uuid(&odd));
+        assert_eq!(classify_step(&odd), StepKind::Checkpoint);
+    }
+
+    #[test]
+    fn uuid6_time() {
+        // uuid6 of 2024-07-22T... from LangGraph; the time must be in a plausible range and monotonic.
+        let t = uuid_time_ms("1ef4f797-8335-6428-8001-8a1503f9b875").unwrap();
+        assert!(t > 1_700_000_000_000 && t < 1_800_000_000_000, "{t}");
+        assert!(uuid_time_ms("1ef4f797-8335-6429-8001-8a1503f9b875").unwrap() >= t);
+        assert_eq!(uuid_time_ms("0a1b2c3d-0000-4000-8000-00000000abcd"), None);
+    }
+}
