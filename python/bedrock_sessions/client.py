@@ -20,6 +20,22 @@ class _Meta:
         self.region_name = region_name
         self.endpoint_url = endpoint_url
         self.service_name = "bedrock-agent-runtime"
+        self._service_model: Any = None
+
+    @property
+    def service_model(self) -> Any:
+        """botocore's model of bedrock-agent-runtime (as on a boto3 client), or a stand-in naming the
+        service when botocore is not installed."""
+        if self._service_model is None:
+            try:
+                import botocore.session
+
+                self._service_model = botocore.session.get_session().get_service_model(self.service_name)
+            except Exception:  # botocore missing or without this service
+                from types import SimpleNamespace
+
+                self._service_model = SimpleNamespace(service_name=self.service_name)
+        return self._service_model
 
 
 def _meta_for(native: _core.NativeClient) -> _Meta:

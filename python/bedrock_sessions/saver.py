@@ -338,14 +338,15 @@ class BedrockSessionSaver(BaseCheckpointSaver[str]):
         await self._native.prune([str(t) for t in thread_ids], _keep_latest(strategy), asynchronous=True)
 
     # ------------------------------------------------------------------ versions
-    def get_next_version(self, current: str | None, channel: None) -> str:
-        """Monotonic versions with a random suffix, so forked branches never share a version."""
-        if current is None:
-            current_v = 0
-        elif isinstance(current, int):
-            current_v = current
-        else:
-            current_v = int(current.split(".")[0])
+    def get_next_version(self, current: str | int | None, channel: None) -> str | int:  # type: ignore[override]
+        """Monotonic versions with a random suffix, so forked branches never share a version.
+
+        A thread started by the replaced saver has integer versions, and LangGraph compares a channel's
+        versions with each other: such a thread keeps integers (safe here, since values are stored per
+        checkpoint, not per version)."""
+        if isinstance(current, int):
+            return current + 1
+        current_v = 0 if current is None else int(current.split(".")[0])
         return f"{current_v + 1:032}.{random.random():016}"
 
 
