@@ -1286,3 +1286,7 @@ fn merge_writes(mut steps: Vec<layout::WritesEnvelope>) -> Vec<WriteRecord> {
     sort_writes(&mut out);
     out
 }
+
+#[cfg(test)]
+#[path = "tests.rs"]
+mod tests;

@@ -1,0 +1,340 @@
+use super::*;
+use crate::store::StoreConfig;
+use crate::store::sqlite::SqliteStore;
+
+fn typed(s: &str) -> Typed {
+    Typed("json".into(), s.as_bytes().to_vec())
+}
+
+fn uuid6_like(n: u64) -> String {
+    // Increasing uuid6-shaped ids (version 6, variant 10), like LangGraph's.
+    let hi = 0x1ef4_f797_8335u64 + n;
+    format!(
+        "{:08x}-{:04x}-6{:03x}-8001-{:012x}",
+        hi >> 16,
+        hi & 0xffff,
+        n & 0xfff,
+        n
+    )
+}
+
+fn cp(thread: &str, ns: &str, id: &str, parent: Option<&str>, value: &str) -> PutCheckpoint {
+    PutCheckpoint {
+        thread_id: thread.into(),
+        checkpoint_ns: ns.into(),
+        checkpoint_id: id.into(),
+        parent_checkpoint_id: parent.map(String::from),
+        checkpoint: typed(&format!("{{\"id\":\"{id}\"}}")),
+        metadata_json: format!("{{\"step\":1,\"run_id\":\"run-{value}\"}}"),
+        channel_values: vec![("v".into(), typed(value))],
+    }
+}
+
+fn writes(thread: &str, id: &str, task: &str, ws: &[(&str, i64, &str)]) -> PutWrites {
+    PutWrites {
+        thread_id: thread.into(),
+        checkpoint_ns: String::new(),
+        checkpoint_id: id.into(),
+        task_id: task.into(),
+        task_path: format!("path-{task}"),
+        writes: ws
+            .iter()
+            .map(|(c, i, v)| (c.to_string(), *i, typed(v)))
+            .collect(),
+    }
+}
+
+fn store() -> SqliteStore {
+    SqliteStore::memory(StoreConfig::default()).unwrap()
+}
+
+#[tokio::test]
+async fn put_get_latest_and_by_id_with_parents() {
+    let (st, saver) = (store(), Saver::new());
+    let ids: Vec<String> = (1..=3).map(uuid6_like).collect();
+    saver
+        .put(&st, cp("t", "", &ids[0], None, "a"))
+        .await
+        .unwrap();
+    saver
+        .put(&st, cp("t", "", &ids[1], Some(&ids[0]), "b"))
+        .await
+        .unwrap();
+    saver
+        .put(&st, cp("t", "child:1", &ids[2], None, "sub"))
+        .await
+        .unwrap();
+    let latest = saver.get_tuple(&st, "t", "", None).await.unwrap().unwrap();
+    assert_eq!(latest.checkpoint_id, ids[1]);
+    assert_eq!(
+        latest.parent_checkpoint_id.as_deref(),
+        Some(ids[0].as_str())
+    );
+    assert_eq!(latest.channel_values, Some(vec![("v".into(), typed("b"))]));
+    let first = saver
+        .get_tuple(&st, "t", "", Some(&ids[0]))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.channel_values, Some(vec![("v".into(), typed("a"))]));
+    // Namespaces are apart.
+    assert_eq!(
+        saver
+            .get_tuple(&st, "t", "child:1", None)
+            .await
+            .unwrap()
+            .unwrap()
+            .checkpoint_id,
+        ids[2]
+    );
+    assert!(
+        saver
+            .get_tuple(&st, "t", "", Some(&ids[2]))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        saver
+            .get_tuple(&st, "nobody", "", None)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn writes_merge_regular_first_special_last_and_may_precede_the_checkpoint() {
+    let (st, saver) = (store(), Saver::new());
+    let id = uuid6_like(7);
+    // Writes before their checkpoint's put.
+    saver
+        .put_writes(
+            &st,
+            writes("t", &id, "task-b", &[("ch", 0, "b0"), ("ch2", 1, "b1")]),
+        )
+        .await
+        .unwrap();
+    saver.put(&st, cp("t", "", &id, None, "x")).await.unwrap();
+    saver
+        .put_writes(&st, writes("t", &id, "task-a", &[("ch", 0, "first")]))
+        .await
+        .unwrap();
+    // A regular write again with other content: insert-or-ignore.
+    saver
+        .put_writes(&st, writes("t", &id, "task-a", &[("ch", 0, "second")]))
+        .await
+        .unwrap();
+    // Special writes overwrite.
+    saver
+        .put_writes(&st, writes("t", &id, "task-a", &[("__error__", -1, "e1")]))
+        .await
+        .unwrap();
+    saver
+        .put_writes(&st, writes("t", &id, "task-a", &[("__error__", -1, "e2")]))
+        .await
+        .unwrap();
+    let rec = saver
+        .get_tuple(&st, "t", "", Some(&id))
+        .await
+        .unwrap()
+        .unwrap();
+    let got: Vec<(String, String, i64, String)> = rec
+        .writes
+        .iter()
+        .map(|w| {
+            (
+                w.task_id.clone(),
+                w.channel.clone(),
+                w.idx,
+                String::from_utf8(w.value.1.clone()).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("task-a".into(), "__error__".into(), -1, "e2".into()),
+            ("task-a".into(), "ch".into(), 0, "first".into()),
+            ("task-b".into(), "ch".into(), 0, "b0".into()),
+            ("task-b".into(), "ch2".into(), 1, "b1".into()),
+        ]
+    );
+    // The latest lookup finds the same writes.
+    assert_eq!(
+        saver
+            .get_tuple(&st, "t", "", None)
+            .await
+            .unwrap()
+            .unwrap()
+            .writes,
+        rec.writes
+    );
+}
+
+#[tokio::test]
+async fn put_again_with_other_content_makes_a_revision() {
+    let (st, saver) = (store(), Saver::new());
+    let id = uuid6_like(3);
+    saver.put(&st, cp("t", "", &id, None, "old")).await.unwrap();
+    saver.put(&st, cp("t", "", &id, None, "old")).await.unwrap(); // identical: a no-op
+    saver.put(&st, cp("t", "", &id, None, "new")).await.unwrap();
+    let rec = saver
+        .get_tuple(&st, "t", "", Some(&id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rec.channel_values, Some(vec![("v".into(), typed("new"))]));
+    assert_eq!(saver.all_records(&st, "t").await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn list_streams_newest_first_with_before() {
+    let (st, saver) = (store(), Saver::new());
+    let ids: Vec<String> = (1..=40).map(uuid6_like).collect();
+    for (i, id) in ids.iter().enumerate() {
+        let parent = i.checked_sub(1).map(|p| ids[p].as_str());
+        saver
+            .put(&st, cp("t", "", id, parent, &i.to_string()))
+            .await
+            .unwrap();
+    }
+    let mut cursor = saver
+        .list_start(&st, Some("t"), Some(""), Some(&ids[30]))
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    loop {
+        let batch = saver.list_next(&st, &mut cursor, 7).await.unwrap();
+        if batch.is_empty() {
+            break;
+        }
+        assert!(batch.len() <= 7);
+        seen.extend(batch.into_iter().map(|r| r.checkpoint_id));
+    }
+    let expected: Vec<String> = ids[..30].iter().rev().cloned().collect();
+    assert_eq!(seen, expected);
+}
+
+#[tokio::test]
+async fn prune_copy_delete_for_runs_and_delete_thread() {
+    let (st, saver) = (store(), Saver::new());
+    let ids: Vec<String> = (1..=4).map(uuid6_like).collect();
+    saver
+        .put(&st, cp("t", "", &ids[0], None, "a"))
+        .await
+        .unwrap();
+    saver
+        .put(&st, cp("t", "", &ids[1], Some(&ids[0]), "b"))
+        .await
+        .unwrap();
+    saver
+        .put_writes(&st, writes("t", &ids[1], "task", &[("ch", 0, "w")]))
+        .await
+        .unwrap();
+    saver
+        .put(&st, cp("t", "ns", &ids[2], None, "c"))
+        .await
+        .unwrap();
+
+    saver.copy_thread(&st, "t", "copy").await.unwrap();
+    let copied = saver.all_records(&st, "copy").await.unwrap();
+    assert_eq!(copied.len(), 3);
+    assert_eq!(
+        copied
+            .iter()
+            .find(|r| r.checkpoint_id == ids[1])
+            .unwrap()
+            .writes
+            .len(),
+        1
+    );
+
+    saver.prune(&st, &["t".to_string()], true).await.unwrap();
+    let kept = saver.all_records(&st, "t").await.unwrap();
+    let mut kept_ids: Vec<&str> = kept.iter().map(|r| r.checkpoint_id.as_str()).collect();
+    kept_ids.sort();
+    assert_eq!(kept_ids, vec![ids[1].as_str(), ids[2].as_str()]);
+    assert_eq!(
+        kept.iter()
+            .find(|r| r.checkpoint_id == ids[1])
+            .unwrap()
+            .writes
+            .len(),
+        1
+    );
+    // A fresh Saver (another process) finds the rewritten thread through the index.
+    assert_eq!(Saver::new().all_records(&st, "t").await.unwrap().len(), 2);
+
+    saver
+        .delete_for_runs(&st, &["run-b".to_string()])
+        .await
+        .unwrap();
+    let left: Vec<String> = saver
+        .all_records(&st, "copy")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.checkpoint_id)
+        .collect();
+    assert!(!left.contains(&ids[1]) && left.len() == 2, "{left:?}");
+
+    saver.delete_thread(&st, "t").await.unwrap();
+    assert!(saver.get_tuple(&st, "t", "", None).await.unwrap().is_none());
+    assert!(
+        Saver::new()
+            .get_tuple(&st, "t", "", None)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn concurrent_first_puts_of_one_thread_share_one_session() {
+    let st = store();
+    let ids: Vec<String> = (1..=8).map(uuid6_like).collect();
+    let savers: Vec<Saver> = (0..8).map(|_| Saver::new()).collect();
+    let puts = savers
+        .iter()
+        .zip(&ids)
+        .map(|(s, id)| s.put(&st, cp("race", "", id, None, "x")));
+    for r in join_all(puts).await {
+        r.unwrap();
+    }
+    let page = st
+        .list_sessions(PageRequest {
+            max_results: Some(100),
+            next_token: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 1, "losers dropped their sessions");
+    assert_eq!(
+        Saver::new().all_records(&st, "race").await.unwrap().len(),
+        8
+    );
+}
+
+#[test]
+fn legacy_envelopes_decode() {
+    let cp_json = r#"{"step_type":"CHECKPOINTS","thread_id":"t","checkpoint_ns":"","checkpoint_id":"c1","checkpoint":["msgpack","AAE="],"metadata":["json","eyJzdGVwIjogMX0="],"parent_checkpoint_id":null,"channel_values":["msgpack","AAE="],"version":["msgpack","AAE="]}"#;
+    let Some(Envelope::LegacyCheckpoint(c)) = layout::decode(&[cp_json]).unwrap() else {
+        panic!("not legacy")
+    };
+    assert_eq!(c.checkpoint, Typed("msgpack".into(), vec![0, 1]));
+    assert_eq!(
+        layout::legacy_metadata_json(&c.metadata).unwrap(),
+        r#"{"step": 1}"#
+    );
+    let w = r#"{"step_type":"WRITES","thread_id":"t","checkpoint_ns":"","checkpoint_id":"c1","task_id":"k","channel":"ch","value":["json","MQ=="],"task_path":"","write_idx":0}"#;
+    let Some(Envelope::LegacyWrites(ws)) = layout::decode(&[w, w]).unwrap() else {
+        panic!("not legacy writes")
+    };
+    assert_eq!(ws.len(), 2);
+    assert!(layout::decode(&["plain user text"]).unwrap().is_none());
+    assert!(
+        layout::decode(&[r#"{"v":"bs9","kind":"checkpoint"}"#]).is_err(),
+        "a newer layout is refused, not misread"
+    );
+}
