@@ -9,6 +9,7 @@ pub mod error;
 pub mod model;
 pub mod ops;
 pub mod saver;
+pub mod server;
 pub mod store;
 pub mod timefmt;
 pub mod token;

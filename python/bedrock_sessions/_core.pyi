@@ -1,11 +1,12 @@
 """Native core of bedrock-sessions (Rust, pyo3)."""
 
+import builtins
 from collections.abc import Awaitable
 from datetime import datetime
 from typing import Any, final
 
 
-__all__ = ["ManualClock", "NativeClient", "OPERATIONS", "SCHEMA_VERSION", "__version__"]
+__all__ = ["ListCursor", "ManualClock", "NativeClient", "NativeSaver", "NativeServer", "OPERATIONS", "SCHEMA_VERSION", "__version__"]
 
 __version__: str
 SCHEMA_VERSION: int
@@ -58,3 +59,72 @@ class NativeClient:
     def region(self) -> str: ...
     @property
     def account_id(self) -> str: ...
+
+@final
+class NativeSaver:
+    def __new__(cls, client: NativeClient) -> NativeSaver: ...
+    @property
+    def thread_index(self) -> bool: ...
+    def put(
+        self,
+        thread_id: str,
+        checkpoint_ns: str,
+        checkpoint_id: str,
+        parent_checkpoint_id: str | None,
+        checkpoint: tuple[str, bytes],
+        metadata_json: str,
+        channel_values: list[tuple[str, tuple[str, bytes]]],
+        *,
+        asynchronous: bool = False,
+    ) -> Any: ...
+    def put_writes(
+        self,
+        thread_id: str,
+        checkpoint_ns: str,
+        checkpoint_id: str,
+        task_id: str,
+        task_path: str,
+        writes: list[tuple[str, int, tuple[str, bytes]]],
+        *,
+        asynchronous: bool = False,
+    ) -> Any: ...
+    def get_tuple(
+        self, thread_id: str, checkpoint_ns: str, checkpoint_id: str | None = None, *, asynchronous: bool = False
+    ) -> Any: ...
+    def list(
+        self, thread_id: str | None = None, checkpoint_ns: str | None = None, before: str | None = None
+    ) -> ListCursor: ...
+    def delete_thread(self, thread_id: str, *, asynchronous: bool = False) -> Any: ...
+    def copy_thread(self, source_thread_id: str, target_thread_id: str, *, asynchronous: bool = False) -> Any: ...
+    def prune(self, thread_ids: builtins.list[str], keep_latest: bool, *, asynchronous: bool = False) -> Any: ...
+    def delete_for_runs(self, run_ids: builtins.list[str], *, asynchronous: bool = False) -> Any: ...
+    def create_thread(
+        self, metadata: dict[str, str] | None = None, tags: dict[str, str] | None = None, *, asynchronous: bool = False
+    ) -> Any: ...
+
+@final
+class ListCursor:
+    def next(self, n: int = 16, *, asynchronous: bool = False) -> Any: ...
+
+@final
+class NativeServer:
+    @staticmethod
+    def start(
+        client: NativeClient,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        latency: float = 0.0,
+        fault_rate: float = 0.0,
+        faults: list[str] | None = None,
+        seed: int = 24301,
+    ) -> NativeServer: ...
+    @property
+    def host(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def running(self) -> bool: ...
+    def stop(self) -> None: ...
+    def stats(self) -> dict[str, Any]: ...
+    def reset_stats(self) -> None: ...

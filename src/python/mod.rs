@@ -6,6 +6,7 @@ mod client;
 mod convert;
 mod runtime;
 mod saver;
+mod server;
 
 #[pymodule]
 #[pyo3(name = "_core")]
@@ -14,6 +15,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<client::PyManualClock>()?;
     m.add_class::<saver::PyNativeSaver>()?;
     m.add_class::<saver::PyListCursor>()?;
+    m.add_class::<server::PyNativeServer>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("SCHEMA_VERSION", crate::store::sqlite::SCHEMA_VERSION)?;
     m.add(

@@ -391,7 +391,7 @@ async fn next_batch(
 #[pymethods]
 impl PyListCursor {
     /// The next batch of records (an empty list when the listing is over).
-    #[pyo3(signature = (n=crate::saver::LIST_BATCH, *, asynchronous=false))]
+    #[pyo3(signature = (n=16, *, asynchronous=false))]
     fn next<'py>(
         &self,
         py: Python<'py>,

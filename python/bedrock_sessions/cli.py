@@ -1,0 +1,63 @@
+"""The ``bedrock-sessions`` command."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+
+from .server import FAULTS, LocalServer
+
+
+def _serve(args: argparse.Namespace) -> int:
+    faults = [f.strip() for f in args.faults.split(",")] if args.faults else None
+    server = LocalServer(
+        args.db, host=args.host, port=args.port, latency=args.latency_ms / 1000.0,
+        fault_rate=args.fault_rate, faults=faults, seed=args.seed,
+    )
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_signal)
+    with server:
+        where = args.db or "a temporary file (deleted at exit)"
+        print(f"bedrock-sessions: serving the Bedrock session API at {server.endpoint_url} (store: {where})", flush=True)
+        if args.fault_rate:
+            print(f"bedrock-sessions: injecting faults {faults or list(FAULTS)} at rate {args.fault_rate}", flush=True)
+        while not stop.wait(0.5):
+            pass
+        print("bedrock-sessions: stopping (letting in-flight requests finish)", flush=True)
+    stats = server.stats() if server.running else None
+    if stats:
+        print(f"bedrock-sessions: served {stats['requests']} requests", flush=True)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bedrock-sessions", description="Bedrock sessions: local tools")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="serve the Bedrock session REST API over the embedded store")
+    serve.add_argument("--db", help="SQLite file of the store (default: a temporary file)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    serve.add_argument("--latency-ms", type=float, default=0.0, help="latency added to every API request")
+    serve.add_argument("--fault-rate", type=float, default=0.0, help="share of API requests that get a fault (0-1)")
+    serve.add_argument("--faults", help=f"comma-separated faults to inject, among {','.join(FAULTS)} (default: all)")
+    serve.add_argument("--seed", type=int, default=24301, help="seed of the fault generator")
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        try:
+            return _serve(args)
+        except (OSError, ValueError) as err:
+            print(f"bedrock-sessions: {err}", file=sys.stderr)
+            return 2
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""A local server that speaks the Amazon Bedrock session REST API over the embedded store, so boto3, the AWS
+SDKs and langgraph-checkpoint-aws's saver work against it without AWS.
+
+>>> with LocalServer() as server:                      # a temporary store, a free port on 127.0.0.1
+...     client = server.boto3_client()                 # boto3 bedrock-agent-runtime, dummy credentials
+...     client.create_session()
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from types import TracebackType
+from typing import Any
+
+from . import _core
+from .client import SessionClient
+
+__all__ = ["LocalServer", "FAULTS"]
+
+FAULTS = ("throttle", "500", "drop-before", "drop-after")
+
+
+class LocalServer:
+    """Serves a store over HTTP on ``host:port`` from background threads of this process.
+
+    ``db``: a SQLite file path, a :class:`SessionClient` whose store to serve, or None for a temporary file.
+    ``latency`` (seconds) is added to every API request; ``fault_rate`` (0–1) of API requests get one of
+    ``faults`` (throttle: 429 ThrottlingException; 500: InternalServerException; drop-before: the connection
+    drops before the operation runs; drop-after: it runs and commits, then the connection drops), drawn from
+    a generator seeded with ``seed``. Other keyword options go to the store (``idle_timeout``, ``clock``,
+    ``max_steps_per_session``...).
+    """
+
+    def __init__(
+        self,
+        db: str | os.PathLike[str] | SessionClient | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        latency: float = 0.0,
+        fault_rate: float = 0.0,
+        faults: tuple[str, ...] | list[str] | None = None,
+        seed: int = 24301,
+        **store_options: Any,
+    ) -> None:
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        if isinstance(db, SessionClient):
+            if store_options:
+                raise TypeError("store options apply to a new store, not to a given client")
+            self.client = db
+            self._owns_client = False
+        else:
+            if db is None:
+                self._tmp = tempfile.TemporaryDirectory(prefix="bedrock-sessions-")
+                db = os.path.join(self._tmp.name, "sessions.db")
+            self.client = SessionClient.local(db, **store_options)
+            self._owns_client = True
+        self._args = dict(host=host, port=port, latency=latency, fault_rate=fault_rate,
+                          faults=list(faults) if faults is not None else None, seed=seed)
+        self._native: _core.NativeServer | None = None
+
+    def start(self) -> LocalServer:
+        if self._native is None:
+            args = self._args
+            self._native = _core.NativeServer.start(
+                self.client._native, args["host"], args["port"], latency=args["latency"],
+                fault_rate=args["fault_rate"], faults=args["faults"], seed=args["seed"],
+            )
+        return self
+
+    def stop(self) -> None:
+        """Stops gracefully (in-flight requests finish) and releases the store. Idempotent."""
+        if self._native is not None:
+            self._native.stop()
+        if self._owns_client:
+            self.client.close()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    @property
+    def running(self) -> bool:
+        return self._native is not None and self._native.running
+
+    @property
+    def host(self) -> str:
+        return self._started().host
+
+    @property
+    def port(self) -> int:
+        return self._started().port
+
+    @property
+    def endpoint_url(self) -> str:
+        n = self._started()
+        return f"http://{n.host}:{n.port}"
+
+    @property
+    def region(self) -> str:
+        return self.client.meta.region_name
+
+    def stats(self) -> dict[str, Any]:
+        """Requests counted by the server: ``requests``, ``operations`` (per operation), ``faults``,
+        ``max_in_flight``."""
+        return self._started().stats()
+
+    def reset_stats(self) -> None:
+        self._started().reset_stats()
+
+    def boto3_client(self, **kwargs: Any) -> Any:
+        """A boto3 ``bedrock-agent-runtime`` client for this server, with dummy credentials."""
+        import boto3
+
+        params: dict[str, Any] = dict(
+            endpoint_url=self.endpoint_url,
+            region_name=self.region,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            aws_session_token="testing",
+        )
+        params.update(kwargs)
+        return boto3.client("bedrock-agent-runtime", **params)
+
+    def _started(self) -> _core.NativeServer:
+        if self._native is None:
+            raise RuntimeError("the server is not started: call start() or use it as a context manager")
+        return self._native
+
+    def __enter__(self) -> LocalServer:
+        return self.start()
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        where = self.endpoint_url if self._native is not None else "not started"
+        return f"<LocalServer {where}>"

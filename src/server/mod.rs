@@ -1,0 +1,693 @@
+//! A local server that speaks the Bedrock session REST API (rest-json) over any [`SessionStore`], so
+//! boto3, the AWS SDKs and langgraph-checkpoint-aws's saver run against the embedded store.
+//!
+//! Wire rules (see `bedrock-sessions-api.md`): labels are percent-encoded path segments (an ARN arrives
+//! with `%3A`/`%2F`), timestamps are ISO-8601, image bytes are base64 in JSON, errors carry
+//! `x-amzn-ErrorType` and `{"message", "__type"}`, every response has `x-amzn-RequestId`.
+//!
+//! For testing users' code: an injected latency per request and injected faults (throttling, 500s,
+//! dropped connections before or after the operation ran) at a given rate, from a seeded generator.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes, to_bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::Response;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use percent_encoding::percent_decode_str;
+use tokio::sync::oneshot;
+
+use crate::error::{Error, ErrorCode};
+use crate::ops::{self, Operation};
+use crate::store::SessionStore;
+use crate::timefmt;
+use crate::value::Value;
+
+/// Requests larger than this are refused (a step may hold 50 MB; base64 and JSON add a third).
+pub const MAX_BODY: usize = 80 * 1024 * 1024;
+
+/// A fault the server can inject instead of (or after) running an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// 429 ThrottlingException, the operation not run.
+    Throttle,
+    /// 500 InternalServerException, the operation not run.
+    Internal,
+    /// The connection drops before the operation runs.
+    DropBefore,
+    /// The operation runs (and commits), then the connection drops: the client cannot know.
+    DropAfter,
+}
+
+impl Fault {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "throttle" | "throttling" | "429" => Some(Fault::Throttle),
+            "500" | "internal" | "error" => Some(Fault::Internal),
+            "drop" | "drop-before" => Some(Fault::DropBefore),
+            "drop-after" => Some(Fault::DropAfter),
+            _ => None,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::Throttle => "throttle",
+            Fault::Internal => "500",
+            Fault::DropBefore => "drop-before",
+            Fault::DropAfter => "drop-after",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// Added before each API request is handled.
+    pub latency: Duration,
+    /// Probability (0..=1) that an API request gets a fault.
+    pub fault_rate: f64,
+    /// The faults to draw from (uniformly).
+    pub faults: Vec<Fault>,
+    pub seed: u64,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            latency: Duration::ZERO,
+            fault_rate: 0.0,
+            faults: vec![
+                Fault::Throttle,
+                Fault::Internal,
+                Fault::DropBefore,
+                Fault::DropAfter,
+            ],
+            seed: 0x5eed,
+        }
+    }
+}
+
+/// Requests seen, per operation, and faults injected.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub per_operation: Mutex<BTreeMap<String, u64>>,
+    pub requests: AtomicU64,
+    pub faults: AtomicU64,
+    /// Requests being handled right now, and the most at once (concurrency seen by the server).
+    pub in_flight: AtomicU64,
+    pub max_in_flight: AtomicU64,
+}
+
+impl Stats {
+    pub fn snapshot(&self) -> (u64, u64, u64, BTreeMap<String, u64>) {
+        (
+            self.requests.load(Ordering::SeqCst),
+            self.faults.load(Ordering::SeqCst),
+            self.max_in_flight.load(Ordering::SeqCst),
+            self.per_operation
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+        )
+    }
+    pub fn reset(&self) {
+        self.requests.store(0, Ordering::SeqCst);
+        self.faults.store(0, Ordering::SeqCst);
+        self.max_in_flight
+            .store(self.in_flight.load(Ordering::SeqCst), Ordering::SeqCst);
+        self.per_operation
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+}
+
+struct AppState {
+    store: Arc<dyn SessionStore>,
+    options: ServerOptions,
+    rng: Mutex<u64>,
+    stats: Arc<Stats>,
+}
+
+impl AppState {
+    /// xorshift64*: small, seeded, good enough to spread faults.
+    fn draw(&self) -> f64 {
+        let mut s = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+        let mut x = *s;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        *s = x;
+        (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn fault(&self) -> Option<Fault> {
+        let o = &self.options;
+        if o.fault_rate <= 0.0 || o.faults.is_empty() || self.draw() >= o.fault_rate {
+            return None;
+        }
+        let i = (self.draw() * o.faults.len() as f64) as usize;
+        Some(o.faults[i.min(o.faults.len() - 1)])
+    }
+}
+
+/// A running server: its address, statistics, and a way to stop it.
+pub struct ServerHandle {
+    pub addr: SocketAddr,
+    pub stats: Arc<Stats>,
+    shutdown: Option<oneshot::Sender<()>>,
+    done: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl ServerHandle {
+    /// Stops accepting connections, lets in-flight requests finish, and waits for the server to end.
+    pub async fn stop(mut self) -> std::io::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        match self.done.take() {
+            Some(j) => j.await.map_err(std::io::Error::other)?,
+            None => Ok(()),
+        }
+    }
+
+    /// Sends the stop signal without waiting.
+    pub fn signal_stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+
+    /// Waits for the server to end (after a stop signal).
+    pub async fn wait(mut self) -> std::io::Result<()> {
+        match self.done.take() {
+            Some(j) => j.await.map_err(std::io::Error::other)?,
+            None => Ok(()),
+        }
+    }
+}
+
+/// Binds `host:port` (port 0 picks a free one) and serves until stopped. Must be called within a runtime.
+pub async fn start(
+    store: Arc<dyn SessionStore>,
+    host: &str,
+    port: u16,
+    options: ServerOptions,
+) -> std::io::Result<ServerHandle> {
+    if !(0.0..=1.0).contains(&options.fault_rate) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "fault_rate must be between 0 and 1",
+        ));
+    }
+    let listener = tokio::net::TcpListener::bind((host, port)).await?;
+    let addr = listener.local_addr()?;
+    let stats = Arc::new(Stats::default());
+    let state = Arc::new(AppState {
+        store,
+        rng: Mutex::new(options.seed | 1),
+        options,
+        stats: stats.clone(),
+    });
+    let app = Router::new().fallback(handle).with_state(state);
+    let (tx, rx) = oneshot::channel::<()>();
+    let done = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = rx.await;
+            })
+            .await
+    });
+    Ok(ServerHandle {
+        addr,
+        stats,
+        shutdown: Some(tx),
+        done: Some(done),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Routing
+
+/// Splits the raw path on '/' and percent-decodes each segment (so an encoded ARN stays one segment).
+fn segments(path: &str) -> Result<Vec<String>, Error> {
+    path.trim_start_matches('/')
+        .split('/')
+        .map(|s| {
+            percent_decode_str(s)
+                .decode_utf8()
+                .map(|c| c.into_owned())
+                .map_err(|_| {
+                    Error::validation("request path is not valid UTF-8 after percent-decoding")
+                })
+        })
+        .collect()
+}
+
+/// The operation of a request and its URI labels.
+fn route(
+    method: &Method,
+    path: &str,
+) -> Result<Option<(Operation, Vec<(&'static str, String)>)>, Error> {
+    let mut segs = segments(path)?;
+    // `/sessions/` and `/sessions` route alike: drop one trailing empty segment.
+    if segs.len() > 1 && segs.last().is_some_and(|s| s.is_empty()) {
+        segs.pop();
+    }
+    let s: Vec<&str> = segs.iter().map(String::as_str).collect();
+    let sid = |i: usize| vec![("sessionIdentifier", segs[i].clone())];
+    let op = match (method.as_str(), s.as_slice()) {
+        ("PUT", ["sessions"]) => (Operation::CreateSession, vec![]),
+        ("POST", ["sessions"]) => (Operation::ListSessions, vec![]),
+        ("GET", ["sessions", _]) => (Operation::GetSession, sid(1)),
+        ("PUT", ["sessions", _]) => (Operation::UpdateSession, sid(1)),
+        ("PATCH", ["sessions", _]) => (Operation::EndSession, sid(1)),
+        ("DELETE", ["sessions", _]) => (Operation::DeleteSession, sid(1)),
+        ("PUT", ["sessions", _, "invocations"]) => (Operation::CreateInvocation, sid(1)),
+        ("POST", ["sessions", _, "invocations"]) => (Operation::ListInvocations, sid(1)),
+        ("PUT", ["sessions", _, "invocationSteps"]) => (Operation::PutInvocationStep, sid(1)),
+        ("POST", ["sessions", _, "invocationSteps"]) => (Operation::ListInvocationSteps, sid(1)),
+        ("POST", ["sessions", _, "invocationSteps", _]) => {
+            let mut l = sid(1);
+            l.push(("invocationStepId", segs[3].clone()));
+            (Operation::GetInvocationStep, l)
+        }
+        ("POST", ["tags", _]) => (
+            Operation::TagResource,
+            vec![("resourceArn", segs[1].clone())],
+        ),
+        ("DELETE", ["tags", _]) => (
+            Operation::UntagResource,
+            vec![("resourceArn", segs[1].clone())],
+        ),
+        ("GET", ["tags", _]) => (
+            Operation::ListTagsForResource,
+            vec![("resourceArn", segs[1].clone())],
+        ),
+        _ => return Ok(None),
+    };
+    Ok(Some(op))
+}
+
+fn query_pairs(query: Option<&str>) -> Result<Vec<(String, String)>, Error> {
+    let Some(q) = query else {
+        return Ok(Vec::new());
+    };
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            let dec = |s: &str| {
+                percent_decode_str(s)
+                    .decode_utf8()
+                    .map(|c| c.into_owned())
+                    .map_err(|_| Error::validation("query string is not valid UTF-8"))
+            };
+            Ok((dec(k)?, dec(v)?))
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON <-> Value
+
+pub fn json_to_value(v: serde_json::Value) -> Value {
+    match v {
+        serde_json::Value::Null => Value::Null,
+        serde_json::Value::Bool(b) => Value::Bool(b),
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(i) => Value::Int(i),
+            None => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        serde_json::Value::String(s) => Value::Str(s),
+        serde_json::Value::Array(a) => Value::List(a.into_iter().map(json_to_value).collect()),
+        serde_json::Value::Object(o) => {
+            Value::Map(o.into_iter().map(|(k, v)| (k, json_to_value(v))).collect())
+        }
+    }
+}
+
+pub fn value_to_json(v: &Value) -> serde_json::Value {
+    match v {
+        Value::Null | Value::Unsupported(_) => serde_json::Value::Null,
+        Value::Bool(b) => serde_json::Value::Bool(*b),
+        Value::Int(i) => serde_json::Value::from(*i),
+        Value::Float(f) => serde_json::Value::from(*f),
+        Value::Str(s) => serde_json::Value::String(s.clone()),
+        Value::Bytes(b) => serde_json::Value::String(STANDARD.encode(b)),
+        Value::Timestamp(ms) => serde_json::Value::String(timefmt::format_rfc3339_ms(*ms)),
+        Value::List(items) => serde_json::Value::Array(items.iter().map(value_to_json).collect()),
+        Value::Map(items) => serde_json::Value::Object(
+            items
+                .iter()
+                .map(|(k, v)| (k.clone(), value_to_json(v)))
+                .collect(),
+        ),
+    }
+}
+
+fn get_mut<'a>(v: &'a mut Value, key: &str) -> Option<&'a mut Value> {
+    match v {
+        Value::Map(items) => items.iter_mut().find(|(k, _)| k == key).map(|(_, v)| v),
+        _ => None,
+    }
+}
+
+/// Image bytes travel base64-encoded in JSON: decode them where the shape says blob.
+fn decode_blobs(input: &mut Value) -> Result<(), Error> {
+    let Some(Value::List(blocks)) =
+        get_mut(input, "payload").and_then(|p| get_mut(p, "contentBlocks"))
+    else {
+        return Ok(());
+    };
+    for (i, block) in blocks.iter_mut().enumerate() {
+        let Some(bytes) = get_mut(block, "image")
+            .and_then(|im| get_mut(im, "source"))
+            .and_then(|s| get_mut(s, "bytes"))
+        else {
+            continue;
+        };
+        if let Value::Str(s) = bytes {
+            let decoded = STANDARD.decode(s.as_bytes()).map_err(|_| {
+                Error::validation(format!(
+                    "Invalid payload.contentBlocks[{i}].image.source.bytes: not valid base64"
+                ))
+            })?;
+            *bytes = Value::Bytes(decoded);
+        }
+    }
+    Ok(())
+}
+
+fn build_input(
+    op: Operation,
+    labels: Vec<(&'static str, String)>,
+    query: Option<&str>,
+    body: &[u8],
+) -> Result<Value, Error> {
+    let mut items = if body.iter().all(u8::is_ascii_whitespace) {
+        Vec::new()
+    } else {
+        match serde_json::from_slice::<serde_json::Value>(body) {
+            Ok(serde_json::Value::Object(o)) => {
+                o.into_iter().map(|(k, v)| (k, json_to_value(v))).collect()
+            }
+            Ok(_) => return Err(Error::validation("the request body must be a JSON object")),
+            Err(e) => {
+                return Err(Error::validation(format!(
+                    "the request body is not valid JSON: {e}"
+                )));
+            }
+        }
+    };
+    for (k, v) in labels {
+        items.retain(|(name, _)| name != k);
+        items.push((k.to_string(), Value::Str(v)));
+    }
+    let mut tag_keys = Vec::new();
+    for (k, v) in query_pairs(query)? {
+        match (op, k.as_str()) {
+            (_, "maxResults") => {
+                items.push((k, v.parse::<i64>().map(Value::Int).unwrap_or(Value::Str(v))));
+            }
+            (_, "nextToken") => items.push((k, Value::Str(v))),
+            (Operation::UntagResource, "tagKeys") => tag_keys.push(Value::Str(v)),
+            _ => {} // unknown query parameters are ignored, as AWS does
+        }
+    }
+    if !tag_keys.is_empty() {
+        items.push(("tagKeys".into(), Value::List(tag_keys)));
+    }
+    let mut input = Value::Map(items);
+    decode_blobs(&mut input)?;
+    Ok(input)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Responses
+
+fn with_request_id(mut r: Response, request_id: &str) -> Response {
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        r.headers_mut().insert("x-amzn-RequestId", v);
+    }
+    r
+}
+
+fn json_response(status: u16, body: Vec<u8>, request_id: &str) -> Response {
+    let mut r = Response::new(Body::from(body));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    with_request_id(r, request_id)
+}
+
+fn error_response(code: &str, status: u16, message: &str, request_id: &str) -> Response {
+    let body = serde_json::json!({"message": message, "__type": code});
+    let mut r = json_response(status, body.to_string().into_bytes(), request_id);
+    if let Ok(v) = HeaderValue::from_str(code) {
+        r.headers_mut().insert("x-amzn-ErrorType", v);
+    }
+    r
+}
+
+fn core_error(e: &Error, request_id: &str) -> Response {
+    error_response(
+        e.code.as_str(),
+        e.code.http_status(),
+        &e.message,
+        request_id,
+    )
+}
+
+/// A response whose body fails mid-stream: the client sees the connection drop.
+fn dropped(request_id: &str) -> Response {
+    let stream = futures::stream::once(async {
+        Err::<Bytes, std::io::Error>(std::io::Error::new(
+            std::io::ErrorKind::ConnectionAborted,
+            "injected fault",
+        ))
+    });
+    let mut r = Response::new(Body::from_stream(stream));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    with_request_id(r, request_id)
+}
+
+struct InFlight<'a>(&'a Stats);
+
+impl<'a> InFlight<'a> {
+    fn new(stats: &'a Stats) -> Self {
+        let now = stats.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        stats.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        InFlight(stats)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+async fn handle(State(app): State<Arc<AppState>>, req: Request) -> Response {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().map(String::from);
+
+    if method == Method::GET && (path == "/health" || path == "/_bedrock_sessions/health") {
+        return json_response(200, br#"{"status":"ok"}"#.to_vec(), &request_id);
+    }
+    if path == "/_bedrock_sessions/stats" {
+        if method == Method::DELETE {
+            app.stats.reset();
+        }
+        let (requests, faults, max_in_flight, per) = app.stats.snapshot();
+        let body = serde_json::json!({"requests": requests, "faults": faults, "maxInFlight": max_in_flight, "operations": per});
+        return json_response(200, body.to_string().into_bytes(), &request_id);
+    }
+
+    let (op, labels) = match route(&method, &path) {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            return error_response(
+                "UnknownOperationException",
+                404,
+                &format!("no operation at {method} {path}"),
+                &request_id,
+            );
+        }
+        Err(e) => return core_error(&e, &request_id),
+    };
+    let _in_flight = InFlight::new(&app.stats);
+    app.stats.requests.fetch_add(1, Ordering::SeqCst);
+    *app.stats
+        .per_operation
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(op.name().to_string())
+        .or_default() += 1;
+
+    if !app.options.latency.is_zero() {
+        tokio::time::sleep(app.options.latency).await;
+    }
+    let body = match to_bytes(req.into_body(), MAX_BODY).await {
+        Ok(b) => b,
+        Err(e) => {
+            return core_error(
+                &Error::validation(format!("cannot read the request body: {e}")),
+                &request_id,
+            );
+        }
+    };
+    let fault = app.fault();
+    if fault.is_some() {
+        app.stats.faults.fetch_add(1, Ordering::SeqCst);
+    }
+    match fault {
+        Some(Fault::Throttle) => {
+            return error_response(
+                ErrorCode::Throttling.as_str(),
+                429,
+                "Rate exceeded (injected fault)",
+                &request_id,
+            );
+        }
+        Some(Fault::Internal) => {
+            return error_response(
+                ErrorCode::InternalServer.as_str(),
+                500,
+                "Internal failure (injected fault)",
+                &request_id,
+            );
+        }
+        Some(Fault::DropBefore) => return dropped(&request_id),
+        _ => {}
+    }
+    let input = match build_input(op, labels, query.as_deref(), &body) {
+        Ok(v) => v,
+        Err(e) => return core_error(&e, &request_id),
+    };
+    let result = ops::dispatch(&*app.store, op, input).await;
+    if fault == Some(Fault::DropAfter) {
+        return dropped(&request_id);
+    }
+    match result {
+        Ok(v) => {
+            let empty = matches!(&v, Value::Map(items) if items.is_empty());
+            let body = if empty
+                && matches!(
+                    op,
+                    Operation::DeleteSession | Operation::TagResource | Operation::UntagResource
+                ) {
+                Vec::new()
+            } else {
+                value_to_json(&v).to_string().into_bytes()
+            };
+            json_response(op.success_status(), body, &request_id)
+        }
+        Err(e) => core_error(&e, &request_id),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_and_percent_encoded_arns() {
+        let arn =
+            "arn:aws:bedrock:us-east-1:000000000000:session/0a1b2c3d-0000-4000-8000-00000000abcd";
+        let enc = arn.replace(':', "%3A").replace('/', "%2F");
+        let (op, labels) = route(&Method::GET, &format!("/sessions/{enc}/"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(op, Operation::GetSession);
+        assert_eq!(labels, vec![("sessionIdentifier", arn.to_string())]);
+        let (op, _) = route(&Method::PATCH, &format!("/sessions/{enc}"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(op, Operation::EndSession);
+        let (op, labels) = route(&Method::POST, "/sessions/abc/invocationSteps/def")
+            .unwrap()
+            .unwrap();
+        assert_eq!(op, Operation::GetInvocationStep);
+        assert_eq!(labels[1], ("invocationStepId", "def".to_string()));
+        let (op, _) = route(&Method::DELETE, &format!("/tags/{enc}"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(op, Operation::UntagResource);
+        assert!(route(&Method::GET, "/nothing/here").unwrap().is_none());
+        assert!(route(&Method::PATCH, "/sessions/").unwrap().is_none());
+    }
+
+    #[test]
+    fn inputs_from_query_labels_and_body() {
+        let input = build_input(
+            Operation::UntagResource,
+            vec![("resourceArn", "arn".into())],
+            Some("tagKeys=a&tagKeys=b%20c"),
+            b"",
+        )
+        .unwrap();
+        assert_eq!(
+            input,
+            Value::Map(vec![
+                ("resourceArn".into(), Value::Str("arn".into())),
+                (
+                    "tagKeys".into(),
+                    Value::List(vec![Value::Str("a".into()), Value::Str("b c".into())])
+                ),
+            ])
+        );
+        let body = br#"{"payload":{"contentBlocks":[{"image":{"format":"png","source":{"bytes":"AAEC"}}}]}}"#;
+        let input = build_input(
+            Operation::PutInvocationStep,
+            vec![],
+            Some("maxResults=x"),
+            body,
+        )
+        .unwrap();
+        let json = value_to_json(&input);
+        assert_eq!(
+            json["payload"]["contentBlocks"][0]["image"]["source"]["bytes"],
+            "AAEC"
+        );
+        assert!(matches!(
+            get_mut(&mut input.clone(), "maxResults"),
+            Some(Value::Str(_))
+        ));
+        assert!(build_input(Operation::CreateSession, vec![], None, b"[1]").is_err());
+        assert!(build_input(Operation::CreateSession, vec![], None, b"{bad").is_err());
+        let bad64 = br#"{"payload":{"contentBlocks":[{"image":{"format":"png","source":{"bytes":"!!"}}}]}}"#;
+        assert!(build_input(Operation::PutInvocationStep, vec![], None, bad64).is_err());
+    }
+
+    #[test]
+    fn faults_follow_the_rate() {
+        let st = crate::store::sqlite::SqliteStore::memory(crate::store::StoreConfig::default())
+            .unwrap();
+        let state = AppState {
+            store: Arc::new(st),
+            options: ServerOptions {
+                fault_rate: 0.2,
+                ..ServerOptions::default()
+            },
+            rng: Mutex::new(42),
+            stats: Arc::new(Stats::default()),
+        };
+        let n = 10_000;
+        let hits = (0..n).filter(|_| state.fault().is_some()).count();
+        assert!((1700..2300).contains(&hits), "{hits}");
+    }
+}
