@@ -250,11 +250,11 @@ fn segments(path: &str) -> Result<Vec<String>, Error> {
         .collect()
 }
 
+/// URI labels of a request: (member name, decoded value).
+type Labels = Vec<(&'static str, String)>;
+
 /// The operation of a request and its URI labels.
-fn route(
-    method: &Method,
-    path: &str,
-) -> Result<Option<(Operation, Vec<(&'static str, String)>)>, Error> {
+fn route(method: &Method, path: &str) -> Result<Option<(Operation, Labels)>, Error> {
     let mut segs = segments(path)?;
     // `/sessions/` and `/sessions` route alike: drop one trailing empty segment.
     if segs.len() > 1 && segs.last().is_some_and(|s| s.is_empty()) {
