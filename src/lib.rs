@@ -4,6 +4,7 @@
 //! The core modules carry no pyo3 types and are tested with `cargo test`; the bindings live in
 //! [`python`], compiled with the `python` feature (maturin turns it on).
 
+pub mod aws;
 pub mod clock;
 pub mod error;
 pub mod model;

@@ -48,6 +48,25 @@ class NativeClient:
         default_page_size: int = 10,
         clock: ManualClock | None = None,
     ) -> NativeClient: ...
+    @staticmethod
+    def open_bedrock(
+        *,
+        region: str | None = None,
+        profile: str | None = None,
+        access_key_id: str | None = None,
+        secret_access_key: str | None = None,
+        session_token: str | None = None,
+        endpoint_url: str | None = None,
+        connect_timeout: float | None = None,
+        read_timeout: float | None = None,
+        max_attempts: int = 5,
+        total_timeout: float = 60.0,
+        thread_index: str | None = None,
+    ) -> NativeClient: ...
+    @property
+    def backend(self) -> str: ...
+    @property
+    def endpoint_url(self) -> str | None: ...
     def call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]: ...
     def call_async(self, operation: str, params: dict[str, Any]) -> Awaitable[dict[str, Any]]: ...
     def close(self) -> None: ...

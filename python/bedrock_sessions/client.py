@@ -39,8 +39,78 @@ class _Meta:
 
 
 def _meta_for(native: _core.NativeClient) -> _Meta:
+    if native.backend == "bedrock":
+        region = native.region
+        where = native.endpoint_url or f"https://bedrock-agent-runtime.{region}.amazonaws.com"
+        return _Meta(region, where)
     where = f"file:{native.path}" if native.path else "memory:"
     return _Meta(native.region, where)
+
+
+def _secret(value: Any) -> str | None:
+    """Plain strings, or pydantic SecretStr as the replaced saver took them."""
+    if value is None:
+        return None
+    get = getattr(value, "get_secret_value", None)
+    return get() if callable(get) else str(value)
+
+
+def bedrock_options(
+    region_name: str | None = None,
+    credentials_profile_name: str | None = None,
+    aws_access_key_id: Any = None,
+    aws_secret_access_key: Any = None,
+    aws_session_token: Any = None,
+    endpoint_url: str | None = None,
+    config: Any = None,
+    session: Any = None,
+    client: Any = None,
+    max_attempts: int | None = None,
+    total_timeout: float = 60.0,
+    connect_timeout: float | None = None,
+    read_timeout: float | None = None,
+    thread_index: str | None = None,
+) -> dict[str, Any]:
+    """Maps the replaced saver's AWS arguments (and a boto3 session, client or botocore Config) to the
+    native backend's options. Explicit arguments win over what a session or client carries."""
+    region = region_name
+    profile = credentials_profile_name
+    key, secret, token = _secret(aws_access_key_id), _secret(aws_secret_access_key), _secret(aws_session_token)
+    endpoint = endpoint_url
+    if client is not None:
+        meta = getattr(client, "meta", None)
+        region = region or getattr(meta, "region_name", None)
+        endpoint = endpoint or getattr(meta, "endpoint_url", None)
+        signer = getattr(client, "_request_signer", None)
+        creds = getattr(signer, "_credentials", None)
+        if creds is not None and key is None:
+            frozen = creds.get_frozen_credentials()
+            key, secret, token = frozen.access_key, frozen.secret_key, frozen.token
+        client_config = getattr(meta, "config", None)
+        if config is None:
+            config = client_config
+    if session is not None:
+        region = region or session.region_name
+        if key is None and profile is None:
+            creds = session.get_credentials()
+            if creds is not None:
+                frozen = creds.get_frozen_credentials()
+                key, secret, token = frozen.access_key, frozen.secret_key, frozen.token
+    if config is not None:
+        region = region or getattr(config, "region_name", None)
+        connect_timeout = connect_timeout if connect_timeout is not None else getattr(config, "connect_timeout", None)
+        read_timeout = read_timeout if read_timeout is not None else getattr(config, "read_timeout", None)
+        retries = getattr(config, "retries", None) or {}
+        if max_attempts is None:
+            if "total_max_attempts" in retries:
+                max_attempts = int(retries["total_max_attempts"])
+            elif "max_attempts" in retries:  # botocore: retries after the first attempt
+                max_attempts = int(retries["max_attempts"]) + 1
+    return dict(
+        region=region, profile=profile, access_key_id=key, secret_access_key=secret, session_token=token,
+        endpoint_url=endpoint, connect_timeout=connect_timeout, read_timeout=read_timeout,
+        max_attempts=max_attempts or 5, total_timeout=total_timeout, thread_index=thread_index,
+    )
 
 
 def _check_name(name: str) -> None:
@@ -73,6 +143,16 @@ class SessionClient:
     def memory(cls, **options: Any) -> SessionClient:
         """An embedded store that lives in this process's memory."""
         return cls(_core.NativeClient.open_memory(**options))
+
+    @classmethod
+    def bedrock(cls, **kwargs: Any) -> SessionClient:
+        """Amazon Bedrock through the AWS SDK for Rust, with the replaced saver's arguments: ``region_name``,
+        ``credentials_profile_name``, ``aws_access_key_id``, ``aws_secret_access_key``, ``aws_session_token``,
+        ``endpoint_url``, ``config`` (botocore Config: region, timeouts, retries), ``session`` (boto3) or
+        ``client`` (a boto3 client whose region, endpoint and credentials are used); plus ``max_attempts``,
+        ``total_timeout``, ``connect_timeout``, ``read_timeout``. Unset credentials come from the standard
+        chain. Retries: exponential backoff with full jitter on throttling, 5xx, timeouts, dropped connections."""
+        return cls(_core.NativeClient.open_bedrock(**bedrock_options(**kwargs)))
 
     def _call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         return self._native.call(operation, params)
@@ -169,6 +249,11 @@ class AsyncSessionClient:
     def memory(cls, **options: Any) -> AsyncSessionClient:
         """An embedded store that lives in this process's memory."""
         return cls(_core.NativeClient.open_memory(**options))
+
+    @classmethod
+    def bedrock(cls, **kwargs: Any) -> AsyncSessionClient:
+        """Amazon Bedrock through the AWS SDK for Rust (see :meth:`SessionClient.bedrock`)."""
+        return cls(_core.NativeClient.open_bedrock(**bedrock_options(**kwargs)))
 
     async def _call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         return await self._native.call_async(operation, params)

@@ -53,17 +53,23 @@ Record = tuple[Any, ...]
 def _native_client(client: Any) -> _core.NativeClient:
     if isinstance(client, (SessionClient, AsyncSessionClient)):
         return client._native
+    meta = getattr(client, "meta", None)
+    service = getattr(getattr(meta, "service_model", None), "service_name", None)
+    if service == "bedrock-agent-runtime":
+        # A boto3 client, as the replaced saver took: its region, endpoint and credentials are used.
+        return SessionClient.bedrock(client=client)._native
     raise TypeError(
-        "client must be a bedrock_sessions SessionClient or AsyncSessionClient "
-        f"(got {type(client).__name__}); boto3 clients are accepted once the Bedrock backend is available"
+        "client must be a bedrock_sessions SessionClient/AsyncSessionClient or a boto3 bedrock-agent-runtime "
+        f"client (got {type(client).__name__})"
     )
 
 
 class BedrockSessionSaver(BaseCheckpointSaver[str]):
     """Stores LangGraph checkpoints in Bedrock sessions (a thread is a session).
 
-    ``BedrockSessionSaver(client=SessionClient.local("state.db"))`` keeps them in the embedded store,
-    where any thread id string works; a thread id that is a session id or ARN maps to that session, as
+    ``BedrockSessionSaver(region_name="us-east-1")`` (the replaced saver's arguments, or ``client=`` a boto3
+    client) uses Amazon Bedrock; ``BedrockSessionSaver(client=SessionClient.local("state.db"))`` the embedded
+    store, where any thread id string works. A thread id that is a session id or ARN maps to that session, as
     with the replaced saver. Every method has its async twin (``aget_tuple``, ``alist``...).
     """
 
@@ -92,13 +98,10 @@ class BedrockSessionSaver(BaseCheckpointSaver[str]):
             if value is not None
         }
         if client is None:
-            if given:
-                raise NotImplementedError(
-                    "the Amazon Bedrock backend is not available in this version: pass "
-                    "client=SessionClient.local(path) (embedded store); AWS arguments given: " + ", ".join(given)
-                )
-            raise TypeError("BedrockSessionSaver needs client=SessionClient.local(path) or SessionClient.memory()")
-        self._native_client = _native_client(client)
+            # The replaced saver's AWS arguments (all optional: the standard credential chain and region).
+            self._native_client = SessionClient.bedrock(**given)._native
+        else:
+            self._native_client = _native_client(client)
         self._native = _core.NativeSaver(self._native_client)
 
     @classmethod

@@ -11,9 +11,11 @@ use pyo3::types::PyDict;
 
 use super::convert::{datetime_to_ms, error_to_py, ms_to_datetime, py_to_value, value_to_py};
 use super::runtime::{ForkAwareRuntime, runtime};
+use crate::aws::{BedrockConfig, BedrockStore, RetryPolicy};
 use crate::clock::{Clock, ManualClock, SystemClock};
 use crate::error::Error;
 use crate::ops::{self, Operation};
+use crate::store::indexed::IndexedStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Durability, SessionStore, StoreConfig};
 use crate::value::Value;
@@ -66,6 +68,7 @@ impl PyManualClock {
 enum Spec {
     File(String),
     Memory,
+    Bedrock(Box<BedrockConfig>),
 }
 
 #[derive(Debug)]
@@ -82,14 +85,26 @@ pub struct PyNativeClient {
 }
 
 fn open(spec: &Spec, cfg: &StoreConfig) -> PyResult<Arc<dyn SessionStore>> {
-    let store = match spec {
-        Spec::File(path) => SqliteStore::open(path, cfg.clone()),
-        Spec::Memory => SqliteStore::memory(cfg.clone()),
+    let store: Result<Arc<dyn SessionStore>, String> = match spec {
+        Spec::File(path) => {
+            SqliteStore::open(path, cfg.clone()).map(|s| Arc::new(s) as Arc<dyn SessionStore>)
+        }
+        Spec::Memory => {
+            SqliteStore::memory(cfg.clone()).map(|s| Arc::new(s) as Arc<dyn SessionStore>)
+        }
+        Spec::Bedrock(b) => runtime()
+            .block_on(BedrockStore::connect((**b).clone()))
+            .and_then(|s| {
+                let store: Arc<dyn SessionStore> = Arc::new(s);
+                match &b.thread_index {
+                    Some(index) => IndexedStore::new(store, index)
+                        .map(|i| Arc::new(i) as Arc<dyn SessionStore>)
+                        .map_err(|e| e.message),
+                    None => Ok(store),
+                }
+            }),
     };
-    match store {
-        Ok(s) => Ok(Arc::new(s)),
-        Err(e) => Err(PyOSError::new_err(e)),
-    }
+    store.map_err(PyOSError::new_err)
 }
 
 fn new_request_id() -> String {
@@ -150,7 +165,8 @@ impl PyNativeClient {
         }
         let fresh = match self.spec {
             Spec::Memory => store,
-            Spec::File(_) => {
+            // A child rebuilds its SQLite connections and its HTTP client (the parent's pool is not its own).
+            Spec::File(_) | Spec::Bedrock(_) => {
                 std::mem::forget(h.store.take());
                 open(&self.spec, &self.cfg)?
             }
@@ -287,6 +303,69 @@ impl PyNativeClient {
         Self::build(Spec::Memory, cfg)
     }
 
+    /// Opens the Amazon Bedrock backend (or any endpoint speaking its API) through the AWS SDK. Unset
+    /// credentials come from the standard chain (environment, profile, SSO, container, instance).
+    #[staticmethod]
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (*, region=None, profile=None, access_key_id=None, secret_access_key=None,
+        session_token=None, endpoint_url=None, connect_timeout=None, read_timeout=None, max_attempts=5,
+        total_timeout=60.0, thread_index=None))]
+    fn open_bedrock(
+        py: Python<'_>,
+        region: Option<String>,
+        profile: Option<String>,
+        access_key_id: Option<String>,
+        secret_access_key: Option<String>,
+        session_token: Option<String>,
+        endpoint_url: Option<String>,
+        connect_timeout: Option<f64>,
+        read_timeout: Option<f64>,
+        max_attempts: u32,
+        total_timeout: f64,
+        thread_index: Option<String>,
+    ) -> PyResult<Self> {
+        let secs = |name: &str, v: f64| {
+            if v.is_finite() && v > 0.0 {
+                Ok(Duration::from_secs_f64(v))
+            } else {
+                Err(PyValueError::new_err(format!(
+                    "{name} must be a positive number of seconds"
+                )))
+            }
+        };
+        if max_attempts == 0 {
+            return Err(PyValueError::new_err("max_attempts must be at least 1"));
+        }
+        let cfg = BedrockConfig {
+            region,
+            profile,
+            access_key_id,
+            secret_access_key,
+            session_token,
+            endpoint_url,
+            connect_timeout: connect_timeout
+                .map(|v| secs("connect_timeout", v))
+                .transpose()?,
+            read_timeout: read_timeout.map(|v| secs("read_timeout", v)).transpose()?,
+            retry: RetryPolicy {
+                max_attempts,
+                total_timeout: secs("total_timeout", total_timeout)?,
+                ..RetryPolicy::default()
+            },
+            thread_index,
+        };
+        let spec = Spec::Bedrock(Box::new(cfg));
+        let store = py.detach(|| open(&spec, &StoreConfig::default()))?;
+        Ok(PyNativeClient {
+            spec,
+            cfg: StoreConfig::default(),
+            handle: Mutex::new(Handle {
+                pid: std::process::id(),
+                store: Some(store),
+            }),
+        })
+    }
+
     /// Runs an operation (AWS name, e.g. "CreateSession") with boto3's keyword arguments; blocks with the
     /// GIL released.
     fn call<'py>(
@@ -354,13 +433,39 @@ impl PyNativeClient {
     fn path(&self) -> Option<String> {
         match &self.spec {
             Spec::File(p) => Some(p.clone()),
-            Spec::Memory => None,
+            Spec::Memory | Spec::Bedrock(_) => None,
+        }
+    }
+
+    /// "local", "memory" or "bedrock".
+    #[getter]
+    fn backend(&self) -> &'static str {
+        match &self.spec {
+            Spec::File(_) => "local",
+            Spec::Memory => "memory",
+            Spec::Bedrock(_) => "bedrock",
+        }
+    }
+
+    /// The endpoint of the Bedrock backend, if one was given.
+    #[getter]
+    fn endpoint_url(&self) -> Option<String> {
+        match &self.spec {
+            Spec::Bedrock(b) => b.endpoint_url.clone(),
+            _ => None,
         }
     }
 
     #[getter]
-    fn region(&self) -> String {
-        self.cfg.region.clone()
+    fn region(&self) -> PyResult<String> {
+        match &self.spec {
+            Spec::Bedrock(b) => Ok(b.region.clone().unwrap_or_else(|| {
+                std::env::var("AWS_REGION")
+                    .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
+                    .unwrap_or_default()
+            })),
+            _ => Ok(self.cfg.region.clone()),
+        }
     }
 
     #[getter]

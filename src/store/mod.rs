@@ -15,6 +15,7 @@ use crate::model::{
     ResourceArn, Session, SessionRef, Step, StepSummary, UpdateSession,
 };
 
+pub mod indexed;
 pub mod sqlite;
 
 #[async_trait]

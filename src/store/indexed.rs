@@ -1,0 +1,356 @@
+//! A thread index kept in the session API itself, for backends without a native one (Amazon Bedrock):
+//! any thread id string maps to a session, across processes.
+//!
+//! The index is a designated session. Each thread has an invocation there whose id is derived from the
+//! thread id; CreateInvocation's "already exists" conflict makes "bind unless bound" atomic across
+//! processes. The binding is a step of that invocation whose step id *is* the session id, so a lookup is
+//! one ListInvocationSteps call; rebinding (prune) adds a newer step (always to a fresh session: a thread
+//! cannot be bound back to a session it left, its step id being taken). Limits: the index session holds
+//! at most the service's steps per session (1000 bindings), and it must stay ACTIVE (the service expires
+//! sessions idle for an hour; writes to an EXPIRED index fail with a clear error).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::SessionStore;
+use crate::error::{Error, ErrorCode, Result};
+use crate::model::*;
+use crate::validate::is_uuid;
+
+#[derive(Debug, Clone)]
+pub struct IndexedStore {
+    inner: Arc<dyn SessionStore>,
+    index: SessionRef,
+}
+
+/// The invocation of `thread_id` in the index session.
+pub fn thread_invocation_id(thread_id: &str) -> String {
+    let ns = uuid::Uuid::from_u128(0x7468_7265_6164_696e_6465_7862_7331_0001);
+    let mut b = *uuid::Uuid::new_v5(&ns, thread_id.as_bytes()).as_bytes();
+    b[6] = 0x8B;
+    b[7] = 0x54;
+    b[8] = (b[8] & 0x3F) | 0x80;
+    uuid::Uuid::from_bytes(b).to_string()
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl IndexedStore {
+    pub fn new(inner: Arc<dyn SessionStore>, index_session: &str) -> Result<Self> {
+        Ok(IndexedStore {
+            inner,
+            index: SessionRef::parse("thread_index", index_session)?,
+        })
+    }
+
+    /// The newest binding: (session id, step time).
+    async fn lookup(&self, thread_id: &str) -> Result<Option<(String, i64)>> {
+        let page = self
+            .inner
+            .list_invocation_steps(ListSteps {
+                session: self.index.clone(),
+                invocation_id: Some(thread_invocation_id(thread_id)),
+                page: PageRequest {
+                    max_results: Some(1),
+                    next_token: None,
+                },
+            })
+            .await;
+        match page {
+            Ok(p) => Ok(p
+                .items
+                .into_iter()
+                .next()
+                .filter(|s| is_uuid(&s.step_id))
+                .map(|s| (s.step_id, s.time))),
+            Err(e)
+                if e.code == ErrorCode::ResourceNotFound && e.message.starts_with("Invocation") =>
+            {
+                Ok(None)
+            }
+            Err(e) if e.code == ErrorCode::ResourceNotFound => Err(Error::not_found(format!(
+                "the thread index session {} was not found",
+                self.index.raw
+            ))),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn put_binding(&self, thread_id: &str, session_id: &str, time: i64) -> Result<()> {
+        let description = format!("thread {}", thread_id.chars().take(150).collect::<String>());
+        let _ = description;
+        self.inner
+            .put_invocation_step(PutStep {
+                session: self.index.clone(),
+                invocation_id: thread_invocation_id(thread_id),
+                step_id: Some(session_id.to_string()),
+                time,
+                payload: Payload {
+                    blocks: vec![ContentBlock::Text(format!(
+                        "{{\"thread_id\":{}}}",
+                        serde_json::Value::String(thread_id.into())
+                    ))],
+                },
+            })
+            .await
+            .map(|_| ())
+            .map_err(|e| index_error(&self.index.raw, e))
+    }
+
+    async fn create_thread_invocation(&self, thread_id: &str) -> Result<bool> {
+        let mut description: String = format!("thread {thread_id}");
+        if description.chars().count() > 200 {
+            description = description.chars().take(200).collect();
+        }
+        match self
+            .inner
+            .create_invocation(CreateInvocation {
+                session: self.index.clone(),
+                invocation_id: Some(thread_invocation_id(thread_id)),
+                description: Some(description),
+            })
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.code == ErrorCode::Conflict && e.message.contains("already exists") => {
+                Ok(false)
+            }
+            Err(e) => Err(index_error(&self.index.raw, e)),
+        }
+    }
+}
+
+fn index_error(index: &str, e: Error) -> Error {
+    match e.code {
+        ErrorCode::Conflict | ErrorCode::ServiceQuotaExceeded => Error::new(
+            e.code,
+            format!("thread index session {index}: {}", e.message),
+        ),
+        _ => e,
+    }
+}
+
+#[async_trait]
+impl SessionStore for IndexedStore {
+    async fn create_session(&self, req: CreateSession) -> Result<Session> {
+        self.inner.create_session(req).await
+    }
+    async fn get_session(&self, session: SessionRef) -> Result<Session> {
+        self.inner.get_session(session).await
+    }
+    async fn list_sessions(&self, page: PageRequest) -> Result<Page<Session>> {
+        self.inner.list_sessions(page).await
+    }
+    async fn update_session(&self, req: UpdateSession) -> Result<Session> {
+        self.inner.update_session(req).await
+    }
+    async fn end_session(&self, session: SessionRef) -> Result<Session> {
+        self.inner.end_session(session).await
+    }
+    async fn delete_session(&self, session: SessionRef) -> Result<()> {
+        self.inner.delete_session(session).await
+    }
+    async fn create_invocation(&self, req: CreateInvocation) -> Result<Invocation> {
+        self.inner.create_invocation(req).await
+    }
+    async fn list_invocations(
+        &self,
+        session: SessionRef,
+        page: PageRequest,
+    ) -> Result<Page<Invocation>> {
+        self.inner.list_invocations(session, page).await
+    }
+    async fn put_invocation_step(&self, req: PutStep) -> Result<String> {
+        self.inner.put_invocation_step(req).await
+    }
+    async fn get_invocation_step(&self, req: GetStep) -> Result<Step> {
+        self.inner.get_invocation_step(req).await
+    }
+    async fn list_invocation_steps(&self, req: ListSteps) -> Result<Page<StepSummary>> {
+        self.inner.list_invocation_steps(req).await
+    }
+    async fn tag_resource(&self, arn: ResourceArn, tags: BTreeMap<String, String>) -> Result<()> {
+        self.inner.tag_resource(arn, tags).await
+    }
+    async fn untag_resource(&self, arn: ResourceArn, keys: Vec<String>) -> Result<()> {
+        self.inner.untag_resource(arn, keys).await
+    }
+    async fn list_tags_for_resource(&self, arn: ResourceArn) -> Result<BTreeMap<String, String>> {
+        self.inner.list_tags_for_resource(arn).await
+    }
+
+    fn has_thread_index(&self) -> bool {
+        true
+    }
+
+    async fn thread_session(&self, thread_id: &str) -> Result<Option<String>> {
+        Ok(self.lookup(thread_id).await?.map(|(s, _)| s))
+    }
+
+    async fn bind_thread(
+        &self,
+        thread_id: &str,
+        session_id: &str,
+        replace: bool,
+    ) -> Result<String> {
+        let created = self.create_thread_invocation(thread_id).await?;
+        if replace {
+            let newest = self.lookup(thread_id).await?.map(|(_, t)| t).unwrap_or(0);
+            // Strictly newer than the binding it replaces.
+            self.put_binding(thread_id, session_id, now_ms().max(newest + 1))
+                .await?;
+            return Ok(session_id.to_string());
+        }
+        if created {
+            self.put_binding(thread_id, session_id, now_ms()).await?;
+            return Ok(session_id.to_string());
+        }
+        // Bound by another writer: wait for its binding step (it follows its invocation closely).
+        for _ in 0..100 {
+            if let Some((s, _)) = self.lookup(thread_id).await? {
+                return Ok(s);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // That writer died between its two calls: take the thread.
+        self.put_binding(thread_id, session_id, now_ms()).await?;
+        Ok(session_id.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::saver::Saver;
+    use crate::store::StoreConfig;
+    use crate::store::sqlite::SqliteStore;
+
+    /// The embedded store without its native index, as an HTTP backend would be.
+    #[derive(Debug)]
+    struct NoIndex(SqliteStore);
+
+    #[async_trait]
+    impl SessionStore for NoIndex {
+        async fn create_session(&self, r: CreateSession) -> Result<Session> {
+            self.0.create_session(r).await
+        }
+        async fn get_session(&self, s: SessionRef) -> Result<Session> {
+            self.0.get_session(s).await
+        }
+        async fn list_sessions(&self, p: PageRequest) -> Result<Page<Session>> {
+            self.0.list_sessions(p).await
+        }
+        async fn update_session(&self, r: UpdateSession) -> Result<Session> {
+            self.0.update_session(r).await
+        }
+        async fn end_session(&self, s: SessionRef) -> Result<Session> {
+            self.0.end_session(s).await
+        }
+        async fn delete_session(&self, s: SessionRef) -> Result<()> {
+            self.0.delete_session(s).await
+        }
+        async fn create_invocation(&self, r: CreateInvocation) -> Result<Invocation> {
+            self.0.create_invocation(r).await
+        }
+        async fn list_invocations(
+            &self,
+            s: SessionRef,
+            p: PageRequest,
+        ) -> Result<Page<Invocation>> {
+            self.0.list_invocations(s, p).await
+        }
+        async fn put_invocation_step(&self, r: PutStep) -> Result<String> {
+            self.0.put_invocation_step(r).await
+        }
+        async fn get_invocation_step(&self, r: GetStep) -> Result<Step> {
+            self.0.get_invocation_step(r).await
+        }
+        async fn list_invocation_steps(&self, r: ListSteps) -> Result<Page<StepSummary>> {
+            self.0.list_invocation_steps(r).await
+        }
+        async fn tag_resource(&self, a: ResourceArn, t: BTreeMap<String, String>) -> Result<()> {
+            self.0.tag_resource(a, t).await
+        }
+        async fn untag_resource(&self, a: ResourceArn, k: Vec<String>) -> Result<()> {
+            self.0.untag_resource(a, k).await
+        }
+        async fn list_tags_for_resource(&self, a: ResourceArn) -> Result<BTreeMap<String, String>> {
+            self.0.list_tags_for_resource(a).await
+        }
+    }
+
+    #[tokio::test]
+    async fn binds_once_across_writers_and_rebinds() {
+        let base = NoIndex(SqliteStore::memory(StoreConfig::default()).unwrap());
+        let index = base
+            .create_session(CreateSession {
+                encryption_key_arn: None,
+                metadata: Default::default(),
+                tags: Default::default(),
+            })
+            .await
+            .unwrap();
+        let store = IndexedStore::new(Arc::new(base), &index.id).unwrap();
+        assert!(!store.inner.has_thread_index());
+        assert_eq!(store.thread_session("t").await.unwrap(), None);
+        let a = "0a1b2c3d-0000-4000-8000-00000000000a";
+        let b = "0a1b2c3d-0000-4000-8000-00000000000b";
+        let (ra, rb) = futures::join!(
+            store.bind_thread("t", a, false),
+            store.bind_thread("t", b, false)
+        );
+        let (ra, rb) = (ra.unwrap(), rb.unwrap());
+        assert_eq!(ra, rb, "both writers see one binding");
+        assert_eq!(
+            store.thread_session("t").await.unwrap().as_deref(),
+            Some(ra.as_str())
+        );
+        // Rewrites (prune) rebind to fresh sessions; the newest binding wins.
+        let c = "0a1b2c3d-0000-4000-8000-00000000000c";
+        let d = "0a1b2c3d-0000-4000-8000-00000000000d";
+        store.bind_thread("t", c, true).await.unwrap();
+        assert_eq!(store.thread_session("t").await.unwrap().as_deref(), Some(c));
+        store.bind_thread("t", d, true).await.unwrap();
+        assert_eq!(store.thread_session("t").await.unwrap().as_deref(), Some(d));
+    }
+
+    #[tokio::test]
+    async fn the_saver_works_with_any_thread_id_over_the_index() {
+        let base = NoIndex(SqliteStore::memory(StoreConfig::default()).unwrap());
+        let index = base
+            .create_session(CreateSession {
+                encryption_key_arn: None,
+                metadata: Default::default(),
+                tags: Default::default(),
+            })
+            .await
+            .unwrap();
+        let store = IndexedStore::new(Arc::new(base), &index.id).unwrap();
+        let saver = Saver::new();
+        let cp = crate::saver::PutCheckpoint {
+            thread_id: "any thread/string".into(),
+            checkpoint_ns: String::new(),
+            checkpoint_id: "1ef4f797-8335-6428-8001-8a1503f9b875".into(),
+            parent_checkpoint_id: None,
+            checkpoint: crate::saver::layout::Typed("json".into(), b"{}".to_vec()),
+            metadata_json: "{}".into(),
+            channel_values: vec![],
+        };
+        saver.put(&store, cp).await.unwrap();
+        let other_process = Saver::new();
+        let got = other_process
+            .get_tuple(&store, "any thread/string", "", None)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.checkpoint_id, "1ef4f797-8335-6428-8001-8a1503f9b875");
+    }
+}
