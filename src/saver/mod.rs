@@ -329,13 +329,44 @@ impl Saver {
         }
     }
 
+    /// After "session not found" on a write: the thread was deleted (here or by another process). A
+    /// native index forgets it with the session; an index kept in sessions still points at the deleted
+    /// one, so the thread is bound to a fresh session.
+    async fn recover_deleted_thread(
+        &self,
+        store: &dyn SessionStore,
+        thread_id: &str,
+    ) -> Result<()> {
+        self.forget_thread(thread_id);
+        if !store.has_thread_index() {
+            return Ok(());
+        }
+        let Some(sid) = store.thread_session(thread_id).await? else {
+            return Ok(());
+        };
+        match store.get_session(sref(&sid)).await {
+            Err(e) if is_code(&e, ErrorCode::ResourceNotFound) => {
+                let fresh = self
+                    .create_thread_session(store, thread_id, BTreeMap::new(), BTreeMap::new())
+                    .await?;
+                store.bind_thread(thread_id, &fresh, true).await?;
+                self.remember_thread(thread_id, &fresh);
+                Ok(())
+            }
+            Err(e) => Err(e),
+            Ok(_) => Ok(()),
+        }
+    }
+
     pub async fn put(&self, store: &dyn SessionStore, req: PutCheckpoint) -> Result<()> {
         let thread = req.thread_id.clone();
         let r = self.put_once(store, &req).await;
         match r {
-            Err(e) if is_code(&e, ErrorCode::ResourceNotFound) => {
-                // A stale cache (the thread was deleted elsewhere): resolve again, once.
-                self.forget_thread(&thread);
+            Err(e)
+                if is_code(&e, ErrorCode::ResourceNotFound) && e.message.starts_with("Session") =>
+            {
+                // The thread was deleted since this process cached it: resolve again, once.
+                self.recover_deleted_thread(store, &thread).await?;
                 self.put_once(store, &req).await
             }
             other => other,
@@ -348,6 +379,12 @@ impl Saver {
             .resolve(store, &req.thread_id, true)
             .await?
             .expect("created");
+        self.put_in(store, &sid, req).await
+    }
+
+    /// Puts a checkpoint into a given session.
+    async fn put_in(&self, store: &dyn SessionStore, sid: &str, req: &PutCheckpoint) -> Result<()> {
+        let sid = sid.to_string();
         let ns = &req.checkpoint_ns;
         let cp = &req.checkpoint_id;
         let inv = layout::invocation_id(ns, cp);
@@ -406,7 +443,7 @@ impl Saver {
             Err(e)
                 if is_code(&e, ErrorCode::ResourceNotFound) && e.message.starts_with("Session") =>
             {
-                self.forget_thread(&thread);
+                self.recover_deleted_thread(store, &thread).await?;
                 self.put_writes_once(store, &req).await
             }
             other => other,
@@ -419,6 +456,17 @@ impl Saver {
             .resolve(store, &req.thread_id, true)
             .await?
             .expect("created");
+        self.put_writes_in(store, &sid, req).await
+    }
+
+    /// Puts writes into a given session.
+    async fn put_writes_in(
+        &self,
+        store: &dyn SessionStore,
+        sid: &str,
+        req: &PutWrites,
+    ) -> Result<()> {
+        let sid = sid.to_string();
         let ns = &req.checkpoint_ns;
         let cp = &req.checkpoint_id;
         let inv = layout::invocation_id(ns, cp);
@@ -475,9 +523,19 @@ impl Saver {
         let Some(sid) = self.resolve(store, thread_id, false).await? else {
             return Ok(None);
         };
-        match checkpoint_id {
+        let got = match checkpoint_id {
             Some(cp) => self.load_by_id(store, thread_id, &sid, ns, cp).await,
             None => self.load_latest(store, thread_id, &sid, ns).await,
+        };
+        match got {
+            // A deleted thread that an index kept in sessions still points at.
+            Err(e)
+                if is_code(&e, ErrorCode::ResourceNotFound) && e.message.starts_with("Session") =>
+            {
+                self.forget_thread(thread_id);
+                Ok(None)
+            }
+            other => other,
         }
     }
 
@@ -999,38 +1057,43 @@ impl Saver {
     }
 
     /// Writes records into a session (oldest first), ids, parents and writes preserved.
+    /// Writes records (oldest first, ids, parents and writes preserved) into `thread_id`, or straight
+    /// into `session` when given (a rewrite fills its new session before the thread points at it).
     async fn write_records(
         &self,
         store: &dyn SessionStore,
         thread_id: &str,
         records: &[CheckpointRecord],
+        session: Option<&str>,
     ) -> Result<()> {
+        if records.iter().any(|r| r.channel_values.is_none()) {
+            return Err(Error::validation(
+                "checkpoints of the replaced saver's layout cannot be copied or rewritten: continue the \
+                 thread once under this saver first",
+            ));
+        }
+        let sid = match session {
+            Some(s) => s.to_string(),
+            None => self
+                .resolve(store, thread_id, true)
+                .await?
+                .expect("created"),
+        };
         let mut ordered: Vec<&CheckpointRecord> = records.iter().collect();
         ordered.sort_by(|a, b| a.checkpoint_id.cmp(&b.checkpoint_id));
         for r in ordered {
-            let (checkpoint, values) = match &r.channel_values {
-                Some(v) => (r.checkpoint.clone(), v.clone()),
-                // Legacy records are copied as they are read: the checkpoint keeps its values inside.
-                None => (r.checkpoint.clone(), Vec::new()),
+            let put = PutCheckpoint {
+                thread_id: thread_id.to_string(),
+                checkpoint_ns: r.checkpoint_ns.clone(),
+                checkpoint_id: r.checkpoint_id.clone(),
+                parent_checkpoint_id: r.parent_checkpoint_id.clone(),
+                checkpoint: r.checkpoint.clone(),
+                metadata_json: r.metadata_json.clone(),
+                channel_values: r.channel_values.clone().unwrap_or_default(),
             };
-            if r.channel_values.is_none() {
-                return Err(Error::validation(
-                    "copying checkpoints of the replaced saver's layout needs them re-saved through the saver first",
-                ));
-            }
-            self.put(
-                store,
-                PutCheckpoint {
-                    thread_id: thread_id.to_string(),
-                    checkpoint_ns: r.checkpoint_ns.clone(),
-                    checkpoint_id: r.checkpoint_id.clone(),
-                    parent_checkpoint_id: r.parent_checkpoint_id.clone(),
-                    checkpoint,
-                    metadata_json: r.metadata_json.clone(),
-                    channel_values: values,
-                },
-            )
-            .await?;
+            self.put_in(store, &sid, &put)
+                .await
+                .map_err(|e| Self::thread_error(thread_id, e))?;
             // One step per (task, path), as put_writes made them.
             let mut groups: WriteGroups = BTreeMap::new();
             for w in &r.writes {
@@ -1039,21 +1102,19 @@ impl Saver {
                     .or_default()
                     .push((w.channel.clone(), w.idx, w.value.clone()));
             }
-            let puts = groups.into_iter().map(|((task_id, task_path), writes)| {
-                self.put_writes(
-                    store,
-                    PutWrites {
-                        thread_id: thread_id.to_string(),
-                        checkpoint_ns: r.checkpoint_ns.clone(),
-                        checkpoint_id: r.checkpoint_id.clone(),
-                        task_id,
-                        task_path,
-                        writes,
-                    },
-                )
-            });
-            for res in join_all(puts).await {
-                res?;
+            let reqs: Vec<PutWrites> = groups
+                .into_iter()
+                .map(|((task_id, task_path), writes)| PutWrites {
+                    thread_id: thread_id.to_string(),
+                    checkpoint_ns: r.checkpoint_ns.clone(),
+                    checkpoint_id: r.checkpoint_id.clone(),
+                    task_id,
+                    task_path,
+                    writes,
+                })
+                .collect();
+            for res in join_all(reqs.iter().map(|w| self.put_writes_in(store, &sid, w))).await {
+                res.map_err(|e| Self::thread_error(thread_id, e))?;
             }
         }
         Ok(())
@@ -1069,7 +1130,7 @@ impl Saver {
         if records.is_empty() {
             return Ok(());
         }
-        self.write_records(store, target, &records).await
+        self.write_records(store, target, &records, None).await
     }
 
     /// Replaces a thread's session by a new one holding only `keep` (steps are immutable: the only way
@@ -1099,11 +1160,9 @@ impl Saver {
             .create_thread_session(store, thread_id, metadata, tags)
             .await?;
         // Write into the new session under a private name, then point the thread at it.
-        let staging = format!("{thread_id}\u{0}rewrite\u{0}{new}");
-        store.bind_thread(&staging, &new, true).await?;
-        self.remember_thread(&staging, &new);
-        let written = self.write_records(store, &staging, &keep).await;
-        self.forget_thread(&staging);
+        let written = self
+            .write_records(store, thread_id, &keep, Some(&new))
+            .await;
         if let Err(e) = written {
             let _ = drop_session(store, &new).await;
             return Err(e);
