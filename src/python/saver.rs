@@ -329,6 +329,25 @@ impl PyNativeSaver {
         })
     }
 
+    /// The session of a thread id (thread index, then session id or ARN); with `create`, a new session bound
+    /// to it. None when the thread has no session and `create` is false.
+    #[pyo3(signature = (thread_id, create=false, *, asynchronous=false))]
+    fn resolve_thread<'py>(
+        &self,
+        py: Python<'py>,
+        thread_id: String,
+        create: bool,
+        asynchronous: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (store, saver) = self.parts()?;
+        run(py, asynchronous, "resolve_thread", move || async move {
+            match saver.resolve(&*store, &thread_id, create).await? {
+                Some(sid) => Ok(Out::Str(sid)),
+                None => Ok(Out::Record(None)),
+            }
+        })
+    }
+
     #[pyo3(signature = (metadata=None, tags=None, *, asynchronous=false))]
     fn create_thread<'py>(
         &self,
