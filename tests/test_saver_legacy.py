@@ -113,10 +113,12 @@ def test_interrupt_paused_by_old_saver_resumes_under_ours(client: SessionClient)
     old_app = approval_graph().compile(checkpointer=OldSaver(client=client))
     old_app.invoke({"items": ["start"]}, cfg)
     assert sorted(RUNS) == ["ask", "fast"]
-    assert old_app.get_state(cfg).next == ("ask",)
+    # (The replaced saver's own get_state here is unreliable: it reads only the newest write step, so the
+    # completed "fast" branch's write is lost in some runs — its defect 1. Ours reads every write step.)
 
     app = approval_graph().compile(checkpointer=BedrockSessionSaver(client=client))
     state = app.get_state(cfg)
+    assert state.next == ("ask",)
     assert state.interrupts and state.interrupts[0].value["question"] == "approve?"
     RUNS.clear()
     result = app.invoke(Command(resume="yes"), cfg)

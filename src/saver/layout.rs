@@ -1,12 +1,12 @@
 //! The stored layout of LangGraph checkpoints in sessions, version "bs1".
 //!
-//! - A thread is a session. Each checkpoint gets its own invocation, whose id is derived from the
-//!   namespace and the checkpoint id: a reader that knows (namespace, checkpoint id) finds the
-//!   checkpoint and all of its writes with one ListInvocationSteps, and a reader that lists the
-//!   session's steps recognises, from the summaries alone, which namespace and checkpoint each step
-//!   belongs to and whether it is a checkpoint or writes.
-//! - The checkpoint step's id is the checkpoint id (LangGraph's uuid6 ids are lower-case UUIDs) and its
-//!   time is the uuid6 time, so newest-first listings are also newest-checkpoint-first.
+//! - A thread is a session. Each checkpoint namespace has one invocation, whose id is derived from the
+//!   namespace (created once; a checkpoint costs a single PutInvocationStep).
+//! - Every step id carries a 48-bit tag of its checkpoint id, so the step *summaries* of a listing tell
+//!   which namespace (by the invocation) and which checkpoint (by the tag) each step belongs to, and
+//!   whether it is the checkpoint, a revision of it, or writes — no payload is fetched to find things.
+//! - The checkpoint step's id is the checkpoint id itself (LangGraph's uuid6 ids are lower-case UUIDs)
+//!   and its time is the uuid6 time, so newest-first listings are also newest-checkpoint-first.
 //! - One step per `put_writes` call holds all the writes of that call, so parallel tasks never
 //!   overwrite each other. Regular writes have a deterministic step id (a retry is a no-op); a call
 //!   with special writes (error, interrupt, resume...) gets a fresh id and a sequence number, and the
@@ -14,10 +14,9 @@
 //! - Each step holds one text block: a JSON envelope with the state serialized once
 //!   (`serde.dumps_typed` bytes, base64).
 //!
-//! Id bit layout (invocations and marked steps are RFC 9562 version-8 UUIDs):
-//! `nnnnnnnn-nnnn-8Bkk-vhhh-hhhhhhhhhhhh` where n = namespace hash, kk = kind
-//! (0x51 checkpoint invocation, 0x57 writes step, 0x43 hashed checkpoint step, 0x52 revision step),
-//! h = hash of the checkpoint id.
+//! Id bit layout (RFC 9562 version-8 UUIDs): namespace invocation `nnnnnnnn-nnnn-8B51-vhhh-hhhhhhhhhhhh`
+//! (n: namespace tag); marked steps `cccccccc-cccc-8Bkk-vrrr-rrrrrrrrrrrr` (c: checkpoint tag; kk: 0x57
+//! writes, 0x52 revision, 0x43 checkpoint whose id is not a UUID; r: hash or random).
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -42,11 +41,15 @@ const KIND_REVISION: u8 = 0x52;
 
 const NS: Uuid = Uuid::from_u128(0x6c61_6e67_6772_6170_6862_6564_726f_636b); // "langgraphbedrock"
 
+/// A 48-bit tag: of a namespace (in invocation ids) or of a checkpoint id (in step ids).
+pub type Tag = [u8; 6];
+
 fn hash(name: &str) -> [u8; 16] {
     *Uuid::new_v5(&NS, name.as_bytes()).as_bytes()
 }
 
-fn marked(mut b: [u8; 16], kind: u8) -> String {
+fn marked(mut b: [u8; 16], tag: Tag, kind: u8) -> String {
+    b[..6].copy_from_slice(&tag);
     b[6] = MARK;
     b[7] = kind;
     b[8] = (b[8] & 0x3F) | 0x80;
@@ -60,34 +63,45 @@ fn bytes_of(id: &str) -> Option<[u8; 16]> {
     Uuid::parse_str(id).ok().map(|u| *u.as_bytes())
 }
 
-/// 48-bit namespace tag carried by invocation ids.
-pub fn ns_tag(ns: &str) -> [u8; 6] {
-    let h = hash(&format!("ns|{ns}"));
+fn tag_of(h: [u8; 16]) -> Tag {
     [h[0], h[1], h[2], h[3], h[4], h[5]]
 }
 
-/// The invocation of checkpoint `checkpoint_id` in namespace `ns`.
-pub fn invocation_id(ns: &str, checkpoint_id: &str) -> String {
-    let mut b = hash(&format!("cp|{checkpoint_id}"));
-    b[..6].copy_from_slice(&ns_tag(ns));
-    marked(b, KIND_INVOCATION)
+/// The tag of a namespace.
+pub fn ns_tag(ns: &str) -> Tag {
+    tag_of(hash(&format!("ns|{ns}")))
+}
+
+/// The tag of a checkpoint id.
+pub fn checkpoint_tag(checkpoint_id: &str) -> Tag {
+    tag_of(hash(&format!("cp|{checkpoint_id}")))
+}
+
+/// The invocation of namespace `ns`: every step of its checkpoints and writes.
+pub fn namespace_invocation_id(ns: &str) -> String {
+    marked(hash(&format!("nsinv|{ns}")), ns_tag(ns), KIND_INVOCATION)
 }
 
 /// The step id of a checkpoint: the id itself when it is a lower-case UUID (LangGraph's uuid6).
 pub fn checkpoint_step_id(checkpoint_id: &str) -> String {
-    if is_uuid(checkpoint_id) && classify_step(checkpoint_id) == StepKind::Checkpoint {
+    if is_uuid(checkpoint_id) && bytes_of(checkpoint_id).is_some_and(|b| b[6] != MARK) {
         checkpoint_id.to_string()
     } else {
         marked(
             hash(&format!("cps|{checkpoint_id}")),
+            checkpoint_tag(checkpoint_id),
             KIND_HASHED_CHECKPOINT,
         )
     }
 }
 
 /// A new revision step id, for a checkpoint put again with other content.
-pub fn revision_step_id() -> String {
-    marked(*Uuid::new_v4().as_bytes(), KIND_REVISION)
+pub fn revision_step_id(checkpoint_id: &str) -> String {
+    marked(
+        *Uuid::new_v4().as_bytes(),
+        checkpoint_tag(checkpoint_id),
+        KIND_REVISION,
+    )
 }
 
 /// The step id of one put_writes call: deterministic for regular writes, fresh otherwise.
@@ -97,8 +111,9 @@ pub fn writes_step_id(
     keys: &[(String, i64)],
     special: bool,
 ) -> String {
+    let tag = checkpoint_tag(checkpoint_id);
     if special {
-        return marked(*Uuid::new_v4().as_bytes(), KIND_WRITES);
+        return marked(*Uuid::new_v4().as_bytes(), tag, KIND_WRITES);
     }
     let mut name = format!("w|{checkpoint_id}|{task_id}");
     for (ch, idx) in keys {
@@ -107,32 +122,32 @@ pub fn writes_step_id(
         name.push(':');
         name.push_str(ch);
     }
-    marked(hash(&name), KIND_WRITES)
+    marked(hash(&name), tag, KIND_WRITES)
 }
 
-/// Whether an invocation id is a "bs1" checkpoint invocation, and of which namespace tag.
-pub fn parse_invocation(id: &str) -> Option<[u8; 6]> {
+/// Whether an invocation id is a "bs1" namespace invocation, and of which namespace tag.
+pub fn parse_invocation(id: &str) -> Option<Tag> {
     let b = bytes_of(id)?;
-    if b[6] == MARK && b[7] == KIND_INVOCATION {
-        Some([b[0], b[1], b[2], b[3], b[4], b[5]])
-    } else {
-        None
-    }
+    (b[6] == MARK && b[7] == KIND_INVOCATION).then(|| tag_of(b))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StepKind {
+    /// The checkpoint itself (its step id is its id, or hashed).
     Checkpoint,
     Revision,
     Writes,
 }
 
-/// The kind of a step of a "bs1" invocation, from its id.
-pub fn classify_step(step_id: &str) -> StepKind {
+/// The kind of a step of a "bs1" invocation and the tag of its checkpoint, from its id alone.
+pub fn classify_step(step_id: &str) -> (StepKind, Tag) {
     match bytes_of(step_id) {
-        Some(b) if b[6] == MARK && b[7] == KIND_WRITES => StepKind::Writes,
-        Some(b) if b[6] == MARK && b[7] == KIND_REVISION => StepKind::Revision,
-        _ => StepKind::Checkpoint,
+        Some(b) if b[6] == MARK && b[7] == KIND_WRITES => (StepKind::Writes, tag_of(b)),
+        Some(b) if b[6] == MARK && b[7] == KIND_REVISION => (StepKind::Revision, tag_of(b)),
+        Some(b) if b[6] == MARK && b[7] == KIND_HASHED_CHECKPOINT => {
+            (StepKind::Checkpoint, tag_of(b))
+        }
+        _ => (StepKind::Checkpoint, checkpoint_tag(step_id)),
     }
 }
 
@@ -407,29 +422,39 @@ mod tests {
     #[test]
     fn ids_are_valid_and_classified() {
         let cp = "1ef4f797-8335-6428-8001-8a1503f9b875";
-        let inv = invocation_id("", cp);
+        let inv = namespace_invocation_id("");
         assert!(is_uuid(&inv));
         assert_eq!(parse_invocation(&inv), Some(ns_tag("")));
         assert_ne!(
-            parse_invocation(&invocation_id("child:1", cp)),
+            parse_invocation(&namespace_invocation_id("child:1")),
             Some(ns_tag(""))
         );
-        assert_eq!(invocation_id("", cp), inv, "deterministic");
+        assert_eq!(parse_invocation(cp), None);
         assert_eq!(checkpoint_step_id(cp), cp);
-        assert_eq!(classify_step(cp), StepKind::Checkpoint);
+        assert_eq!(
+            classify_step(cp),
+            (StepKind::Checkpoint, checkpoint_tag(cp))
+        );
         let keys = vec![("ch".to_string(), 0i64)];
         let w = writes_step_id(cp, "task", &keys, false);
+        assert!(is_uuid(&w));
         assert_eq!(w, writes_step_id(cp, "task", &keys, false));
         assert_ne!(w, writes_step_id(cp, "task2", &keys, false));
-        assert_eq!(classify_step(&w), StepKind::Writes);
+        assert_eq!(classify_step(&w), (StepKind::Writes, checkpoint_tag(cp)));
         assert_ne!(
             writes_step_id(cp, "task", &keys, true),
             writes_step_id(cp, "task", &keys, true)
         );
-        assert_eq!(classify_step(&revision_step_id()), StepKind::Revision);
+        assert_eq!(
+            classify_step(&revision_step_id(cp)),
+            (StepKind::Revision, checkpoint_tag(cp))
+        );
         let odd = checkpoint_step_id("not-a-uuid");
         assert!(is_uuid(&odd));
-        assert_eq!(classify_step(&odd), StepKind::Checkpoint);
+        assert_eq!(
+            classify_step(&odd),
+            (StepKind::Checkpoint, checkpoint_tag("not-a-uuid"))
+        );
     }
 
     #[test]

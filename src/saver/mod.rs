@@ -279,24 +279,15 @@ impl Saver {
         Ok(s.id)
     }
 
-    async fn ensure_invocation(
+    /// Creates the invocation of a namespace ("already exists" is fine).
+    async fn create_ns_invocation(
         &self,
         store: &dyn SessionStore,
         sid: &str,
         inv: &str,
         ns: &str,
-        cp: &str,
     ) -> Result<()> {
-        let key = (sid.to_string(), inv.to_string());
-        if self
-            .invocations
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(&key)
-        {
-            return Ok(());
-        }
-        let mut description = format!("langgraph checkpoint {cp} ns={ns}");
+        let mut description = format!("langgraph checkpoints, namespace {ns:?}");
         if validate::char_len(&description) > 200 {
             description = description.chars().take(200).collect();
         }
@@ -308,15 +299,34 @@ impl Saver {
             })
             .await
         {
-            Ok(_) => {}
-            Err(e) if is_code(&e, ErrorCode::Conflict) && e.message.contains("already exists") => {}
-            Err(e) => return Err(e),
+            Ok(_) => Ok(()),
+            Err(e) if is_code(&e, ErrorCode::Conflict) && e.message.contains("already exists") => {
+                Ok(())
+            }
+            Err(e) => Err(e),
         }
-        self.invocations
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key);
-        Ok(())
+    }
+
+    /// Puts a step into its namespace invocation: one request when the invocation exists (the usual
+    /// case); the first step of a namespace creates it and tries again. A missing session stays an error.
+    async fn put_step(
+        &self,
+        store: &dyn SessionStore,
+        sid: &str,
+        ns: &str,
+        step: PutStep,
+    ) -> Result<String> {
+        match store.put_invocation_step(step.clone()).await {
+            Err(e)
+                if is_code(&e, ErrorCode::ResourceNotFound)
+                    && !e.message.starts_with("Session") =>
+            {
+                self.create_ns_invocation(store, sid, &step.invocation_id, ns)
+                    .await?;
+                store.put_invocation_step(step).await
+            }
+            other => other,
+        }
     }
 
     /// Names the thread in errors from the store (ended, expired, over quota).
@@ -387,8 +397,7 @@ impl Saver {
         let sid = sid.to_string();
         let ns = &req.checkpoint_ns;
         let cp = &req.checkpoint_id;
-        let inv = layout::invocation_id(ns, cp);
-        self.ensure_invocation(store, &sid, &inv, ns, cp).await?;
+        let inv = layout::namespace_invocation_id(ns);
         let metadata = RawValue::from_string(req.metadata_json.clone()).map_err(|e| {
             Error::validation(format!("checkpoint metadata is not valid JSON: {e}"))
         })?;
@@ -413,8 +422,8 @@ impl Saver {
             time,
             payload: text_payload(json),
         };
-        match store
-            .put_invocation_step(put(layout::checkpoint_step_id(cp), json))
+        match self
+            .put_step(store, &sid, ns, put(layout::checkpoint_step_id(cp), json))
             .await
         {
             Ok(_) => Ok(()),
@@ -424,8 +433,7 @@ impl Saver {
                 env.seq = now_ns();
                 let json =
                     serde_json::to_string(&env).map_err(|e| Error::internal(e.to_string()))?;
-                store
-                    .put_invocation_step(put(layout::revision_step_id(), json))
+                self.put_step(store, &sid, ns, put(layout::revision_step_id(cp), json))
                     .await
                     .map(|_| ())
             }
@@ -469,7 +477,7 @@ impl Saver {
         let sid = sid.to_string();
         let ns = &req.checkpoint_ns;
         let cp = &req.checkpoint_id;
-        let inv = layout::invocation_id(ns, cp);
+        let inv = layout::namespace_invocation_id(ns);
         let special = req.writes.iter().any(|(_, idx, _)| *idx < 0);
         let keys: Vec<(String, i64)> = req.writes.iter().map(|(c, i, _)| (c.clone(), *i)).collect();
         let step_id = layout::writes_step_id(cp, &req.task_id, &keys, special);
@@ -494,15 +502,7 @@ impl Saver {
             time,
             payload: text_payload(json),
         };
-        let known = self
-            .invocations
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(&(sid.clone(), inv.clone()));
-        if !known {
-            self.ensure_invocation(store, &sid, &inv, ns, cp).await?;
-        }
-        match store.put_invocation_step(step.clone()).await {
+        match self.put_step(store, &sid, ns, step).await {
             Ok(_) => Ok(()),
             // Regular writes are insert-or-ignore: the step of an earlier identical call stands.
             Err(e) if is_code(&e, ErrorCode::Conflict) && e.message.contains("already exists") => {
@@ -636,11 +636,15 @@ impl Saver {
         ns: &str,
         cp: &str,
     ) -> Result<Option<CheckpointRecord>> {
-        let inv = layout::invocation_id(ns, cp);
-        let steps = self
+        let inv = layout::namespace_invocation_id(ns);
+        let tag = layout::checkpoint_tag(cp);
+        let steps: Vec<StepSummary> = self
             .list_invocation(store, sid, &inv)
             .await?
-            .unwrap_or_default();
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|s| layout::classify_step(&s.step_id).1 == tag)
+            .collect();
         self.load_ours(store, thread_id, sid, ns, cp, steps).await
     }
 
@@ -757,7 +761,8 @@ impl Saver {
     ) -> Result<Option<CheckpointRecord>> {
         let tag = layout::ns_tag(ns);
         let legacy_inv = layout::legacy_checkpoint_invocation(ns);
-        let mut by_inv: ByInvocation = HashMap::new();
+        // Steps of this namespace's invocation, by checkpoint tag.
+        let mut by_checkpoint: HashMap<layout::Tag, Vec<StepSummary>> = HashMap::new();
         // (time, checkpoint id, invocation, legacy)
         let mut best: Option<(i64, String, String, bool)> = None;
         let mut stop_below: Option<i64> = None;
@@ -782,7 +787,7 @@ impl Saver {
                 let ours = layout::parse_invocation(&s.invocation_id) == Some(tag);
                 let legacy = s.invocation_id == legacy_inv;
                 if ours {
-                    let kind = layout::classify_step(&s.step_id);
+                    let (kind, cp_tag) = layout::classify_step(&s.step_id);
                     if kind == StepKind::Checkpoint {
                         let cand = (s.time, s.step_id.clone(), s.invocation_id.clone(), false);
                         if best
@@ -793,7 +798,7 @@ impl Saver {
                         }
                         stop_below.get_or_insert(s.time);
                     }
-                    by_inv.entry(s.invocation_id.clone()).or_default().push(s);
+                    by_checkpoint.entry(cp_tag).or_default().push(s);
                 } else if legacy {
                     let t = layout::uuid_time_ms(&s.step_id).unwrap_or(s.time);
                     let cand = (t, s.step_id.clone(), s.invocation_id.clone(), true);
@@ -819,7 +824,10 @@ impl Saver {
                 .load_legacy(store, thread_id, sid, ns, &step_id, None, Vec::new())
                 .await;
         }
-        let steps = by_inv.remove(&inv).unwrap_or_default();
+        let _ = inv;
+        let steps = by_checkpoint
+            .remove(&layout::classify_step(&step_id).1)
+            .unwrap_or_default();
         let envs = self.fetch_all(store, sid, &steps).await?;
         Ok(assemble(envs, None).map(|(c, writes)| record_of(thread_id, c, writes)))
     }
@@ -922,21 +930,33 @@ impl Saver {
                 if tag.is_some_and(|want| want != t) {
                     continue;
                 }
-                let main = steps
-                    .iter()
-                    .find(|s| layout::classify_step(&s.step_id) == StepKind::Checkpoint);
-                let Some(main) = main else { continue };
-                let cp = is_uuid(&main.step_id).then(|| main.step_id.clone());
-                entries.push(ListEntry {
-                    thread_id: thread.clone(),
-                    session_id: sid.clone(),
-                    ns: cursor.ns.clone(),
-                    checkpoint_id: cp.clone(),
-                    legacy: false,
-                    steps: steps.clone(),
-                    legacy_step: None,
-                    sort: (main.time, cp.unwrap_or_default()),
-                });
+                // One entry per checkpoint of the namespace: its step, revisions and writes share a tag.
+                let mut by_checkpoint: HashMap<layout::Tag, Vec<StepSummary>> = HashMap::new();
+                for s in steps {
+                    by_checkpoint
+                        .entry(layout::classify_step(&s.step_id).1)
+                        .or_default()
+                        .push(s.clone());
+                }
+                for group in by_checkpoint.into_values() {
+                    let main = group
+                        .iter()
+                        .find(|s| layout::classify_step(&s.step_id).0 == StepKind::Checkpoint)
+                        .cloned();
+                    let Some(main) = main else { continue };
+                    let cp = (layout::checkpoint_step_id(&main.step_id) == main.step_id)
+                        .then(|| main.step_id.clone());
+                    entries.push(ListEntry {
+                        thread_id: thread.clone(),
+                        session_id: sid.clone(),
+                        ns: cursor.ns.clone(),
+                        checkpoint_id: cp.clone(),
+                        legacy: false,
+                        steps: group,
+                        legacy_step: None,
+                        sort: (main.time, cp.unwrap_or_default()),
+                    });
+                }
             } else if *inv == legacy_inv {
                 for s in steps {
                     let w_inv = layout::legacy_writes_invocation(&legacy_ns, &s.step_id);
