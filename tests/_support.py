@@ -97,6 +97,20 @@ def other_arn(arn: str, region: str | None = None, account: str | None = None) -
     return f"arn:aws:bedrock:{region or m.group(1)}:{account or m.group(2)}:session/{m.group(3)}"
 
 
+def assert_error_class(err: BaseException, code: str) -> None:
+    """``err`` is the class of error ``code``: ours (``bedrock_sessions.exceptions.<code>``), or, through boto3
+    and the local server, the class botocore generates from the service model (``client.exceptions.<code>``,
+    made in ``botocore.errorfactory``)."""
+    if isinstance(err, bs_exceptions.BedrockSessionsError):
+        assert isinstance(err, getattr(bs_exceptions, code)), repr(err)
+        return
+    cls = type(err)
+    assert isinstance(err, botocore.exceptions.ClientError), repr(err)
+    assert cls.__module__ == "botocore.errorfactory" and cls.__name__ == code, (
+        f"neither a bedrock_sessions error nor botocore's generated {code}: {cls.__module__}.{cls.__qualname__}"
+    )
+
+
 @contextlib.contextmanager
 def raises_code(code: str, *fields: str, operation: str | None = None) -> Iterator[Any]:
     """Expects an operation error with AWS error ``code``; when ``fields`` are given, the message must name
@@ -104,9 +118,8 @@ def raises_code(code: str, *fields: str, operation: str | None = None) -> Iterat
     with pytest.raises(botocore.exceptions.ClientError) as info:
         yield info
     err = info.value
-    assert isinstance(err, bs_exceptions.BedrockSessionsError), repr(err)
     assert err.response["Error"]["Code"] == code, str(err)
-    assert isinstance(err, getattr(bs_exceptions, code)), repr(err)
+    assert_error_class(err, code)
     message = err.response["Error"]["Message"]
     if fields:
         assert any(f in message for f in fields), f"message does not name {fields}: {message!r}"

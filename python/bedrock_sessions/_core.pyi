@@ -6,7 +6,9 @@ from datetime import datetime
 from typing import Any, final
 
 
-__all__ = ["ListCursor", "ManualClock", "NativeClient", "NativeSaver", "NativeServer", "OPERATIONS", "SCHEMA_VERSION", "__version__"]
+def unpack_envelope(text: str) -> str: ...
+
+__all__ = ["unpack_envelope", "ListCursor", "ManualClock", "NativeClient", "NativeSaver", "NativeServer", "OPERATIONS", "SCHEMA_VERSION", "__version__"]
 
 __version__: str
 SCHEMA_VERSION: int

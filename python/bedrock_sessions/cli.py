@@ -32,9 +32,8 @@ def _serve(args: argparse.Namespace) -> int:
         while not stop.wait(0.5):
             pass
         print("bedrock-sessions: stopping (letting in-flight requests finish)", flush=True)
-    stats = server.stats() if server.running else None
-    if stats:
-        print(f"bedrock-sessions: served {stats['requests']} requests", flush=True)
+    # After the graceful stop, so in-flight requests are counted too.
+    print(f"bedrock-sessions: served {server.stats()['requests']} requests", flush=True)
     return 0
 
 

@@ -373,7 +373,7 @@ def decode_step(payload: dict[str, Any]) -> dict[str, Any] | None:
     if not texts:
         return None
     try:
-        env = json.loads(texts[0] if len(texts) == 1 else "".join(texts))
+        env = json.loads(_core.unpack_envelope(texts[0]) if len(texts) == 1 else "".join(texts))
     except ValueError:
         return None
     if not isinstance(env, dict):

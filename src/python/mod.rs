@@ -8,6 +8,14 @@ mod runtime;
 mod saver;
 mod server;
 
+/// The envelope JSON of a stored text block of the saver's layout (inflates a compressed one).
+#[pyfunction]
+fn unpack_envelope(text: &str) -> PyResult<String> {
+    crate::saver::layout::unpack(text)
+        .map(|c| c.into_owned())
+        .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.message))
+}
+
 #[pymodule]
 #[pyo3(name = "_core")]
 fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -16,6 +24,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<saver::PyNativeSaver>()?;
     m.add_class::<saver::PyListCursor>()?;
     m.add_class::<server::PyNativeServer>()?;
+    m.add_function(wrap_pyfunction!(unpack_envelope, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("SCHEMA_VERSION", crate::store::sqlite::SCHEMA_VERSION)?;
     m.add(

@@ -264,6 +264,58 @@ pub struct LegacyWrite {
     pub write_idx: i64,
 }
 
+/// Envelopes at least this long are compressed (when it pays).
+pub const COMPRESS_MIN: usize = 8 * 1024;
+
+#[derive(Serialize, Deserialize)]
+struct Compressed {
+    v: String,
+    z: String,
+    /// base64 of zstd(envelope JSON)
+    data: String,
+}
+
+/// The text block stored for an envelope: the JSON itself, or, when large and compressible, its zstd
+/// compression (base64 in a small JSON wrapper; the service takes text blocks).
+pub fn pack(json: String) -> String {
+    if json.len() < COMPRESS_MIN {
+        return json;
+    }
+    match zstd::bulk::compress(json.as_bytes(), 3) {
+        Ok(z) if z.len() * 4 / 3 + 64 < json.len() * 9 / 10 => serde_json::to_string(&Compressed {
+            v: LAYOUT.into(),
+            z: "zstd".into(),
+            data: STANDARD.encode(z),
+        })
+        .unwrap_or(json),
+        _ => json,
+    }
+}
+
+/// The envelope JSON of a stored text block (inflating a compressed one); other text passes through.
+pub fn unpack(text: &str) -> Result<std::borrow::Cow<'_, str>> {
+    if !text.starts_with("{\"v\":\"bs1\",\"z\":") {
+        return Ok(std::borrow::Cow::Borrowed(text));
+    }
+    let c: Compressed =
+        serde_json::from_str(text).map_err(|e| corrupt("compressed envelope", e))?;
+    if c.z != "zstd" {
+        return Err(Error::internal(format!(
+            "unknown compression {:?}: upgrade bedrock-sessions",
+            c.z
+        )));
+    }
+    let z = STANDARD
+        .decode(c.data.as_bytes())
+        .map_err(|e| corrupt("compressed envelope", e))?;
+    // Bounded: a step holds at most 50 MB; its JSON cannot be much more than 4/3 of that.
+    let json = zstd::bulk::decompress(&z, 128 * 1024 * 1024)
+        .map_err(|e| corrupt("compressed envelope", e))?;
+    String::from_utf8(json)
+        .map(std::borrow::Cow::Owned)
+        .map_err(|e| corrupt("compressed envelope", e))
+}
+
 #[derive(Deserialize)]
 struct Probe<'a> {
     #[serde(default)]
@@ -283,6 +335,8 @@ pub fn decode(texts: &[&str]) -> Result<Option<Envelope>> {
     let Some(first) = texts.first() else {
         return Ok(None);
     };
+    let unpacked = unpack(first)?;
+    let first: &str = &unpacked;
     let probe: Probe<'_> = match serde_json::from_str(first) {
         Ok(p) => p,
         Err(_) if texts.len() > 1 => {
@@ -455,6 +509,30 @@ mod tests {
             classify_step(&odd),
             (StepKind::Checkpoint, checkpoint_tag("not-a-uuid"))
         );
+    }
+
+    #[test]
+    fn large_envelopes_are_compressed_and_read_back() {
+        let small = r#"{"v":"bs1","kind":"writes"}"#.to_string();
+        assert_eq!(pack(small.clone()), small);
+        let big = format!(
+            r#"{{"v":"bs1","kind":"x","pad":"{}"}}"#,
+            "abc".repeat(10_000)
+        );
+        let packed = pack(big.clone());
+        assert!(
+            packed.len() < big.len() / 10,
+            "{} vs {}",
+            packed.len(),
+            big.len()
+        );
+        assert_eq!(unpack(&packed).unwrap(), big);
+        // Incompressible data stays as it is.
+        let noise: String = (0..20_000)
+            .map(|i| char::from(b'a' + ((i * 7919 + i / 3 * 104729) % 26) as u8))
+            .collect();
+        let _ = pack(noise);
+        assert!(unpack(r#"{"v":"bs1","z":"lzma","data":""}"#).is_err());
     }
 
     #[test]

@@ -106,7 +106,7 @@ fn sref(session_id: &str) -> SessionRef {
 
 fn text_payload(json: String) -> Payload {
     Payload {
-        blocks: vec![ContentBlock::Text(json)],
+        blocks: vec![ContentBlock::Text(layout::pack(json))],
     }
 }
 

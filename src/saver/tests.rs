@@ -338,3 +338,45 @@ fn legacy_envelopes_decode() {
         "a newer layout is refused, not misread"
     );
 }
+
+#[tokio::test]
+async fn large_checkpoints_are_stored_compressed_and_read_back() {
+    let (st, saver) = (store(), Saver::new());
+    let id = uuid6_like(9);
+    let mut big = cp("t", "", &id, None, "x");
+    big.channel_values = vec![("messages".into(), typed(&"hello world ".repeat(5000)))];
+    saver.put(&st, big.clone()).await.unwrap();
+    saver
+        .put_writes(
+            &st,
+            writes("t", &id, "task", &[("ch", 0, &"w".repeat(20_000))]),
+        )
+        .await
+        .unwrap();
+    let step = st
+        .get_invocation_step(GetStep {
+            session: sref(&saver.resolve(&st, "t", false).await.unwrap().unwrap()),
+            invocation_id: layout::namespace_invocation_id(""),
+            step_id: id.clone(),
+        })
+        .await
+        .unwrap();
+    let ContentBlock::Text(text) = &step.payload.blocks[0] else {
+        panic!("not text")
+    };
+    assert!(
+        text.starts_with(r#"{"v":"bs1","z":"zstd""#) && text.len() < 10_000,
+        "{}",
+        &text[..40]
+    );
+    let by_id = saver
+        .get_tuple(&st, "t", "", Some(&id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(by_id.channel_values, Some(big.channel_values.clone()));
+    assert_eq!(by_id.writes.len(), 1);
+    let latest = saver.get_tuple(&st, "t", "", None).await.unwrap().unwrap();
+    assert_eq!(latest.checkpoint_id, id);
+    assert_eq!(saver.all_records(&st, "t").await.unwrap().len(), 1);
+}

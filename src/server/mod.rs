@@ -157,6 +157,16 @@ impl AppState {
     }
 }
 
+/// The generator's first state: splitmix64 of the seed, so that every seed (neighbours included) gives its
+/// own sequence, and never the zero state xorshift cannot leave.
+fn seed_state(seed: u64) -> u64 {
+    let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    if z == 0 { 0x5EED } else { z }
+}
+
 /// A running server: its address, statistics, and a way to stop it.
 pub struct ServerHandle {
     pub addr: SocketAddr,
@@ -211,7 +221,7 @@ pub async fn start(
     let stats = Arc::new(Stats::default());
     let state = Arc::new(AppState {
         store,
-        rng: Mutex::new(options.seed | 1),
+        rng: Mutex::new(seed_state(options.seed)),
         options,
         stats: stats.clone(),
     });
@@ -683,7 +693,7 @@ mod tests {
                 fault_rate: 0.2,
                 ..ServerOptions::default()
             },
-            rng: Mutex::new(42),
+            rng: Mutex::new(seed_state(42)),
             stats: Arc::new(Stats::default()),
         };
         let n = 10_000;
