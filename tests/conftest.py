@@ -34,10 +34,10 @@ from _support import OPERATIONS  # noqa: E402
 
 from bedrock_sessions import AsyncSessionClient, SessionClient  # noqa: E402
 
-STORE_KINDS = ("memory", "sqlite", "server")
+STORE_KINDS = ("memory", "sqlite", "server", "bedrock")
 DOORS = ("sync", "async")
 # The doors each store kind is reached through. boto3 (the client of the server kind) is synchronous only.
-KIND_DOORS: dict[str, tuple[str, ...]] = {"memory": DOORS, "sqlite": DOORS, "server": ("sync",)}
+KIND_DOORS: dict[str, tuple[str, ...]] = {"memory": DOORS, "sqlite": DOORS, "server": ("sync",), "bedrock": DOORS}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -239,10 +239,26 @@ def _open_server(cls: type, tmp_path: Path, stack: contextlib.ExitStack, options
     return server.boto3_client(config=Config(**SERVER_BOTO3_CONFIG))
 
 
+def _open_bedrock(cls: type, tmp_path: Path, stack: contextlib.ExitStack, options: dict[str, Any]) -> Any:
+    """Our own client on the Bedrock backend (the AWS SDK for Rust) against the local server over TCP: the
+    behaviour suite, unchanged, through the HTTP implementation. Store options go to the server's store."""
+    from bedrock_sessions.server import LocalServer
+
+    server = stack.enter_context(LocalServer(str(tmp_path / f"bedrock-{next(_file_numbers)}.db"), **options))
+    return cls.bedrock(
+        endpoint_url=server.endpoint_url,
+        region_name=options.get("region", "us-east-1"),
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        max_attempts=1,
+    )
+
+
 STORE_FACTORIES: dict[str, StoreFactory] = {
     "memory": _open_memory,
     "sqlite": _open_sqlite,
     "server": _open_server,
+    "bedrock": _open_bedrock,
 }
 
 DOOR_CLASSES: dict[str, type] = {"sync": SessionClient, "async": AsyncSessionClient}

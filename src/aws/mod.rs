@@ -436,9 +436,10 @@ impl SessionStore for BedrockStore {
                 .update_session()
                 .session_identifier(&req.session.raw);
             if let Some(m) = &req.metadata {
-                for (k, v) in m {
-                    b = b.session_metadata(k, v);
-                }
+                // Set as a whole: an empty map must be sent (it clears the metadata), not left out.
+                b = b.set_session_metadata(Some(
+                    m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                ));
             }
             let metadata = req.metadata.clone();
             async move {
