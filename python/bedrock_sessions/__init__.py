@@ -6,9 +6,16 @@ same model, over a Rust core.
 >>> session = client.create_session(sessionMetadata={"user": "ana"})
 """
 
+import atexit as _atexit
+
 from . import exceptions
 from ._core import SCHEMA_VERSION, ManualClock, __version__
+from ._core import quiesce as _quiesce
 from .client import AsyncSessionClient, SessionClient
+
+# Async calls complete on the core's threads, which hand results to Python: let them finish before the
+# interpreter finalizes (a thread attaching during finalization aborts the process).
+_atexit.register(_quiesce, 5.0)
 from .exceptions import BedrockSessionsError
 
 try:  # the saver needs langgraph (pip install 'bedrock-sessions[langgraph]')

@@ -7,8 +7,9 @@ from typing import Any, final
 
 
 def unpack_envelope(text: str) -> str: ...
+def quiesce(timeout: float = 5.0) -> bool: ...
 
-__all__ = ["unpack_envelope", "ListCursor", "ManualClock", "NativeClient", "NativeSaver", "NativeServer", "OPERATIONS", "SCHEMA_VERSION", "__version__"]
+__all__ = ["quiesce", "unpack_envelope", "ListCursor", "ManualClock", "NativeClient", "NativeSaver", "NativeServer", "OPERATIONS", "SCHEMA_VERSION", "__version__"]
 
 __version__: str
 SCHEMA_VERSION: int

@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use super::convert::{datetime_to_ms, error_to_py, ms_to_datetime, py_to_value, value_to_py};
-use super::runtime::{ForkAwareRuntime, runtime};
+use super::runtime::{ForkAwareRuntime, InFlight, runtime};
 use crate::aws::{BedrockConfig, BedrockStore, RetryPolicy};
 use crate::clock::{Clock, ManualClock, SystemClock};
 use crate::error::Error;
@@ -399,8 +399,10 @@ impl PyNativeClient {
         let input = py_to_value(params.as_any())?;
         let store = self.store()?;
         let request_id = new_request_id();
+        let in_flight = InFlight::start();
         pyo3_async_runtimes::generic::future_into_py::<ForkAwareRuntime, _, _>(py, async move {
             let result = ops::dispatch(&*store, op, input).await;
+            drop(in_flight);
             Ok(Outcome {
                 op,
                 request_id,

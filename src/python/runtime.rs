@@ -8,7 +8,8 @@ use std::cell::OnceCell;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use pyo3_async_runtimes::TaskLocals;
 use pyo3_async_runtimes::generic::{ContextExt, Runtime as GenericRuntime};
@@ -96,4 +97,38 @@ impl ContextExt for ForkAwareRuntime {
             .try_with(|c| c.get().cloned())
             .unwrap_or_default()
     }
+}
+
+/// Async calls whose result has not been handed to Python yet.
+static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts an async call from its start to the end of its future (see [`quiesce`]).
+pub struct InFlight;
+
+impl InFlight {
+    pub fn start() -> Self {
+        IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
+        InFlight
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Waits (up to `timeout`) until no async call is in flight, then a short grace for the completion
+/// callbacks, which attach to Python from runtime threads. Called at interpreter exit: a runtime thread
+/// attaching while the interpreter finalizes aborts the process.
+pub fn quiesce(timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while IN_FLIGHT.load(Ordering::SeqCst) > 0 {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    true
 }

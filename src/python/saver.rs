@@ -9,7 +9,7 @@ use pyo3::types::{PyBytes, PyList, PyTuple};
 
 use super::client::PyNativeClient;
 use super::convert::error_to_py;
-use super::runtime::{ForkAwareRuntime, runtime};
+use super::runtime::{ForkAwareRuntime, InFlight, runtime};
 use crate::error::{Error, Result};
 use crate::saver::layout::Typed;
 use crate::saver::{CheckpointRecord, ListCursor, PutCheckpoint, PutWrites, Saver};
@@ -114,11 +114,11 @@ where
     Fut: Future<Output = Result<Out>> + Send + 'static,
 {
     if asynchronous {
+        let in_flight = InFlight::start();
         pyo3_async_runtimes::generic::future_into_py::<ForkAwareRuntime, _, _>(py, async move {
-            Ok(Outcome {
-                op,
-                result: f().await,
-            })
+            let result = f().await;
+            drop(in_flight);
+            Ok(Outcome { op, result })
         })
     } else {
         let rt = runtime();
