@@ -265,7 +265,7 @@ pub struct LegacyWrite {
 }
 
 /// Envelopes at least this long are compressed (when it pays).
-pub const COMPRESS_MIN: usize = 8 * 1024;
+pub const COMPRESS_MIN: usize = 1024;
 
 #[derive(Serialize, Deserialize)]
 struct Compressed {
