@@ -185,25 +185,6 @@ class BedrockSessionSaver(BaseCheckpointSaver[str]):
             pending_writes=[(task_id, channel, self.serde.loads_typed(tuple(v))) for task_id, channel, v, _, _ in writes],
         )
 
-    @staticmethod
-    def _list_args(config: RunnableConfig | None, before: RunnableConfig | None) -> tuple[Any, ...]:
-        conf = config["configurable"] if config else {}
-        thread_id = str(conf["thread_id"]) if config and conf.get("thread_id") is not None else None
-        ns = conf.get("checkpoint_ns") if config else None
-        before_id = get_checkpoint_id(before) if before else None
-        return thread_id, ns, before_id
-
-    @staticmethod
-    def _keep(
-        tup: CheckpointTuple, only_id: str | None, before_id: str | None, filter: dict[str, Any] | None
-    ) -> bool:
-        cp_id = tup.config["configurable"]["checkpoint_id"]
-        if only_id and cp_id != only_id:
-            return False
-        if before_id and cp_id >= before_id:
-            return False
-        return not filter or all(tup.metadata.get(k) == v for k, v in filter.items())
-
     # ------------------------------------------------------------------ sync
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         conf = config["configurable"]
@@ -218,20 +199,9 @@ class BedrockSessionSaver(BaseCheckpointSaver[str]):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> Iterator[CheckpointTuple]:
-        thread_id, ns, before_id = self._list_args(config, before)
-        only_id = get_checkpoint_id(config) if config else None
-        if limit is not None and limit <= 0:
-            return
-        cursor = self._native.list(thread_id, ns, before_id)
-        count = 0
-        while batch := cursor.next():
-            for rec in batch:
-                tup = self._tuple(rec)
-                if self._keep(tup, only_id, before_id, filter):
-                    yield tup
-                    count += 1
-                    if limit is not None and count >= limit:
-                        return
+        listing = _Listing(self, config, filter, before, limit)
+        while not listing.done and (batch := listing.cursor.next()):
+            yield from listing.take(batch)
 
     def put(
         self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata, new_versions: ChannelVersions
@@ -288,20 +258,10 @@ class BedrockSessionSaver(BaseCheckpointSaver[str]):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
-        thread_id, ns, before_id = self._list_args(config, before)
-        only_id = get_checkpoint_id(config) if config else None
-        if limit is not None and limit <= 0:
-            return
-        cursor = self._native.list(thread_id, ns, before_id)
-        count = 0
-        while batch := await cursor.next(asynchronous=True):
-            for rec in batch:
-                tup = self._tuple(rec)
-                if self._keep(tup, only_id, before_id, filter):
-                    yield tup
-                    count += 1
-                    if limit is not None and count >= limit:
-                        return
+        listing = _Listing(self, config, filter, before, limit)
+        while not listing.done and (batch := await listing.cursor.next(asynchronous=True)):
+            for tup in listing.take(batch):
+                yield tup
 
     async def aput(
         self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata, new_versions: ChannelVersions
@@ -351,6 +311,48 @@ class BedrockSessionSaver(BaseCheckpointSaver[str]):
             return current + 1
         current_v = 0 if current is None else int(current.split(".")[0])
         return f"{current_v + 1:032}.{random.random():016}"
+
+
+class _Listing:
+    """The state of one ``list``/``alist``: the native streaming cursor, then the filters LangGraph asks for
+    (a checkpoint id in the config, ``before``, metadata ``filter``) and ``limit``, shared by both doors."""
+
+    def __init__(
+        self,
+        saver: BedrockSessionSaver,
+        config: RunnableConfig | None,
+        filter: dict[str, Any] | None,
+        before: RunnableConfig | None,
+        limit: int | None,
+    ) -> None:
+        conf = config["configurable"] if config else {}
+        thread_id = str(conf["thread_id"]) if conf.get("thread_id") is not None else None
+        self.saver = saver
+        self.only_id = get_checkpoint_id(config) if config else None
+        self.before_id = get_checkpoint_id(before) if before else None
+        self.filter = filter
+        self.left = limit
+        self.cursor = saver._native.list(thread_id, conf.get("checkpoint_ns"), self.before_id)
+
+    @property
+    def done(self) -> bool:
+        return self.left is not None and self.left <= 0
+
+    def take(self, batch: list[Record]) -> Iterator[CheckpointTuple]:
+        for rec in batch:
+            if self.done:
+                return
+            tup = self.saver._tuple(rec)
+            cp_id = tup.config["configurable"]["checkpoint_id"]
+            if self.only_id and cp_id != self.only_id:
+                continue
+            if self.before_id and cp_id >= self.before_id:
+                continue
+            if self.filter and not all(tup.metadata.get(k) == v for k, v in self.filter.items()):
+                continue
+            if self.left is not None:
+                self.left -= 1
+            yield tup
 
 
 def _keep_latest(strategy: str) -> bool:

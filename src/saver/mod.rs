@@ -14,10 +14,12 @@
 pub mod layout;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::future::Future;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures::future::join_all;
+use serde::Serialize;
 use serde_json::value::RawValue;
 
 use crate::error::{Error, ErrorCode, Result};
@@ -104,9 +106,93 @@ fn sref(session_id: &str) -> SessionRef {
     }
 }
 
-fn text_payload(json: String) -> Payload {
+fn text_payload(text: String) -> Payload {
     Payload {
-        blocks: vec![ContentBlock::Text(layout::pack(json))],
+        blocks: vec![ContentBlock::Text(text)],
+    }
+}
+
+/// The stored text of an envelope: its JSON, compressed when large (see `layout::pack`).
+fn pack_json<T: Serialize>(envelope: &T) -> Result<String> {
+    serde_json::to_string(envelope)
+        .map(layout::pack)
+        .map_err(|e| Error::internal(e.to_string()))
+}
+
+/// "Session ... not found": the thread's session was deleted. (The store's codes do not tell a missing
+/// session from a missing invocation; its messages do.)
+fn is_deleted_session(e: &Error) -> bool {
+    is_code(e, ErrorCode::ResourceNotFound) && e.message.starts_with("Session")
+}
+
+/// An id that already exists (ConflictException "... already exists ...").
+fn is_already_exists(e: &Error) -> bool {
+    is_code(e, ErrorCode::Conflict) && e.message.contains("already exists")
+}
+
+/// A checkpoint ready to store, built once from the request (moved, not copied): a retry resends it.
+struct CheckpointPut {
+    env: layout::CheckpointEnvelope,
+    text: String,
+    time: i64,
+}
+
+impl CheckpointPut {
+    fn new(req: PutCheckpoint) -> Result<Self> {
+        let metadata = RawValue::from_string(req.metadata_json).map_err(|e| {
+            Error::validation(format!("checkpoint metadata is not valid JSON: {e}"))
+        })?;
+        let time = layout::uuid_time_ms(&req.checkpoint_id).unwrap_or_else(now_ms);
+        let env = layout::CheckpointEnvelope {
+            v: layout::LAYOUT.into(),
+            kind: "checkpoint".into(),
+            thread_id: req.thread_id,
+            checkpoint_ns: req.checkpoint_ns,
+            checkpoint_id: req.checkpoint_id,
+            parent_checkpoint_id: req.parent_checkpoint_id,
+            seq: 0,
+            checkpoint: req.checkpoint,
+            metadata,
+            channel_values: req.channel_values,
+        };
+        let text = pack_json(&env)?;
+        Ok(CheckpointPut { env, text, time })
+    }
+}
+
+/// The writes of one put_writes call, ready to store (their step id fixed once).
+struct WritesPut {
+    ns: String,
+    step_id: String,
+    time: i64,
+    text: String,
+}
+
+impl WritesPut {
+    fn new(req: PutWrites) -> Result<Self> {
+        let special = req.writes.iter().any(|(_, idx, _)| *idx < 0);
+        let keys: Vec<(String, i64)> = req.writes.iter().map(|(c, i, _)| (c.clone(), *i)).collect();
+        let step_id = layout::writes_step_id(&req.checkpoint_id, &req.task_id, &keys, special);
+        // Never older than the checkpoint, so a newest-first listing meets a checkpoint's writes first.
+        let time = now_ms().max(layout::uuid_time_ms(&req.checkpoint_id).unwrap_or(0));
+        let ns = req.checkpoint_ns.clone();
+        let env = layout::WritesEnvelope {
+            v: layout::LAYOUT.into(),
+            kind: "writes".into(),
+            thread_id: req.thread_id,
+            checkpoint_ns: req.checkpoint_ns,
+            checkpoint_id: req.checkpoint_id,
+            task_id: req.task_id,
+            task_path: req.task_path,
+            seq: now_ns(),
+            writes: req.writes,
+        };
+        Ok(WritesPut {
+            ns,
+            step_id,
+            time,
+            text: pack_json(&env)?,
+        })
     }
 }
 
@@ -145,11 +231,10 @@ pub struct ListCursor {
     queue: VecDeque<ListEntry>,
 }
 
-/// Caches of what this process knows (never required for correctness).
+/// What this process knows of thread → session bindings (a cache, never required for correctness).
 #[derive(Debug, Default)]
 pub struct Saver {
     threads: Mutex<HashMap<String, String>>,
-    invocations: Mutex<HashSet<(String, String)>>,
 }
 
 impl Saver {
@@ -173,17 +258,10 @@ impl Saver {
     }
 
     fn forget_thread(&self, thread_id: &str) {
-        let sid = self
-            .threads
+        self.threads
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(thread_id);
-        if let Some(sid) = sid {
-            self.invocations
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .retain(|(s, _)| *s != sid);
-        }
     }
 
     /// The session of a thread: the thread index first, then a session id or ARN, else (with `create`)
@@ -300,9 +378,7 @@ impl Saver {
             .await
         {
             Ok(_) => Ok(()),
-            Err(e) if is_code(&e, ErrorCode::Conflict) && e.message.contains("already exists") => {
-                Ok(())
-            }
+            Err(e) if is_already_exists(&e) => Ok(()),
             Err(e) => Err(e),
         }
     }
@@ -314,16 +390,13 @@ impl Saver {
         store: &dyn SessionStore,
         sid: &str,
         ns: &str,
-        step: PutStep,
+        step: impl Fn() -> PutStep,
     ) -> Result<String> {
-        match store.put_invocation_step(step.clone()).await {
-            Err(e)
-                if is_code(&e, ErrorCode::ResourceNotFound)
-                    && !e.message.starts_with("Session") =>
-            {
-                self.create_ns_invocation(store, sid, &step.invocation_id, ns)
-                    .await?;
-                store.put_invocation_step(step).await
+        match store.put_invocation_step(step()).await {
+            Err(e) if is_code(&e, ErrorCode::ResourceNotFound) && !is_deleted_session(&e) => {
+                let inv = layout::namespace_invocation_id(ns);
+                self.create_ns_invocation(store, sid, &inv, ns).await?;
+                store.put_invocation_step(step()).await
             }
             other => other,
         }
@@ -368,72 +441,74 @@ impl Saver {
         }
     }
 
-    pub async fn put(&self, store: &dyn SessionStore, req: PutCheckpoint) -> Result<()> {
-        let thread = req.thread_id.clone();
-        let r = self.put_once(store, &req).await;
-        match r {
-            Err(e)
-                if is_code(&e, ErrorCode::ResourceNotFound) && e.message.starts_with("Session") =>
-            {
-                // The thread was deleted since this process cached it: resolve again, once.
-                self.recover_deleted_thread(store, &thread).await?;
-                self.put_once(store, &req).await
+    /// Writes into a thread's session: resolve it (creating the session), write, and write once more if
+    /// the thread turns out to have been deleted since this process cached it. Errors name the thread.
+    async fn in_thread<F, Fut>(
+        &self,
+        store: &dyn SessionStore,
+        thread_id: &str,
+        write: F,
+    ) -> Result<()>
+    where
+        F: Fn(String) -> Fut,
+        Fut: Future<Output = Result<()>>,
+    {
+        let once = || async {
+            let sid = self
+                .resolve(store, thread_id, true)
+                .await?
+                .expect("created");
+            write(sid).await
+        };
+        match once().await {
+            Err(e) if is_deleted_session(&e) => {
+                self.recover_deleted_thread(store, thread_id).await?;
+                once().await
             }
             other => other,
         }
-        .map_err(|e| Self::thread_error(&thread, e))
+        .map_err(|e| Self::thread_error(thread_id, e))
     }
 
-    async fn put_once(&self, store: &dyn SessionStore, req: &PutCheckpoint) -> Result<()> {
-        let sid = self
-            .resolve(store, &req.thread_id, true)
-            .await?
-            .expect("created");
-        self.put_in(store, &sid, req).await
+    pub async fn put(&self, store: &dyn SessionStore, req: PutCheckpoint) -> Result<()> {
+        let thread_id = req.thread_id.clone();
+        let put = CheckpointPut::new(req)?;
+        self.in_thread(store, &thread_id, |sid| {
+            let put = &put;
+            async move { self.put_checkpoint(store, &sid, put).await }
+        })
+        .await
     }
 
-    /// Puts a checkpoint into a given session.
-    async fn put_in(&self, store: &dyn SessionStore, sid: &str, req: &PutCheckpoint) -> Result<()> {
-        let sid = sid.to_string();
-        let ns = &req.checkpoint_ns;
-        let cp = &req.checkpoint_id;
-        let inv = layout::namespace_invocation_id(ns);
-        let metadata = RawValue::from_string(req.metadata_json.clone()).map_err(|e| {
-            Error::validation(format!("checkpoint metadata is not valid JSON: {e}"))
-        })?;
-        let mut env = layout::CheckpointEnvelope {
-            v: layout::LAYOUT.into(),
-            kind: "checkpoint".into(),
-            thread_id: req.thread_id.clone(),
-            checkpoint_ns: ns.clone(),
-            checkpoint_id: cp.clone(),
-            parent_checkpoint_id: req.parent_checkpoint_id.clone(),
-            seq: 0,
-            checkpoint: req.checkpoint.clone(),
-            metadata,
-            channel_values: req.channel_values.clone(),
+    /// Stores a prepared checkpoint in a given session.
+    async fn put_checkpoint(
+        &self,
+        store: &dyn SessionStore,
+        sid: &str,
+        put: &CheckpointPut,
+    ) -> Result<()> {
+        let env = &put.env;
+        let step = |step_id: &str, text: &str| PutStep {
+            session: sref(sid),
+            invocation_id: layout::namespace_invocation_id(&env.checkpoint_ns),
+            step_id: Some(step_id.to_string()),
+            time: put.time,
+            payload: text_payload(text.to_string()),
         };
-        let time = layout::uuid_time_ms(cp).unwrap_or_else(now_ms);
-        let json = serde_json::to_string(&env).map_err(|e| Error::internal(e.to_string()))?;
-        let put = |step_id: String, json: String| PutStep {
-            session: sref(&sid),
-            invocation_id: inv.clone(),
-            step_id: Some(step_id),
-            time,
-            payload: text_payload(json),
-        };
+        let main = layout::checkpoint_step_id(&env.checkpoint_id);
         match self
-            .put_step(store, &sid, ns, put(layout::checkpoint_step_id(cp), json))
+            .put_step(store, sid, &env.checkpoint_ns, || step(&main, &put.text))
             .await
         {
             Ok(_) => Ok(()),
-            Err(e) if is_code(&e, ErrorCode::Conflict) && e.message.contains("already exists") => {
+            Err(e) if is_already_exists(&e) => {
                 // The same checkpoint put again with other content: steps are immutable, so a revision
                 // step is added and readers take the newest.
-                env.seq = now_ns();
-                let json =
-                    serde_json::to_string(&env).map_err(|e| Error::internal(e.to_string()))?;
-                self.put_step(store, &sid, ns, put(layout::revision_step_id(cp), json))
+                let mut revision = env.clone();
+                revision.seq = now_ns();
+                let text = pack_json(&revision)?;
+                let id = layout::revision_step_id(&env.checkpoint_id);
+                self.put_step(store, sid, &env.checkpoint_ns, || step(&id, &text))
                     .await
                     .map(|_| ())
             }
@@ -445,69 +520,33 @@ impl Saver {
         if req.writes.is_empty() {
             return Ok(());
         }
-        let thread = req.thread_id.clone();
-        let r = self.put_writes_once(store, &req).await;
-        match r {
-            Err(e)
-                if is_code(&e, ErrorCode::ResourceNotFound) && e.message.starts_with("Session") =>
-            {
-                self.recover_deleted_thread(store, &thread).await?;
-                self.put_writes_once(store, &req).await
-            }
-            other => other,
-        }
-        .map_err(|e| Self::thread_error(&thread, e))
+        let thread_id = req.thread_id.clone();
+        let put = WritesPut::new(req)?;
+        self.in_thread(store, &thread_id, |sid| {
+            let put = &put;
+            async move { self.put_writes_step(store, &sid, put).await }
+        })
+        .await
     }
 
-    async fn put_writes_once(&self, store: &dyn SessionStore, req: &PutWrites) -> Result<()> {
-        let sid = self
-            .resolve(store, &req.thread_id, true)
-            .await?
-            .expect("created");
-        self.put_writes_in(store, &sid, req).await
-    }
-
-    /// Puts writes into a given session.
-    async fn put_writes_in(
+    /// Stores prepared writes in a given session.
+    async fn put_writes_step(
         &self,
         store: &dyn SessionStore,
         sid: &str,
-        req: &PutWrites,
+        put: &WritesPut,
     ) -> Result<()> {
-        let sid = sid.to_string();
-        let ns = &req.checkpoint_ns;
-        let cp = &req.checkpoint_id;
-        let inv = layout::namespace_invocation_id(ns);
-        let special = req.writes.iter().any(|(_, idx, _)| *idx < 0);
-        let keys: Vec<(String, i64)> = req.writes.iter().map(|(c, i, _)| (c.clone(), *i)).collect();
-        let step_id = layout::writes_step_id(cp, &req.task_id, &keys, special);
-        let env = layout::WritesEnvelope {
-            v: layout::LAYOUT.into(),
-            kind: "writes".into(),
-            thread_id: req.thread_id.clone(),
-            checkpoint_ns: ns.clone(),
-            checkpoint_id: cp.clone(),
-            task_id: req.task_id.clone(),
-            task_path: req.task_path.clone(),
-            seq: now_ns(),
-            writes: req.writes.clone(),
+        let step = || PutStep {
+            session: sref(sid),
+            invocation_id: layout::namespace_invocation_id(&put.ns),
+            step_id: Some(put.step_id.clone()),
+            time: put.time,
+            payload: text_payload(put.text.clone()),
         };
-        let json = serde_json::to_string(&env).map_err(|e| Error::internal(e.to_string()))?;
-        // Never older than the checkpoint, so a newest-first listing meets a checkpoint's writes first.
-        let time = now_ms().max(layout::uuid_time_ms(cp).unwrap_or(0));
-        let step = PutStep {
-            session: sref(&sid),
-            invocation_id: inv.clone(),
-            step_id: Some(step_id),
-            time,
-            payload: text_payload(json),
-        };
-        match self.put_step(store, &sid, ns, step).await {
+        match self.put_step(store, sid, &put.ns, step).await {
             Ok(_) => Ok(()),
             // Regular writes are insert-or-ignore: the step of an earlier identical call stands.
-            Err(e) if is_code(&e, ErrorCode::Conflict) && e.message.contains("already exists") => {
-                Ok(())
-            }
+            Err(e) if is_already_exists(&e) => Ok(()),
             Err(e) => Err(e),
         }
     }
@@ -529,9 +568,7 @@ impl Saver {
         };
         match got {
             // A deleted thread that an index kept in sessions still points at.
-            Err(e)
-                if is_code(&e, ErrorCode::ResourceNotFound) && e.message.starts_with("Session") =>
-            {
+            Err(e) if is_deleted_session(&e) => {
                 self.forget_thread(thread_id);
                 Ok(None)
             }
@@ -763,8 +800,8 @@ impl Saver {
         let legacy_inv = layout::legacy_checkpoint_invocation(ns);
         // Steps of this namespace's invocation, by checkpoint tag.
         let mut by_checkpoint: HashMap<layout::Tag, Vec<StepSummary>> = HashMap::new();
-        // (time, checkpoint id, invocation, legacy)
-        let mut best: Option<(i64, String, String, bool)> = None;
+        // (time, checkpoint id, legacy)
+        let mut best: Option<(i64, String, bool)> = None;
         let mut stop_below: Option<i64> = None;
         let mut token = None;
         let mut page_size = 100;
@@ -786,27 +823,21 @@ impl Saver {
                 }
                 let ours = layout::parse_invocation(&s.invocation_id) == Some(tag);
                 let legacy = s.invocation_id == legacy_inv;
-                if ours {
+                let candidate = if ours {
                     let (kind, cp_tag) = layout::classify_step(&s.step_id);
-                    if kind == StepKind::Checkpoint {
-                        let cand = (s.time, s.step_id.clone(), s.invocation_id.clone(), false);
-                        if best
-                            .as_ref()
-                            .is_none_or(|b| (cand.0, &cand.1) > (b.0, &b.1))
-                        {
-                            best = Some(cand);
-                        }
-                        stop_below.get_or_insert(s.time);
-                    }
-                    by_checkpoint.entry(cp_tag).or_default().push(s);
+                    let c =
+                        (kind == StepKind::Checkpoint).then(|| (s.time, s.step_id.clone(), false));
+                    by_checkpoint.entry(cp_tag).or_default().push(s.clone());
+                    c
                 } else if legacy {
                     let t = layout::uuid_time_ms(&s.step_id).unwrap_or(s.time);
-                    let cand = (t, s.step_id.clone(), s.invocation_id.clone(), true);
-                    if best
-                        .as_ref()
-                        .is_none_or(|b| (cand.0, &cand.1) > (b.0, &b.1))
-                    {
-                        best = Some(cand);
+                    Some((t, s.step_id.clone(), true))
+                } else {
+                    None
+                };
+                if let Some(c) = candidate {
+                    if best.as_ref().is_none_or(|b| (c.0, &c.1) > (b.0, &b.1)) {
+                        best = Some(c);
                     }
                     stop_below.get_or_insert(s.time);
                 }
@@ -816,7 +847,7 @@ impl Saver {
                 None => break,
             }
         }
-        let Some((_, step_id, inv, legacy)) = best else {
+        let Some((_, step_id, legacy)) = best else {
             return Ok(None);
         };
         if legacy {
@@ -824,7 +855,6 @@ impl Saver {
                 .load_legacy(store, thread_id, sid, ns, &step_id, None, Vec::new())
                 .await;
         }
-        let _ = inv;
         let steps = by_checkpoint
             .remove(&layout::classify_step(&step_id).1)
             .unwrap_or_default();
@@ -1102,7 +1132,7 @@ impl Saver {
         let mut ordered: Vec<&CheckpointRecord> = records.iter().collect();
         ordered.sort_by(|a, b| a.checkpoint_id.cmp(&b.checkpoint_id));
         for r in ordered {
-            let put = PutCheckpoint {
+            let put = CheckpointPut::new(PutCheckpoint {
                 thread_id: thread_id.to_string(),
                 checkpoint_ns: r.checkpoint_ns.clone(),
                 checkpoint_id: r.checkpoint_id.clone(),
@@ -1110,8 +1140,8 @@ impl Saver {
                 checkpoint: r.checkpoint.clone(),
                 metadata_json: r.metadata_json.clone(),
                 channel_values: r.channel_values.clone().unwrap_or_default(),
-            };
-            self.put_in(store, &sid, &put)
+            })?;
+            self.put_checkpoint(store, &sid, &put)
                 .await
                 .map_err(|e| Self::thread_error(thread_id, e))?;
             // One step per (task, path), as put_writes made them.
@@ -1122,18 +1152,20 @@ impl Saver {
                     .or_default()
                     .push((w.channel.clone(), w.idx, w.value.clone()));
             }
-            let reqs: Vec<PutWrites> = groups
+            let puts = groups
                 .into_iter()
-                .map(|((task_id, task_path), writes)| PutWrites {
-                    thread_id: thread_id.to_string(),
-                    checkpoint_ns: r.checkpoint_ns.clone(),
-                    checkpoint_id: r.checkpoint_id.clone(),
-                    task_id,
-                    task_path,
-                    writes,
+                .map(|((task_id, task_path), writes)| {
+                    WritesPut::new(PutWrites {
+                        thread_id: thread_id.to_string(),
+                        checkpoint_ns: r.checkpoint_ns.clone(),
+                        checkpoint_id: r.checkpoint_id.clone(),
+                        task_id,
+                        task_path,
+                        writes,
+                    })
                 })
-                .collect();
-            for res in join_all(reqs.iter().map(|w| self.put_writes_in(store, &sid, w))).await {
+                .collect::<Result<Vec<_>>>()?;
+            for res in join_all(puts.iter().map(|w| self.put_writes_step(store, &sid, w))).await {
                 res.map_err(|e| Self::thread_error(thread_id, e))?;
             }
         }

@@ -85,8 +85,6 @@ impl IndexedStore {
     }
 
     async fn put_binding(&self, thread_id: &str, session_id: &str, time: i64) -> Result<()> {
-        let description = format!("thread {}", thread_id.chars().take(150).collect::<String>());
-        let _ = description;
         self.inner
             .put_invocation_step(PutStep {
                 session: self.index.clone(),
