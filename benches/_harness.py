@@ -4,7 +4,9 @@ Kinds of saver:
 
 - ``old``        langgraph-checkpoint-aws's BedrockSessionSaver / AsyncBedrockSessionSaver, boto3 client, LocalServer
 - ``ours-http``  our BedrockSessionSaver, SessionClient.bedrock (AWS SDK for Rust) -> the same kind of LocalServer
+- ``ours-http-deferred`` the same with ``deferred=True`` (opt-in batched mode: calls return once queued)
 - ``ours-local`` our saver on the embedded store in a SQLite file (SessionClient.local)
+- ``ours-local-deferred`` the same with ``deferred=True``
 - ``ours-memory`` our saver on the in-memory embedded store (SessionClient.memory)
 - ``inmemory``   LangGraph's InMemorySaver
 - ``sqlite``     LangGraph's SqliteSaver (sync API) / AsyncSqliteSaver (async API)
@@ -24,10 +26,13 @@ import tracemalloc
 import uuid
 from typing import Any
 
-SERVER_KINDS = ("old", "ours-http")
-EMBEDDED_KINDS = ("ours-local", "ours-memory", "inmemory", "sqlite")
+SERVER_KINDS = ("old", "ours-http", "ours-http-deferred")
+EMBEDDED_KINDS = ("ours-local", "ours-local-deferred", "ours-memory", "inmemory", "sqlite")
 ALL_KINDS = SERVER_KINDS + EMBEDDED_KINDS
-OURS = {"ours-http", "ours-local", "ours-memory"}
+OURS = {"ours-http", "ours-http-deferred", "ours-local", "ours-local-deferred", "ours-memory"}
+# Opt-in batched mode: run on the write workloads only (their reads are the default saver's); the timed section
+# includes flush(), so everything is stored when the clock stops.
+DEFERRED_KINDS = {"ours-http-deferred", "ours-local-deferred"}
 
 # Enough for every thread the benchmarks build (the service quota is 1000 steps per session).
 MAX_STEPS = 20000
@@ -49,13 +54,13 @@ def _new_store(path: str | None, server: bool = False) -> Any:
     return SessionClient.local(path, **STORE_OPTIONS)
 
 
-def _ours_over_http(server: Any) -> Any:
+def _ours_over_http(server: Any, deferred: bool = False) -> Any:
     from bedrock_sessions import BedrockSessionSaver, SessionClient
 
     client = SessionClient.bedrock(
         endpoint_url=server.endpoint_url, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y"
     )
-    return BedrockSessionSaver(client=client)
+    return BedrockSessionSaver(client=client, deferred=deferred)
 
 
 def _old(client: Any, api: str) -> Any:
@@ -142,7 +147,7 @@ class Env:
         self._aconn: Any = None
         if fixture is not None:
             self.path = fixture.path
-        elif kind in ("ours-local", "sqlite") or kind in SERVER_KINDS:
+        elif kind in ("ours-local", "ours-local-deferred", "sqlite") or kind in SERVER_KINDS:
             self.path = os.path.join(tmpdir, f"{kind}-{api}-{uuid.uuid4().hex[:8]}.db")
 
     # sync part: server and stores (no event loop needed)
@@ -161,9 +166,9 @@ class Env:
                 self.boto = self.server.boto3_client()
                 self.saver = _old(self.boto, self.api)
             else:
-                self.saver = _ours_over_http(self.server)
-        elif k == "ours-local":
-            self.saver = BedrockSessionSaver(client=_new_store(self.path))
+                self.saver = _ours_over_http(self.server, deferred=k in DEFERRED_KINDS)
+        elif k in ("ours-local", "ours-local-deferred"):
+            self.saver = BedrockSessionSaver(client=_new_store(self.path), deferred=k in DEFERRED_KINDS)
             self.store = self.saver.session_client
         elif k in ("ours-memory", "inmemory"):
             if self.fixture is not None:
@@ -223,7 +228,9 @@ class Env:
     def close(self) -> None:
         """Stops the server and closes what this section opened."""
         k = self.kind
-        if k == "ours-http" and self.saver is not None:
+        if k in DEFERRED_KINDS and self.saver is not None:
+            self.saver.flush()
+        if k in ("ours-http", "ours-http-deferred") and self.saver is not None:
             self.saver.session_client.close()  # the AWS SDK client's connections
         if self.boto is not None:
             self.boto.close()
@@ -231,7 +238,7 @@ class Env:
             self.server.stop()
         if self._own_store and self.store is not None:
             self.store.close()
-        if k == "ours-local" and self.saver is not None:
+        if k in ("ours-local", "ours-local-deferred") and self.saver is not None:
             self.saver.session_client.close()
         if k == "sqlite" and self.api == "sync" and self.saver is not None:
             self.saver.conn.close()

@@ -303,13 +303,14 @@ def audit(saver: BedrockSessionSaver) -> None:
                 sessionIdentifier=sid, invocationIdentifier=s["invocationId"], invocationStepId=s["invocationStepId"]
             )["invocationStep"]
             decoded = decode_step(step["payload"])  # None for a step that is not LangGraph state
-            if decoded is not None:
-                steps.append((step, decoded))
+            if decoded is not None:  # a batch step (writes grouped into one request) holds several records
+                for record in decoded["records"] if decoded["kind"] == "batch" else [decoded]:
+                    steps.append((step, record))
         checkpoints = sorted((d for _, d in steps if d["kind"] == "checkpoint"), key=lambda d: d["checkpoint_id"])
         writes = sorted((d for _, d in steps if d["kind"] == "writes"), key=lambda d: d["checkpoint_id"])
-        invocations = len({s["invocationId"] for s in summaries})  # one invocation per checkpoint
-        print(f"   list_invocation_steps: {len(summaries)} steps in {invocations} invocations: "
-              f"{len(checkpoints)} checkpoint steps, {len(writes)} writes steps")
+        invocations = len({s["invocationId"] for s in summaries})  # one invocation per checkpoint namespace
+        print(f"   list_invocation_steps: {len(summaries)} steps in {invocations} invocation(s): "
+              f"{len(checkpoints)} checkpoints, {len(writes)} writes records")
         latest = checkpoints[-1]  # the newest checkpoint (uuid6 ids sort by time), and its step as stored:
         newest = next(st for st, d in steps if d is latest)
         size = len(newest["payload"]["contentBlocks"][0]["text"])  # one text block: a JSON envelope

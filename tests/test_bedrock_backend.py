@@ -116,13 +116,15 @@ def test_replaced_saver_over_boto3_then_ours_over_the_sdk(server: LocalServer, b
 
 @pytest.mark.timeout(300)
 def test_retries_under_twenty_percent_faults_give_the_fault_free_history() -> None:
+    TURNS = 14  # about 170 requests (the group commit makes few per turn), so 20% is some 30 faults
+
     def run(fault_rate: float) -> tuple[list[Any], dict[str, Any]]:
         with LocalServer(fault_rate=fault_rate, seed=7) as srv:
             index = srv.client.create_session()["sessionId"]
             client = SessionClient.bedrock(endpoint_url=srv.endpoint_url, thread_index=index, max_attempts=12, **KEYS)
             app = three_nodes().compile(checkpointer=BedrockSessionSaver(client=client))
             cfg = {"configurable": {"thread_id": "faulty"}}
-            for turn in range(6):
+            for turn in range(TURNS):
                 app.invoke({"items": [f"turn{turn}"]}, cfg)
             history = [
                 (s.values, s.next, s.metadata["step"], s.metadata["source"], s.parent_config is not None)
@@ -135,7 +137,7 @@ def test_retries_under_twenty_percent_faults_give_the_fault_free_history() -> No
     assert clean_stats["faults"] == 0
     assert faulty_stats["faults"] > 20, faulty_stats
     assert faulty == clean
-    assert len(clean) == 6 * 5 and clean[0][0]["items"][-1] == "reply"
+    assert len(clean) == TURNS * 5 and clean[0][0]["items"][-1] == "reply"
 
 
 def test_async_client_over_the_sdk(server: LocalServer) -> None:

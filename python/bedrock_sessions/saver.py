@@ -8,10 +8,13 @@ stored envelopes, talks to the store with the GIL released, and merges writes.
 
 from __future__ import annotations
 
+import atexit
 import base64
 import json
 import os
 import random
+import sys
+import weakref
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
@@ -86,7 +89,14 @@ class BedrockSessionSaver(BaseCheckpointSaver[str]):
         config: Any = None,
         *,
         serde: SerializerProtocol | None = None,
+        deferred: bool = False,
     ) -> None:
+        """``deferred=True`` (opt-in) makes ``put``/``put_writes`` return once their data is queued: a
+        background task stores it, batching a thread's checkpoints and writes into few steps. Reads in this
+        process wait for their thread's queue; interrupts and errors are stored before the call returns;
+        ``flush()`` waits for everything, and so does interpreter exit. The trade: a crash loses what was
+        still queued (the last round trips' checkpoints and writes), and a failure of a queued write is
+        raised by the next call on its thread. The default stores each call's data before it returns."""
         super().__init__(serde=serde)
         given = {
             name: value
@@ -102,17 +112,34 @@ class BedrockSessionSaver(BaseCheckpointSaver[str]):
             self._native_client = SessionClient.bedrock(**given)._native
         else:
             self._native_client = _native_client(client)
-        self._native = _core.NativeSaver(self._native_client)
+        self._native = _core.NativeSaver(self._native_client, deferred=bool(deferred))
+        if deferred:
+            _DEFERRED.add(self)
 
     @classmethod
-    def local(cls, path: str | os.PathLike[str], *, serde: SerializerProtocol | None = None, **options: Any) -> BedrockSessionSaver:
+    def local(cls, path: str | os.PathLike[str], *, serde: SerializerProtocol | None = None, deferred: bool = False,
+              **options: Any) -> BedrockSessionSaver:
         """A saver on the embedded store in the SQLite file at ``path``."""
-        return cls(client=SessionClient.local(path, **options), serde=serde)
+        return cls(client=SessionClient.local(path, **options), serde=serde, deferred=deferred)
 
     @classmethod
-    def memory(cls, *, serde: SerializerProtocol | None = None, **options: Any) -> BedrockSessionSaver:
+    def memory(cls, *, serde: SerializerProtocol | None = None, deferred: bool = False,
+               **options: Any) -> BedrockSessionSaver:
         """A saver on an in-memory embedded store (tests)."""
-        return cls(client=SessionClient.memory(**options), serde=serde)
+        return cls(client=SessionClient.memory(**options), serde=serde, deferred=deferred)
+
+    @property
+    def deferred(self) -> bool:
+        """Whether writes return once queued (see the constructor)."""
+        return bool(self._native.deferred)
+
+    def flush(self, thread_id: str | None = None) -> None:
+        """Waits until the queued writes of ``thread_id`` (of every thread by default) are stored, and raises
+        the failure of a queued write if one failed. A no-op unless ``deferred``."""
+        self._native.flush(None if thread_id is None else str(thread_id))
+
+    async def aflush(self, thread_id: str | None = None) -> None:
+        await self._native.flush(None if thread_id is None else str(thread_id), asynchronous=True)
 
     @property
     def session_client(self) -> SessionClient:
@@ -363,6 +390,19 @@ def _keep_latest(strategy: str) -> bool:
     raise ValueError(f"unknown prune strategy {strategy!r}: use 'keep_latest' or 'delete'")
 
 
+# Deferred savers still alive: their queues are stored before the interpreter exits.
+_DEFERRED: weakref.WeakSet[BedrockSessionSaver] = weakref.WeakSet()
+
+
+@atexit.register
+def _flush_deferred() -> None:
+    for saver in list(_DEFERRED):
+        try:
+            saver.flush()
+        except Exception as e:  # noqa: BLE001 - reported, the other savers still flush
+            print(f"bedrock-sessions: queued checkpoint writes were lost at exit: {e}", file=sys.stderr)
+
+
 # Code that names the async class keeps working: one class has both halves.
 AsyncBedrockSessionSaver = BedrockSessionSaver
 
@@ -370,6 +410,7 @@ AsyncBedrockSessionSaver = BedrockSessionSaver
 def decode_step(payload: dict[str, Any]) -> dict[str, Any] | None:
     """Decodes a stored step (``get_invocation_step(...)["invocationStep"]["payload"]``) of the saver's
     layout, for auditing: typed values stay ``(type, bytes)`` pairs to pass to ``serde.loads_typed``.
+    A batch step decodes to ``{"kind": "batch", "records": [...]}``, each record decoded as a step of its own.
     Returns None for steps that are not LangGraph state."""
     texts = [b["text"] for b in payload.get("contentBlocks", []) if "text" in b]
     if not texts:
@@ -380,10 +421,17 @@ def decode_step(payload: dict[str, Any]) -> dict[str, Any] | None:
         return None
     if not isinstance(env, dict):
         return None
+    return _decode_envelope(env)
 
+
+def _decode_envelope(env: dict[str, Any]) -> dict[str, Any] | None:
     def typed(pair: list[str]) -> tuple[str, bytes]:
         return pair[0], base64.b64decode(pair[1])
 
+    if env.get("v") == "bs1" and env.get("kind") == "batch":
+        # Several records written as one step (group commit / deferred mode): each decoded as above.
+        records = [_decode_envelope(r) for r in env["records"]]
+        return {"kind": "batch", "layout": "bs1", "records": [r for r in records if r is not None]}
     if env.get("v") == "bs1" and env.get("kind") == "checkpoint":
         return {
             "kind": "checkpoint",

@@ -148,11 +148,38 @@ impl PyNativeSaver {
 #[pymethods]
 impl PyNativeSaver {
     #[new]
-    fn new(client: Py<PyNativeClient>) -> Self {
+    #[pyo3(signature = (client, *, deferred=false))]
+    fn new(client: Py<PyNativeClient>, deferred: bool) -> Self {
         PyNativeSaver {
             client,
-            saver: Arc::new(Saver::new()),
+            saver: Arc::new(if deferred {
+                Saver::deferred()
+            } else {
+                Saver::new()
+            }),
         }
+    }
+
+    /// Whether writes return once queued (deferred mode) rather than once stored.
+    #[getter]
+    fn deferred(&self) -> bool {
+        self.saver.is_deferred()
+    }
+
+    /// Waits until the queued writes of a thread (of every thread with None) are stored; raises the
+    /// failure of a deferred write.
+    #[pyo3(signature = (thread_id=None, *, asynchronous=false))]
+    fn flush<'py>(
+        &self,
+        py: Python<'py>,
+        thread_id: Option<String>,
+        asynchronous: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        // Needs no store: a closed client has nothing left to send (its queue failed or was stored).
+        let saver = self.saver.clone();
+        run(py, asynchronous, "flush", move || async move {
+            saver.flush(thread_id.as_deref()).await.map(|_| Out::Unit)
+        })
     }
 
     /// Whether any thread id string works (a thread index), or only session ids and ARNs.
@@ -189,7 +216,11 @@ impl PyNativeSaver {
         };
         let (store, saver) = self.parts()?;
         run(py, asynchronous, "put", move || async move {
-            saver.put(&*store, req).await.map(|_| Out::Unit)
+            if saver.is_deferred() {
+                saver.put_deferred(store, req).await.map(|_| Out::Unit)
+            } else {
+                saver.put(&*store, req).await.map(|_| Out::Unit)
+            }
         })
     }
 
@@ -219,7 +250,14 @@ impl PyNativeSaver {
         };
         let (store, saver) = self.parts()?;
         run(py, asynchronous, "put_writes", move || async move {
-            saver.put_writes(&*store, req).await.map(|_| Out::Unit)
+            if saver.is_deferred() {
+                saver
+                    .put_writes_deferred(store, req)
+                    .await
+                    .map(|_| Out::Unit)
+            } else {
+                saver.put_writes(&*store, req).await.map(|_| Out::Unit)
+            }
         })
     }
 

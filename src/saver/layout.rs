@@ -38,6 +38,11 @@ const KIND_INVOCATION: u8 = 0x51;
 const KIND_WRITES: u8 = 0x57;
 const KIND_HASHED_CHECKPOINT: u8 = 0x43;
 const KIND_REVISION: u8 = 0x52;
+const KIND_BATCH: u8 = 0x42;
+/// Flag bit (in byte 8) of a batch step id: the batch holds a checkpoint.
+const BATCH_HAS_CHECKPOINT: u8 = 0x01;
+/// The widest time span of a batch step, in milliseconds (16 bits in its id).
+pub const BATCH_MAX_SPAN_MS: i64 = 0xFFFF;
 
 const NS: Uuid = Uuid::from_u128(0x6c61_6e67_6772_6170_6862_6564_726f_636b); // "langgraphbedrock"
 
@@ -125,6 +130,38 @@ pub fn writes_step_id(
     marked(hash(&name), tag, KIND_WRITES)
 }
 
+/// A new batch step id: `hi` is the time of the newest checkpoint the batch holds data of (its tag and
+/// the step's time), `span` how far back (ms) its oldest checkpoint is, `has_checkpoint` whether it holds
+/// a checkpoint (not only writes). Id: `hhhhhhhh-hhhh-8B42-vfss-rrrrrrrrrrrr` (h: tag of the newest checkpoint;
+/// f: flags; s: span; r: random).
+pub fn batch_step_id(newest_checkpoint_id: &str, span_ms: i64, has_checkpoint: bool) -> String {
+    let mut b = *Uuid::new_v4().as_bytes();
+    b[..6].copy_from_slice(&checkpoint_tag(newest_checkpoint_id));
+    b[6] = MARK;
+    b[7] = KIND_BATCH;
+    b[8] = 0x80
+        | (b[8] & 0x3E)
+        | if has_checkpoint {
+            BATCH_HAS_CHECKPOINT
+        } else {
+            0
+        };
+    let span = span_ms.clamp(0, BATCH_MAX_SPAN_MS) as u16;
+    b[9..11].copy_from_slice(&span.to_be_bytes());
+    Uuid::from_bytes(b).to_string()
+}
+
+/// A batch step's span (ms back from its time) and whether it holds a checkpoint.
+pub fn batch_info(step_id: &str) -> Option<(i64, bool)> {
+    let b = bytes_of(step_id)?;
+    (b[6] == MARK && b[7] == KIND_BATCH).then(|| {
+        (
+            u16::from_be_bytes([b[9], b[10]]) as i64,
+            b[8] & BATCH_HAS_CHECKPOINT != 0,
+        )
+    })
+}
+
 /// Whether an invocation id is a "bs1" namespace invocation, and of which namespace tag.
 pub fn parse_invocation(id: &str) -> Option<Tag> {
     let b = bytes_of(id)?;
@@ -137,6 +174,8 @@ pub enum StepKind {
     Checkpoint,
     Revision,
     Writes,
+    /// Records of several checkpoints (see [`batch_step_id`]); its tag is its newest checkpoint's.
+    Batch,
 }
 
 /// The kind of a step of a "bs1" invocation and the tag of its checkpoint, from its id alone.
@@ -144,6 +183,7 @@ pub fn classify_step(step_id: &str) -> (StepKind, Tag) {
     match bytes_of(step_id) {
         Some(b) if b[6] == MARK && b[7] == KIND_WRITES => (StepKind::Writes, tag_of(b)),
         Some(b) if b[6] == MARK && b[7] == KIND_REVISION => (StepKind::Revision, tag_of(b)),
+        Some(b) if b[6] == MARK && b[7] == KIND_BATCH => (StepKind::Batch, tag_of(b)),
         Some(b) if b[6] == MARK && b[7] == KIND_HASHED_CHECKPOINT => {
             (StepKind::Checkpoint, tag_of(b))
         }
@@ -234,6 +274,8 @@ pub struct WritesEnvelope {
 pub enum Envelope {
     Checkpoint(CheckpointEnvelope),
     Writes(WritesEnvelope),
+    /// A batch: checkpoints and writes of several checkpoints of one namespace, written as one step.
+    Batch(Vec<Envelope>),
     LegacyCheckpoint(LegacyCheckpoint),
     LegacyWrites(Vec<LegacyWrite>),
 }
@@ -317,6 +359,25 @@ pub fn unpack(text: &str) -> Result<std::borrow::Cow<'_, str>> {
 }
 
 #[derive(Deserialize)]
+struct BatchIn<'a> {
+    #[serde(borrow)]
+    records: Vec<&'a RawValue>,
+}
+
+/// The JSON of a batch envelope holding the given envelope JSONs.
+pub fn batch_json<'a>(records: impl Iterator<Item = &'a str>) -> String {
+    let mut out = String::from("{\"v\":\"bs1\",\"kind\":\"batch\",\"records\":[");
+    for (i, r) in records.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(r);
+    }
+    out.push_str("]}");
+    out
+}
+
+#[derive(Deserialize)]
 struct Probe<'a> {
     #[serde(default)]
     v: Option<&'a str>,
@@ -353,6 +414,19 @@ pub fn decode(texts: &[&str]) -> Result<Option<Envelope>> {
         (Some(LAYOUT), Some("writes"), _) => Ok(Some(Envelope::Writes(
             serde_json::from_str(first).map_err(|e| corrupt("writes", e))?,
         ))),
+        (Some(LAYOUT), Some("batch"), _) => {
+            let batch: BatchIn<'_> =
+                serde_json::from_str(first).map_err(|e| corrupt("batch", e))?;
+            let mut out = Vec::with_capacity(batch.records.len());
+            for r in batch.records {
+                match decode(&[r.get()])? {
+                    Some(Envelope::Batch(_)) => return Err(corrupt("batch", "nested batch")),
+                    Some(env) => out.push(env),
+                    None => return Err(corrupt("batch", "a record that is not LangGraph state")),
+                }
+            }
+            Ok(Some(Envelope::Batch(out)))
+        }
         (Some(v), _, _) if v != LAYOUT => Err(Error::internal(format!(
             "stored layout {v:?} is newer than this bedrock-sessions understands ({LAYOUT}); upgrade the package"
         ))),

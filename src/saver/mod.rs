@@ -11,6 +11,7 @@
 //! - `list`: the session's step summaries (one call per 1000 steps), then checkpoints fetched
 //!   concurrently in bounded batches, in order.
 
+mod lanes;
 pub mod layout;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
@@ -114,9 +115,7 @@ fn text_payload(text: String) -> Payload {
 
 /// The stored text of an envelope: its JSON, compressed when large (see `layout::pack`).
 fn pack_json<T: Serialize>(envelope: &T) -> Result<String> {
-    serde_json::to_string(envelope)
-        .map(layout::pack)
-        .map_err(|e| Error::internal(e.to_string()))
+    to_json(envelope).map(layout::pack)
 }
 
 /// "Session ... not found": the thread's session was deleted. (The store's codes do not tell a missing
@@ -130,19 +129,38 @@ fn is_already_exists(e: &Error) -> bool {
     is_code(e, ErrorCode::Conflict) && e.message.contains("already exists")
 }
 
-/// A checkpoint ready to store, built once from the request (moved, not copied): a retry resends it.
-struct CheckpointPut {
-    env: layout::CheckpointEnvelope,
-    text: String,
+/// What a record is: a checkpoint, or the writes of one put_writes call (their step id fixed once).
+pub(crate) enum RecKind {
+    Checkpoint {
+        env: Box<layout::CheckpointEnvelope>,
+    },
+    Writes {
+        step_id: String,
+    },
+}
+
+/// One put or put_writes, ready to store, built once from the request (moved, not copied): a retry,
+/// or a batch, reuses its JSON.
+pub(crate) struct Rec {
+    kind: RecKind,
+    ns: String,
+    cp_id: String,
+    /// The time the checkpoint id carries (uuid6): only such records go into batches.
+    cp_time: Option<i64>,
+    /// Special writes (error, interrupt, resume...).
+    special: bool,
+    /// The envelope's JSON (uncompressed).
+    json: String,
+    /// The step's time when it is written alone.
     time: i64,
 }
 
-impl CheckpointPut {
-    fn new(req: PutCheckpoint) -> Result<Self> {
+impl Rec {
+    fn checkpoint(req: PutCheckpoint) -> Result<Self> {
         let metadata = RawValue::from_string(req.metadata_json).map_err(|e| {
             Error::validation(format!("checkpoint metadata is not valid JSON: {e}"))
         })?;
-        let time = layout::uuid_time_ms(&req.checkpoint_id).unwrap_or_else(now_ms);
+        let cp_time = layout::uuid_time_ms(&req.checkpoint_id);
         let env = layout::CheckpointEnvelope {
             v: layout::LAYOUT.into(),
             kind: "checkpoint".into(),
@@ -155,27 +173,27 @@ impl CheckpointPut {
             metadata,
             channel_values: req.channel_values,
         };
-        let text = pack_json(&env)?;
-        Ok(CheckpointPut { env, text, time })
+        let json = to_json(&env)?;
+        Ok(Rec {
+            ns: env.checkpoint_ns.clone(),
+            cp_id: env.checkpoint_id.clone(),
+            cp_time,
+            special: false,
+            json,
+            time: cp_time.unwrap_or_else(now_ms),
+            kind: RecKind::Checkpoint { env: Box::new(env) },
+        })
     }
-}
 
-/// The writes of one put_writes call, ready to store (their step id fixed once).
-struct WritesPut {
-    ns: String,
-    step_id: String,
-    time: i64,
-    text: String,
-}
-
-impl WritesPut {
-    fn new(req: PutWrites) -> Result<Self> {
+    fn writes(req: PutWrites) -> Result<Self> {
         let special = req.writes.iter().any(|(_, idx, _)| *idx < 0);
         let keys: Vec<(String, i64)> = req.writes.iter().map(|(c, i, _)| (c.clone(), *i)).collect();
         let step_id = layout::writes_step_id(&req.checkpoint_id, &req.task_id, &keys, special);
+        let cp_time = layout::uuid_time_ms(&req.checkpoint_id);
         // Never older than the checkpoint, so a newest-first listing meets a checkpoint's writes first.
-        let time = now_ms().max(layout::uuid_time_ms(&req.checkpoint_id).unwrap_or(0));
+        let time = now_ms().max(cp_time.unwrap_or(0));
         let ns = req.checkpoint_ns.clone();
+        let cp_id = req.checkpoint_id.clone();
         let env = layout::WritesEnvelope {
             v: layout::LAYOUT.into(),
             kind: "writes".into(),
@@ -187,13 +205,83 @@ impl WritesPut {
             seq: now_ns(),
             writes: req.writes,
         };
-        Ok(WritesPut {
+        Ok(Rec {
+            kind: RecKind::Writes { step_id },
             ns,
-            step_id,
+            cp_id,
+            cp_time,
+            special,
+            json: to_json(&env)?,
             time,
-            text: pack_json(&env)?,
         })
     }
+
+    fn is_checkpoint(&self) -> bool {
+        matches!(self.kind, RecKind::Checkpoint { .. })
+    }
+
+    /// The JSON this record has inside a batch: a checkpoint's copy there ranks below a step of its own
+    /// (seq -1 < 0), so that putting it again alone later wins.
+    fn batch_json(&self) -> Result<std::borrow::Cow<'_, str>> {
+        match &self.kind {
+            RecKind::Checkpoint { env } => {
+                let mut copy = (**env).clone();
+                copy.seq = -1;
+                to_json(&copy).map(std::borrow::Cow::Owned)
+            }
+            RecKind::Writes { .. } => Ok(std::borrow::Cow::Borrowed(&self.json)),
+        }
+    }
+}
+
+fn to_json<T: Serialize>(envelope: &T) -> Result<String> {
+    serde_json::to_string(envelope).map_err(|e| Error::internal(e.to_string()))
+}
+
+/// Steps this process wrote, by (session, invocation, step id): steps are immutable, so a copy is
+/// always right, and reading a thread this process writes costs no GetInvocationStep.
+#[derive(Debug, Default)]
+struct StepCache {
+    map: HashMap<(String, String, String), std::sync::Arc<str>>,
+    order: VecDeque<(String, String, String)>,
+    bytes: usize,
+}
+
+/// Bounds of the step cache.
+const CACHE_BYTES: usize = 16 * 1024 * 1024;
+const CACHE_STEP_MAX: usize = 1024 * 1024;
+
+impl StepCache {
+    fn insert(&mut self, key: (String, String, String), text: &str) {
+        if text.len() > CACHE_STEP_MAX || self.map.contains_key(&key) {
+            return;
+        }
+        self.bytes += text.len();
+        self.map.insert(key.clone(), std::sync::Arc::from(text));
+        self.order.push_back(key);
+        while self.bytes > CACHE_BYTES {
+            let Some(old) = self.order.pop_front() else {
+                break;
+            };
+            if let Some(t) = self.map.remove(&old) {
+                self.bytes -= t.len();
+            }
+        }
+    }
+}
+
+/// Whether a batch step may hold data of a checkpoint of time `t`.
+fn covers(s: &StepSummary, t: i64) -> bool {
+    let span = layout::batch_info(&s.step_id).map_or(0, |(span, _)| span);
+    s.time - span <= t && t <= s.time
+}
+
+/// The order of checkpoints: newest first by (time, id).
+fn checkpoint_key(c: &layout::CheckpointEnvelope, step_time: i64) -> (i64, String) {
+    (
+        layout::uuid_time_ms(&c.checkpoint_id).unwrap_or(step_time),
+        c.checkpoint_id.clone(),
+    )
 }
 
 fn is_code(e: &Error, code: ErrorCode) -> bool {
@@ -209,7 +297,6 @@ struct ListEntry {
     thread_id: String,
     session_id: String,
     ns: Option<String>,
-    checkpoint_id: Option<String>,
     legacy: bool,
     /// The steps of the checkpoint's invocation (this layout) or its legacy write steps.
     steps: Vec<StepSummary>,
@@ -228,18 +315,101 @@ pub struct ListCursor {
     all_threads: bool,
     sessions_token: Option<String>,
     sessions_done: bool,
-    queue: VecDeque<ListEntry>,
+    queue: VecDeque<Item>,
+    /// Steps of checkpoints (revisions, writes) whose checkpoint is in a batch: (session, tag) → steps.
+    orphans: HashMap<(String, layout::Tag), Vec<StepSummary>>,
 }
 
-/// What this process knows of thread → session bindings (a cache, never required for correctness).
-#[derive(Debug, Default)]
+/// One thing to load in a listing.
+#[derive(Debug, Clone)]
+enum Item {
+    /// A checkpoint with its own steps (this layout), or one of the replaced saver's.
+    Entry(ListEntry),
+    /// A batch step: records of checkpoints whose times lie in `[lo, step.time]`.
+    Batch {
+        thread_id: String,
+        session_id: String,
+        step: StepSummary,
+        lo: i64,
+    },
+}
+
+impl Item {
+    fn hi(&self) -> i64 {
+        match self {
+            Item::Entry(e) => e.sort.0,
+            Item::Batch { step, .. } => step.time,
+        }
+    }
+
+    fn lo(&self) -> i64 {
+        match self {
+            Item::Entry(e) => e.sort.0,
+            Item::Batch { lo, .. } => *lo,
+        }
+    }
+
+    fn key(&self) -> (i64, &str) {
+        match self {
+            Item::Entry(e) => (e.sort.0, e.sort.1.as_str()),
+            Item::Batch { step, .. } => (step.time, step.step_id.as_str()),
+        }
+    }
+}
+
+/// The saver: what this process knows of thread → session bindings, invocations and the steps it wrote
+/// (caches, never required for correctness), and the lanes that group writes (see [`lanes`]).
+#[derive(Default)]
 pub struct Saver {
     threads: Mutex<HashMap<String, String>>,
+    /// Sessions this saver created: their invocations are created before the first step, not after a 404.
+    created: Mutex<HashSet<String>>,
+    /// (session, namespace) whose invocation exists.
+    invocations: Mutex<HashSet<(String, String)>>,
+    cache: Mutex<StepCache>,
+    lanes: lanes::Lanes,
+    deferred: bool,
+}
+
+impl std::fmt::Debug for Saver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Saver")
+            .field("deferred", &self.deferred)
+            .finish_non_exhaustive()
+    }
+}
+
+fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Saver {
     pub fn new() -> Self {
         Saver::default()
+    }
+
+    /// A saver whose writes return once queued (see [`lanes`]): opt-in, for users who accept that a
+    /// crash loses the writes of the last round trips.
+    pub fn deferred() -> Self {
+        Saver {
+            deferred: true,
+            ..Saver::default()
+        }
+    }
+
+    pub fn is_deferred(&self) -> bool {
+        self.deferred
+    }
+
+    fn cached_step(&self, sid: &str, inv: &str, step: &str) -> Option<std::sync::Arc<str>> {
+        locked(&self.cache)
+            .map
+            .get(&(sid.to_string(), inv.to_string(), step.to_string()))
+            .cloned()
+    }
+
+    fn remember_step(&self, sid: &str, inv: &str, step: &str, text: &str) {
+        locked(&self.cache).insert((sid.to_string(), inv.to_string(), step.to_string()), text);
     }
 
     fn cached_thread(&self, thread_id: &str) -> Option<String> {
@@ -334,6 +504,7 @@ impl Saver {
                 tags,
             })
             .await?;
+        locked(&self.created).insert(s.id.clone());
         Ok(s.id)
     }
 
@@ -353,6 +524,7 @@ impl Saver {
                 tags,
             })
             .await?;
+        locked(&self.created).insert(s.id.clone());
         self.remember_thread(&s.id, &s.id);
         Ok(s.id)
     }
@@ -384,7 +556,8 @@ impl Saver {
     }
 
     /// Puts a step into its namespace invocation: one request when the invocation exists (the usual
-    /// case); the first step of a namespace creates it and tries again. A missing session stays an error.
+    /// case). The first step of a namespace creates it: first, in a session this saver created; else
+    /// after a 404, then tries again. A missing session stays an error.
     async fn put_step(
         &self,
         store: &dyn SessionStore,
@@ -392,14 +565,24 @@ impl Saver {
         ns: &str,
         step: impl Fn() -> PutStep,
     ) -> Result<String> {
-        match store.put_invocation_step(step()).await {
+        let key = (sid.to_string(), ns.to_string());
+        if !locked(&self.invocations).contains(&key) && locked(&self.created).contains(sid) {
+            let inv = layout::namespace_invocation_id(ns);
+            self.create_ns_invocation(store, sid, &inv, ns).await?;
+            locked(&self.invocations).insert(key.clone());
+        }
+        let out = match store.put_invocation_step(step()).await {
             Err(e) if is_code(&e, ErrorCode::ResourceNotFound) && !is_deleted_session(&e) => {
                 let inv = layout::namespace_invocation_id(ns);
                 self.create_ns_invocation(store, sid, &inv, ns).await?;
                 store.put_invocation_step(step()).await
             }
             other => other,
+        };
+        if out.is_ok() {
+            locked(&self.invocations).insert(key);
         }
+        out
     }
 
     /// Names the thread in errors from the store (ended, expired, over quota).
@@ -472,35 +655,178 @@ impl Saver {
 
     pub async fn put(&self, store: &dyn SessionStore, req: PutCheckpoint) -> Result<()> {
         let thread_id = req.thread_id.clone();
-        let put = CheckpointPut::new(req)?;
-        self.in_thread(store, &thread_id, |sid| {
-            let put = &put;
-            async move { self.put_checkpoint(store, &sid, put).await }
+        self.write(store, &thread_id, Rec::checkpoint(req)?).await
+    }
+
+    pub async fn put_writes(&self, store: &dyn SessionStore, req: PutWrites) -> Result<()> {
+        if req.writes.is_empty() {
+            return Ok(());
+        }
+        let thread_id = req.thread_id.clone();
+        self.write(store, &thread_id, Rec::writes(req)?).await
+    }
+
+    /// A record through its lane, returning once it is stored.
+    async fn write(&self, store: &dyn SessionStore, thread_id: &str, rec: Rec) -> Result<()> {
+        let rec = std::sync::Arc::new(rec);
+        self.in_thread(store, thread_id, |sid| {
+            let rec = rec.clone();
+            async move { self.write_durable(store, &sid, rec).await }
         })
         .await
     }
 
-    /// Stores a prepared checkpoint in a given session.
+    /// Deferred mode: `put` that returns once its checkpoint is queued.
+    pub async fn put_deferred(
+        self: &std::sync::Arc<Self>,
+        store: std::sync::Arc<dyn SessionStore>,
+        req: PutCheckpoint,
+    ) -> Result<()> {
+        let thread_id = req.thread_id.clone();
+        self.enqueue(store, &thread_id, Rec::checkpoint(req)?).await
+    }
+
+    /// Deferred mode: `put_writes` that returns once its writes are queued; special writes (interrupts,
+    /// errors, resumes) return once stored, with everything queued before them.
+    pub async fn put_writes_deferred(
+        self: &std::sync::Arc<Self>,
+        store: std::sync::Arc<dyn SessionStore>,
+        req: PutWrites,
+    ) -> Result<()> {
+        if req.writes.is_empty() {
+            return Ok(());
+        }
+        let thread_id = req.thread_id.clone();
+        self.enqueue(store, &thread_id, Rec::writes(req)?).await
+    }
+
+    async fn enqueue(
+        self: &std::sync::Arc<Self>,
+        store: std::sync::Arc<dyn SessionStore>,
+        thread_id: &str,
+        rec: Rec,
+    ) -> Result<()> {
+        let rec = std::sync::Arc::new(rec);
+        let special = rec.special;
+        self.in_thread(&*store, thread_id, |sid| {
+            let (rec, store) = (rec.clone(), store.clone());
+            async move {
+                self.write_deferred(store, &sid, rec)?;
+                if special {
+                    self.flush_lanes(Some(&sid)).await?;
+                }
+                Ok(())
+            }
+        })
+        .await
+    }
+
+    /// Waits until the queued writes of a thread (of every thread with `None`) are stored; raises a
+    /// failure of a deferred write.
+    pub async fn flush(&self, thread_id: Option<&str>) -> Result<()> {
+        match thread_id {
+            None => self.flush_lanes(None).await,
+            // A thread this process never resolved has nothing queued here.
+            Some(t) => match self.cached_thread(t) {
+                Some(sid) => self
+                    .flush_lanes(Some(&sid))
+                    .await
+                    .map_err(|e| Self::thread_error(t, e)),
+                None => Ok(()),
+            },
+        }
+    }
+
+    /// Before a read in deferred mode: this process's queued writes of the thread are stored first.
+    async fn settle(&self, sid: &str, thread_id: &str) -> Result<()> {
+        if self.deferred {
+            self.flush_lanes(Some(sid))
+                .await
+                .map_err(|e| Self::thread_error(thread_id, e))?;
+        }
+        Ok(())
+    }
+
+    /// Stores records as one step: alone in the regular layout, or several as a batch.
+    pub(crate) async fn write_batch(
+        &self,
+        store: &dyn SessionStore,
+        sid: &str,
+        recs: &[&Rec],
+    ) -> Result<()> {
+        let [first, rest @ ..] = recs else {
+            return Ok(());
+        };
+        if rest.is_empty() {
+            return match &first.kind {
+                RecKind::Checkpoint { env } => self.put_checkpoint(store, sid, first, env).await,
+                RecKind::Writes { step_id } => {
+                    self.put_writes_step(store, sid, first, step_id).await
+                }
+            };
+        }
+        let ns = &first.ns;
+        let newest = recs
+            .iter()
+            .max_by(|a, b| (a.cp_time, &a.cp_id).cmp(&(b.cp_time, &b.cp_id)))
+            .expect("not empty");
+        let hi = newest.cp_time.unwrap_or_default();
+        let lo = recs.iter().filter_map(|r| r.cp_time).min().unwrap_or(hi);
+        let has_checkpoint = recs.iter().any(|r| r.is_checkpoint());
+        let jsons = recs
+            .iter()
+            .map(|r| r.batch_json())
+            .collect::<Result<Vec<_>>>()?;
+        let text = layout::pack(layout::batch_json(jsons.iter().map(|j| j.as_ref())));
+        let inv = layout::namespace_invocation_id(ns);
+        let mut attempt = 0;
+        loop {
+            let id = layout::batch_step_id(&newest.cp_id, hi - lo, has_checkpoint);
+            let step = || PutStep {
+                session: sref(sid),
+                invocation_id: inv.clone(),
+                step_id: Some(id.clone()),
+                time: hi,
+                payload: text_payload(text.clone()),
+            };
+            match self.put_step(store, sid, ns, step).await {
+                Ok(_) => {
+                    self.remember_step(sid, &inv, &id, &text);
+                    return Ok(());
+                }
+                // A random id met another: draw again.
+                Err(e) if is_already_exists(&e) && attempt < 3 => attempt += 1,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Stores a checkpoint alone: its own step, or a revision step when it exists with other content.
     async fn put_checkpoint(
         &self,
         store: &dyn SessionStore,
         sid: &str,
-        put: &CheckpointPut,
+        rec: &Rec,
+        env: &layout::CheckpointEnvelope,
     ) -> Result<()> {
-        let env = &put.env;
+        let inv = layout::namespace_invocation_id(&env.checkpoint_ns);
         let step = |step_id: &str, text: &str| PutStep {
             session: sref(sid),
-            invocation_id: layout::namespace_invocation_id(&env.checkpoint_ns),
+            invocation_id: inv.clone(),
             step_id: Some(step_id.to_string()),
-            time: put.time,
+            time: rec.time,
             payload: text_payload(text.to_string()),
         };
         let main = layout::checkpoint_step_id(&env.checkpoint_id);
+        let text = layout::pack(rec.json.clone());
         match self
-            .put_step(store, sid, &env.checkpoint_ns, || step(&main, &put.text))
+            .put_step(store, sid, &env.checkpoint_ns, || step(&main, &text))
             .await
         {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.remember_step(sid, &inv, &main, &text);
+                Ok(())
+            }
             Err(e) if is_already_exists(&e) => {
                 // The same checkpoint put again with other content: steps are immutable, so a revision
                 // step is added and readers take the newest.
@@ -509,42 +835,36 @@ impl Saver {
                 let text = pack_json(&revision)?;
                 let id = layout::revision_step_id(&env.checkpoint_id);
                 self.put_step(store, sid, &env.checkpoint_ns, || step(&id, &text))
-                    .await
-                    .map(|_| ())
+                    .await?;
+                self.remember_step(sid, &inv, &id, &text);
+                Ok(())
             }
             Err(e) => Err(e),
         }
     }
 
-    pub async fn put_writes(&self, store: &dyn SessionStore, req: PutWrites) -> Result<()> {
-        if req.writes.is_empty() {
-            return Ok(());
-        }
-        let thread_id = req.thread_id.clone();
-        let put = WritesPut::new(req)?;
-        self.in_thread(store, &thread_id, |sid| {
-            let put = &put;
-            async move { self.put_writes_step(store, &sid, put).await }
-        })
-        .await
-    }
-
-    /// Stores prepared writes in a given session.
+    /// Stores the writes of one put_writes call alone.
     async fn put_writes_step(
         &self,
         store: &dyn SessionStore,
         sid: &str,
-        put: &WritesPut,
+        rec: &Rec,
+        step_id: &str,
     ) -> Result<()> {
+        let inv = layout::namespace_invocation_id(&rec.ns);
+        let text = layout::pack(rec.json.clone());
         let step = || PutStep {
             session: sref(sid),
-            invocation_id: layout::namespace_invocation_id(&put.ns),
-            step_id: Some(put.step_id.clone()),
-            time: put.time,
-            payload: text_payload(put.text.clone()),
+            invocation_id: inv.clone(),
+            step_id: Some(step_id.to_string()),
+            time: rec.time,
+            payload: text_payload(text.clone()),
         };
-        match self.put_step(store, sid, &put.ns, step).await {
-            Ok(_) => Ok(()),
+        match self.put_step(store, sid, &rec.ns, step).await {
+            Ok(_) => {
+                self.remember_step(sid, &inv, step_id, &text);
+                Ok(())
+            }
             // Regular writes are insert-or-ignore: the step of an earlier identical call stands.
             Err(e) if is_already_exists(&e) => Ok(()),
             Err(e) => Err(e),
@@ -562,6 +882,7 @@ impl Saver {
         let Some(sid) = self.resolve(store, thread_id, false).await? else {
             return Ok(None);
         };
+        self.settle(&sid, thread_id).await?;
         let got = match checkpoint_id {
             Some(cp) => self.load_by_id(store, thread_id, &sid, ns, cp).await,
             None => self.load_latest(store, thread_id, &sid, ns).await,
@@ -620,6 +941,9 @@ impl Saver {
         inv: &str,
         step: &str,
     ) -> Result<Option<Envelope>> {
+        if let Some(text) = self.cached_step(sid, inv, step) {
+            return layout::decode(&[&text]);
+        }
         let got = store
             .get_invocation_step(GetStep {
                 session: sref(sid),
@@ -644,6 +968,7 @@ impl Saver {
         layout::decode(&texts)
     }
 
+    /// The envelopes of steps, fetched at once; batches are opened into their records.
     async fn fetch_all(
         &self,
         store: &dyn SessionStore,
@@ -658,8 +983,10 @@ impl Saver {
         .await;
         let mut out = Vec::with_capacity(results.len());
         for r in results {
-            if let Some(env) = r? {
-                out.push(env);
+            match r? {
+                Some(Envelope::Batch(records)) => out.extend(records),
+                Some(env) => out.push(env),
+                None => {}
             }
         }
         Ok(out)
@@ -675,12 +1002,16 @@ impl Saver {
     ) -> Result<Option<CheckpointRecord>> {
         let inv = layout::namespace_invocation_id(ns);
         let tag = layout::checkpoint_tag(cp);
+        let time = layout::uuid_time_ms(cp);
         let steps: Vec<StepSummary> = self
             .list_invocation(store, sid, &inv)
             .await?
             .unwrap_or_default()
             .into_iter()
-            .filter(|s| layout::classify_step(&s.step_id).1 == tag)
+            .filter(|s| match layout::classify_step(&s.step_id) {
+                (StepKind::Batch, _) => time.is_some_and(|t| covers(s, t)),
+                (_, t) => t == tag,
+            })
             .collect();
         self.load_ours(store, thread_id, sid, ns, cp, steps).await
     }
@@ -798,11 +1129,15 @@ impl Saver {
     ) -> Result<Option<CheckpointRecord>> {
         let tag = layout::ns_tag(ns);
         let legacy_inv = layout::legacy_checkpoint_invocation(ns);
-        // Steps of this namespace's invocation, by checkpoint tag.
+        // Steps of this namespace's invocation, by checkpoint tag; batches apart.
         let mut by_checkpoint: HashMap<layout::Tag, Vec<StepSummary>> = HashMap::new();
-        // (time, checkpoint id, legacy)
-        let mut best: Option<(i64, String, bool)> = None;
+        let mut batches: Vec<StepSummary> = Vec::new();
+        // (time, step id) of the newest checkpoint step of ours, and of the replaced saver's.
+        let mut best: Option<(i64, String)> = None;
+        let mut best_legacy: Option<(i64, String)> = None;
+        // Every step the answer needs is at least this new (the lower bounds of the candidates seen).
         let mut stop_below: Option<i64> = None;
+        let raise = |stop: &mut Option<i64>, t: i64| *stop = Some(stop.map_or(t, |s| s.max(t)));
         let mut token = None;
         let mut page_size = 100;
         'pages: loop {
@@ -821,25 +1156,34 @@ impl Saver {
                 if stop_below.is_some_and(|t| s.time < t) {
                     break 'pages;
                 }
-                let ours = layout::parse_invocation(&s.invocation_id) == Some(tag);
-                let legacy = s.invocation_id == legacy_inv;
-                let candidate = if ours {
-                    let (kind, cp_tag) = layout::classify_step(&s.step_id);
-                    let c =
-                        (kind == StepKind::Checkpoint).then(|| (s.time, s.step_id.clone(), false));
-                    by_checkpoint.entry(cp_tag).or_default().push(s.clone());
-                    c
-                } else if legacy {
-                    let t = layout::uuid_time_ms(&s.step_id).unwrap_or(s.time);
-                    Some((t, s.step_id.clone(), true))
-                } else {
-                    None
-                };
-                if let Some(c) = candidate {
-                    if best.as_ref().is_none_or(|b| (c.0, &c.1) > (b.0, &b.1)) {
-                        best = Some(c);
+                if layout::parse_invocation(&s.invocation_id) == Some(tag) {
+                    match layout::classify_step(&s.step_id) {
+                        (StepKind::Batch, _) => {
+                            if let Some((span, true)) = layout::batch_info(&s.step_id) {
+                                raise(&mut stop_below, s.time - span);
+                            }
+                            batches.push(s);
+                        }
+                        (kind, cp_tag) => {
+                            if kind == StepKind::Checkpoint {
+                                let c = (s.time, s.step_id.clone());
+                                if best.as_ref().is_none_or(|b| c > *b) {
+                                    best = Some(c);
+                                }
+                                raise(&mut stop_below, s.time);
+                            }
+                            by_checkpoint.entry(cp_tag).or_default().push(s);
+                        }
                     }
-                    stop_below.get_or_insert(s.time);
+                } else if s.invocation_id == legacy_inv {
+                    let c = (
+                        layout::uuid_time_ms(&s.step_id).unwrap_or(s.time),
+                        s.step_id.clone(),
+                    );
+                    if best_legacy.as_ref().is_none_or(|b| c > *b) {
+                        best_legacy = Some(c);
+                    }
+                    raise(&mut stop_below, s.time);
                 }
             }
             match page.next_token {
@@ -847,19 +1191,47 @@ impl Saver {
                 None => break,
             }
         }
-        let Some((_, step_id, legacy)) = best else {
-            return Ok(None);
-        };
-        if legacy {
-            return self
-                .load_legacy(store, thread_id, sid, ns, &step_id, None, Vec::new())
-                .await;
+        // Ours: the newest checkpoint step's group and every batch seen, fetched at once.
+        let mut steps = batches;
+        let mut fetched = HashSet::new();
+        if let Some((_, id)) = &best {
+            let t = layout::classify_step(id).1;
+            steps.extend(by_checkpoint.get(&t).cloned().unwrap_or_default());
+            fetched.insert(t);
         }
-        let steps = by_checkpoint
-            .remove(&layout::classify_step(&step_id).1)
-            .unwrap_or_default();
-        let envs = self.fetch_all(store, sid, &steps).await?;
-        Ok(assemble(envs, None).map(|(c, writes)| record_of(thread_id, c, writes)))
+        let mut envs = self.fetch_all(store, sid, &steps).await?;
+        let step_time = best.as_ref().map_or(0, |b| b.0);
+        let newest = envs
+            .iter()
+            .filter_map(|e| match e {
+                Envelope::Checkpoint(c) if c.checkpoint_ns == ns => {
+                    Some(checkpoint_key(c, step_time))
+                }
+                _ => None,
+            })
+            .max();
+        match (newest, best_legacy) {
+            (None, None) => Ok(None),
+            (Some(ours), Some(legacy)) if legacy > ours => {
+                self.load_legacy(store, thread_id, sid, ns, &legacy.1, None, Vec::new())
+                    .await
+            }
+            (None, Some(legacy)) => {
+                self.load_legacy(store, thread_id, sid, ns, &legacy.1, None, Vec::new())
+                    .await
+            }
+            (Some((_, cp)), _) => {
+                // A checkpoint from a batch: its own steps (revisions, writes put alone) too.
+                let t = layout::checkpoint_tag(&cp);
+                if !fetched.contains(&t) {
+                    if let Some(more) = by_checkpoint.get(&t) {
+                        envs.extend(self.fetch_all(store, sid, more).await?);
+                    }
+                }
+                Ok(assemble(envs, Some((ns, &cp)))
+                    .map(|(c, writes)| record_of(thread_id, c, writes)))
+            }
+        }
     }
 
     // -----------------------------------------------------------------------------------------
@@ -881,11 +1253,17 @@ impl Saver {
         match thread_id {
             Some(t) => {
                 if let Some(sid) = self.resolve(store, t, false).await? {
+                    self.settle(&sid, t).await?;
                     cursor.threads.push_back((t.to_string(), sid));
                 }
                 cursor.sessions_done = true;
             }
-            None => cursor.all_threads = true,
+            None => {
+                if self.deferred {
+                    self.flush_lanes(None).await?;
+                }
+                cursor.all_threads = true
+            }
         }
         Ok(cursor)
     }
@@ -917,7 +1295,7 @@ impl Saver {
         Ok(())
     }
 
-    /// Lists the step summaries of a thread and queues its checkpoints, newest first.
+    /// Lists the step summaries of a thread and queues its checkpoints and batches, newest first.
     async fn queue_thread(
         &self,
         store: &dyn SessionStore,
@@ -954,7 +1332,9 @@ impl Saver {
         let tag = cursor.ns.as_deref().map(layout::ns_tag);
         let legacy_ns = cursor.ns.clone().unwrap_or_default();
         let legacy_inv = layout::legacy_checkpoint_invocation(&legacy_ns);
-        let mut entries = Vec::new();
+        let before_time = cursor.before.as_deref().and_then(layout::uuid_time_ms);
+        let mut items = Vec::new();
+        cursor.orphans.clear();
         for (inv, steps) in &by_inv {
             if let Some(t) = layout::parse_invocation(inv) {
                 if tag.is_some_and(|want| want != t) {
@@ -963,38 +1343,60 @@ impl Saver {
                 // One entry per checkpoint of the namespace: its step, revisions and writes share a tag.
                 let mut by_checkpoint: HashMap<layout::Tag, Vec<StepSummary>> = HashMap::new();
                 for s in steps {
-                    by_checkpoint
-                        .entry(layout::classify_step(&s.step_id).1)
-                        .or_default()
-                        .push(s.clone());
+                    match layout::classify_step(&s.step_id) {
+                        (StepKind::Batch, _) => {
+                            let span = layout::batch_info(&s.step_id).map_or(0, |b| b.0);
+                            let lo = s.time - span;
+                            // Everything in it is newer than `before`.
+                            if before_time.is_some_and(|b| lo > b) {
+                                continue;
+                            }
+                            items.push(Item::Batch {
+                                thread_id: thread.clone(),
+                                session_id: sid.clone(),
+                                step: s.clone(),
+                                lo,
+                            });
+                        }
+                        (_, cp_tag) => by_checkpoint.entry(cp_tag).or_default().push(s.clone()),
+                    }
                 }
-                for group in by_checkpoint.into_values() {
+                for (cp_tag, group) in by_checkpoint {
                     let main = group
                         .iter()
                         .find(|s| layout::classify_step(&s.step_id).0 == StepKind::Checkpoint)
                         .cloned();
-                    let Some(main) = main else { continue };
+                    let Some(main) = main else {
+                        cursor.orphans.insert((sid.clone(), cp_tag), group);
+                        continue;
+                    };
                     let cp = (layout::checkpoint_step_id(&main.step_id) == main.step_id)
                         .then(|| main.step_id.clone());
-                    entries.push(ListEntry {
+                    if let (Some(b), Some(id)) = (&cursor.before, &cp) {
+                        if id >= b {
+                            continue;
+                        }
+                    }
+                    items.push(Item::Entry(ListEntry {
                         thread_id: thread.clone(),
                         session_id: sid.clone(),
                         ns: cursor.ns.clone(),
-                        checkpoint_id: cp.clone(),
                         legacy: false,
                         steps: group,
                         legacy_step: None,
                         sort: (main.time, cp.unwrap_or_default()),
-                    });
+                    }));
                 }
             } else if *inv == legacy_inv {
                 for s in steps {
+                    if cursor.before.as_ref().is_some_and(|b| s.step_id >= *b) {
+                        continue;
+                    }
                     let w_inv = layout::legacy_writes_invocation(&legacy_ns, &s.step_id);
-                    entries.push(ListEntry {
+                    items.push(Item::Entry(ListEntry {
                         thread_id: thread.clone(),
                         session_id: sid.clone(),
                         ns: Some(legacy_ns.clone()),
-                        checkpoint_id: Some(s.step_id.clone()),
                         legacy: true,
                         steps: by_inv.get(&w_inv).cloned().unwrap_or_default(),
                         legacy_step: Some((inv.clone(), s.step_id.clone())),
@@ -1002,15 +1404,12 @@ impl Saver {
                             layout::uuid_time_ms(&s.step_id).unwrap_or(s.time),
                             s.step_id.clone(),
                         ),
-                    });
+                    }));
                 }
             }
         }
-        if let Some(b) = &cursor.before {
-            entries.retain(|e| e.checkpoint_id.as_ref().is_none_or(|id| id < b));
-        }
-        entries.sort_by(|a, b| b.sort.cmp(&a.sort));
-        cursor.queue.extend(entries);
+        items.sort_by(|a, b| b.key().cmp(&a.key()));
+        cursor.queue.extend(items);
         Ok(())
     }
 
@@ -1031,21 +1430,34 @@ impl Saver {
                     return Ok(Vec::new());
                 }
             }
-            let take: Vec<ListEntry> = (0..n.min(cursor.queue.len()))
-                .filter_map(|_| cursor.queue.pop_front())
-                .collect();
-            let loaded = join_all(take.iter().map(|e| self.load_entry(store, e))).await;
+            // A window: `n` items, and every item whose times meet the window's (a batch may hold
+            // records of checkpoints listed next to it), so that each checkpoint is loaded whole, once.
+            // (Lowest time of the batches taken, of the checkpoints taken.)
+            let (mut batch_lo, mut entry_lo) = (i64::MAX, i64::MAX);
+            let mut take = Vec::new();
+            while let Some(f) = cursor.queue.front() {
+                let needed = match f {
+                    Item::Entry(_) => f.hi() >= batch_lo,
+                    Item::Batch { .. } => f.hi() >= batch_lo.min(entry_lo),
+                };
+                if take.len() >= n && !needed {
+                    break;
+                }
+                match f {
+                    Item::Entry(_) => entry_lo = entry_lo.min(f.lo()),
+                    Item::Batch { .. } => batch_lo = batch_lo.min(f.lo()),
+                }
+                take.extend(cursor.queue.pop_front());
+            }
             let mut out = Vec::new();
-            for r in loaded {
-                if let Some(rec) = r? {
-                    if cursor.ns.as_ref().is_none_or(|ns| *ns == rec.checkpoint_ns)
-                        && cursor
-                            .before
-                            .as_ref()
-                            .is_none_or(|b| rec.checkpoint_id < *b)
-                    {
-                        out.push(rec);
-                    }
+            for rec in self.load_window(store, cursor, take).await? {
+                if cursor.ns.as_ref().is_none_or(|ns| *ns == rec.checkpoint_ns)
+                    && cursor
+                        .before
+                        .as_ref()
+                        .is_none_or(|b| rec.checkpoint_id < *b)
+                {
+                    out.push(rec);
                 }
             }
             if !out.is_empty() {
@@ -1054,28 +1466,110 @@ impl Saver {
         }
     }
 
+    /// Loads the checkpoints of a window of items, newest first.
+    async fn load_window(
+        &self,
+        store: &dyn SessionStore,
+        cursor: &mut ListCursor,
+        items: Vec<Item>,
+    ) -> Result<Vec<CheckpointRecord>> {
+        // (thread, session, fallback time, steps): one unit per entry of ours and per batch.
+        let mut units: Vec<(String, String, i64, Vec<StepSummary>)> = Vec::new();
+        let mut legacy = Vec::new();
+        for item in items {
+            match item {
+                Item::Entry(e) if e.legacy => legacy.push(e),
+                Item::Entry(e) => units.push((e.thread_id, e.session_id, e.sort.0, e.steps)),
+                Item::Batch {
+                    thread_id,
+                    session_id,
+                    step,
+                    ..
+                } => units.push((thread_id, session_id, step.time, vec![step])),
+            }
+        }
+        let (fetched, legacy_loaded) = futures::join!(
+            join_all(
+                units
+                    .iter()
+                    .map(|(_, sid, _, steps)| self.fetch_all(store, sid, steps))
+            ),
+            join_all(legacy.iter().map(|e| self.load_entry(store, e)))
+        );
+        // (session, ns, checkpoint id) → (thread, fallback time, envelopes)
+        type Key = (String, String, String);
+        let mut groups: HashMap<Key, (String, i64, Vec<Envelope>)> = HashMap::new();
+        let mut more: Vec<(String, String, i64, Vec<StepSummary>)> = Vec::new();
+        let place = |groups: &mut HashMap<Key, (String, i64, Vec<Envelope>)>,
+                     thread: &str,
+                     sid: &str,
+                     time: i64,
+                     env: Envelope| {
+            let (ns, cp) = match &env {
+                Envelope::Checkpoint(c) => (c.checkpoint_ns.clone(), c.checkpoint_id.clone()),
+                Envelope::Writes(w) => (w.checkpoint_ns.clone(), w.checkpoint_id.clone()),
+                _ => return,
+            };
+            groups
+                .entry((sid.to_string(), ns, cp))
+                .or_insert_with(|| (thread.to_string(), time, Vec::new()))
+                .2
+                .push(env);
+        };
+        for ((thread, sid, time, _), envs) in units.iter().zip(fetched) {
+            for env in envs? {
+                if let Envelope::Checkpoint(c) = &env {
+                    // A checkpoint found in a batch: its own steps (revisions, writes) too.
+                    let tag = layout::checkpoint_tag(&c.checkpoint_id);
+                    if let Some(steps) = cursor.orphans.remove(&(sid.clone(), tag)) {
+                        more.push((thread.clone(), sid.clone(), *time, steps));
+                    }
+                }
+                place(&mut groups, thread, sid, *time, env);
+            }
+        }
+        let extra = join_all(
+            more.iter()
+                .map(|(_, sid, _, steps)| self.fetch_all(store, sid, steps)),
+        )
+        .await;
+        for ((thread, sid, time, _), envs) in more.iter().zip(extra) {
+            for env in envs? {
+                place(&mut groups, thread, sid, *time, env);
+            }
+        }
+        let mut out: Vec<((i64, String), CheckpointRecord)> = Vec::new();
+        for ((_, ns, cp), (thread, time, envs)) in groups {
+            if let Some((c, writes)) = assemble(envs, Some((&ns, &cp))) {
+                out.push((checkpoint_key(&c, time), record_of(&thread, c, writes)));
+            }
+        }
+        for (e, r) in legacy.iter().zip(legacy_loaded) {
+            if let Some(rec) = r? {
+                out.push((e.sort.clone(), rec));
+            }
+        }
+        out.sort_by(|a, b| b.0.cmp(&a.0));
+        Ok(out.into_iter().map(|(_, r)| r).collect())
+    }
+
     async fn load_entry(
         &self,
         store: &dyn SessionStore,
         e: &ListEntry,
     ) -> Result<Option<CheckpointRecord>> {
-        if e.legacy {
-            let (_, cp) = e.legacy_step.clone().expect("legacy entry");
-            let ns = e.ns.clone().unwrap_or_default();
-            return self
-                .load_legacy(
-                    store,
-                    &e.thread_id,
-                    &e.session_id,
-                    &ns,
-                    &cp,
-                    Some(e.steps.clone()),
-                    Vec::new(),
-                )
-                .await;
-        }
-        let envs = self.fetch_all(store, &e.session_id, &e.steps).await?;
-        Ok(assemble(envs, None).map(|(c, writes)| record_of(&e.thread_id, c, writes)))
+        let (_, cp) = e.legacy_step.clone().expect("legacy entry");
+        let ns = e.ns.clone().unwrap_or_default();
+        self.load_legacy(
+            store,
+            &e.thread_id,
+            &e.session_id,
+            &ns,
+            &cp,
+            Some(e.steps.clone()),
+            Vec::new(),
+        )
+        .await
     }
 
     /// Every checkpoint of a thread (all namespaces), newest first.
@@ -1102,6 +1596,10 @@ impl Saver {
         let Some(sid) = self.resolve(store, thread_id, false).await? else {
             return Ok(());
         };
+        if self.deferred {
+            // Queued writes land first (a failure of theirs no longer matters).
+            let _ = self.flush_lanes(Some(&sid)).await;
+        }
         self.forget_thread(thread_id);
         drop_session(store, &sid).await
     }
@@ -1132,7 +1630,7 @@ impl Saver {
         let mut ordered: Vec<&CheckpointRecord> = records.iter().collect();
         ordered.sort_by(|a, b| a.checkpoint_id.cmp(&b.checkpoint_id));
         for r in ordered {
-            let put = CheckpointPut::new(PutCheckpoint {
+            let mut recs = vec![Rec::checkpoint(PutCheckpoint {
                 thread_id: thread_id.to_string(),
                 checkpoint_ns: r.checkpoint_ns.clone(),
                 checkpoint_id: r.checkpoint_id.clone(),
@@ -1140,11 +1638,8 @@ impl Saver {
                 checkpoint: r.checkpoint.clone(),
                 metadata_json: r.metadata_json.clone(),
                 channel_values: r.channel_values.clone().unwrap_or_default(),
-            })?;
-            self.put_checkpoint(store, &sid, &put)
-                .await
-                .map_err(|e| Self::thread_error(thread_id, e))?;
-            // One step per (task, path), as put_writes made them.
+            })?];
+            // The writes as put_writes made them, by (task, path).
             let mut groups: WriteGroups = BTreeMap::new();
             for w in &r.writes {
                 groups
@@ -1152,22 +1647,33 @@ impl Saver {
                     .or_default()
                     .push((w.channel.clone(), w.idx, w.value.clone()));
             }
-            let puts = groups
-                .into_iter()
-                .map(|((task_id, task_path), writes)| {
-                    WritesPut::new(PutWrites {
-                        thread_id: thread_id.to_string(),
-                        checkpoint_ns: r.checkpoint_ns.clone(),
-                        checkpoint_id: r.checkpoint_id.clone(),
-                        task_id,
-                        task_path,
-                        writes,
-                    })
-                })
-                .collect::<Result<Vec<_>>>()?;
-            for res in join_all(puts.iter().map(|w| self.put_writes_step(store, &sid, w))).await {
-                res.map_err(|e| Self::thread_error(thread_id, e))?;
+            for ((task_id, task_path), writes) in groups {
+                recs.push(Rec::writes(PutWrites {
+                    thread_id: thread_id.to_string(),
+                    checkpoint_ns: r.checkpoint_ns.clone(),
+                    checkpoint_id: r.checkpoint_id.clone(),
+                    task_id,
+                    task_path,
+                    writes,
+                })?);
             }
+            // A checkpoint and its writes in one step when they fit in a batch, else a step each.
+            let batchable = recs[0].cp_time.is_some()
+                && recs.iter().map(|r| r.json.len()).sum::<usize>() <= lanes::MAX_BATCH_BYTES;
+            let refs: Vec<&Rec> = recs.iter().collect();
+            let res = if batchable {
+                self.write_batch(store, &sid, &refs).await
+            } else {
+                let mut out = Ok(());
+                for r in refs {
+                    out = self.write_batch(store, &sid, &[r]).await;
+                    if out.is_err() {
+                        break;
+                    }
+                }
+                out
+            };
+            res.map_err(|e| Self::thread_error(thread_id, e))?;
         }
         Ok(())
     }

@@ -380,3 +380,206 @@ async fn large_checkpoints_are_stored_compressed_and_read_back() {
     assert_eq!(latest.checkpoint_id, id);
     assert_eq!(saver.all_records(&st, "t").await.unwrap().len(), 1);
 }
+
+/// Every step of a thread's session: (kind, step id).
+async fn steps_of(st: &SqliteStore, saver: &Saver, thread: &str) -> Vec<(StepKind, String)> {
+    let sid = saver.resolve(st, thread, false).await.unwrap().unwrap();
+    let page = st
+        .list_invocation_steps(ListSteps {
+            session: sref(&sid),
+            invocation_id: None,
+            page: PageRequest {
+                max_results: Some(1000),
+                next_token: None,
+            },
+        })
+        .await
+        .unwrap();
+    assert!(page.next_token.is_none());
+    page.items
+        .into_iter()
+        .map(|s| (layout::classify_step(&s.step_id).0, s.step_id))
+        .collect()
+}
+
+#[tokio::test]
+async fn concurrent_writes_of_a_superstep_share_one_step_and_read_back_whole() {
+    let (st, saver) = (store(), Saver::new());
+    let ids: Vec<String> = (1..=2).map(uuid6_like).collect();
+    saver
+        .put(&st, cp("t", "", &ids[0], None, "a"))
+        .await
+        .unwrap();
+    // Eight tasks' writes and the next checkpoint, all in flight at once: the first goes alone, the
+    // others wait for it and go together.
+    let tasks: Vec<String> = (0..8).map(|i| format!("task{i}")).collect();
+    let mut calls: Vec<std::pin::Pin<Box<dyn Future<Output = Result<()>> + '_>>> = tasks
+        .iter()
+        .map(|t| {
+            Box::pin(saver.put_writes(&st, writes("t", &ids[0], t, &[("ch", 0, t.as_str())])))
+                as std::pin::Pin<Box<dyn Future<Output = Result<()>>>>
+        })
+        .collect();
+    calls.push(Box::pin(
+        saver.put(&st, cp("t", "", &ids[1], Some(&ids[0]), "b")),
+    ));
+    for r in join_all(calls).await {
+        r.unwrap();
+    }
+    // The first checkpoint, then one batch; or, when the first writes did not linger for the checkpoint
+    // that follows them (a store this fast is not worth waiting for), those writes alone, then one batch.
+    let steps = steps_of(&st, &saver, "t").await;
+    assert!((2..=3).contains(&steps.len()), "{steps:?}");
+    assert_eq!(
+        steps.iter().filter(|s| s.0 == StepKind::Batch).count(),
+        1,
+        "{steps:?}"
+    );
+    // Read back by a saver that wrote nothing (no step cache), by id, latest, and listed.
+    let other = Saver::new();
+    let first = other
+        .get_tuple(&st, "t", "", Some(&ids[0]))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut got: Vec<&str> = first.writes.iter().map(|w| w.task_id.as_str()).collect();
+    got.sort();
+    assert_eq!(got, tasks.iter().map(String::as_str).collect::<Vec<_>>());
+    let latest = other.get_tuple(&st, "t", "", None).await.unwrap().unwrap();
+    assert_eq!(latest.checkpoint_id, ids[1]);
+    assert_eq!(
+        latest.parent_checkpoint_id.as_deref(),
+        Some(ids[0].as_str())
+    );
+    assert_eq!(
+        other
+            .get_tuple(&st, "t", "", Some(&ids[1]))
+            .await
+            .unwrap()
+            .unwrap(),
+        latest
+    );
+    let all = other.all_records(&st, "t").await.unwrap();
+    assert_eq!(
+        all.iter()
+            .map(|r| r.checkpoint_id.as_str())
+            .collect::<Vec<_>>(),
+        vec![ids[1].as_str(), ids[0].as_str()]
+    );
+    assert_eq!(all[1], first);
+    // The writer's own reads (served from its step cache) agree.
+    assert_eq!(
+        saver
+            .get_tuple(&st, "t", "", Some(&ids[0]))
+            .await
+            .unwrap()
+            .unwrap(),
+        first
+    );
+}
+
+#[tokio::test]
+async fn deferred_saver_queues_batches_and_flushes() {
+    let st: std::sync::Arc<dyn SessionStore> = std::sync::Arc::new(store());
+    let saver = std::sync::Arc::new(Saver::deferred());
+    let ids: Vec<String> = (1..=30).map(uuid6_like).collect();
+    for (i, id) in ids.iter().enumerate() {
+        let parent = i.checked_sub(1).map(|p| ids[p].as_str());
+        saver
+            .put_deferred(st.clone(), cp("d", "", id, parent, &i.to_string()))
+            .await
+            .unwrap();
+        saver
+            .put_writes_deferred(
+                st.clone(),
+                writes("d", id, "task", &[("ch", 0, &format!("w{i}"))]),
+            )
+            .await
+            .unwrap();
+    }
+    // The writer reads its own writes (its reads wait for its queue).
+    let latest = saver.get_tuple(&*st, "d", "", None).await.unwrap().unwrap();
+    assert_eq!(latest.checkpoint_id, ids[29]);
+    assert_eq!(latest.writes.len(), 1);
+    saver.flush(None).await.unwrap();
+    let other = Saver::new();
+    let all = other.all_records(&*st, "d").await.unwrap();
+    assert_eq!(all.len(), 30);
+    for (i, r) in all.iter().rev().enumerate() {
+        assert_eq!(r.checkpoint_id, ids[i]);
+        assert_eq!(r.writes.len(), 1, "{i}");
+        assert_eq!(r.writes[0].value, typed(&format!("w{i}")));
+        assert_eq!(
+            r.channel_values,
+            Some(vec![("v".into(), typed(&i.to_string()))])
+        );
+    }
+    // 60 calls, far fewer steps (the first call goes alone; the rest meet in flight).
+    let steps = saver_steps(&*st, &other, "d").await;
+    assert!(steps < 60, "{steps} steps");
+    // Listing with `before` in small windows over batches: exact and in order.
+    let mut cursor = other
+        .list_start(&*st, Some("d"), Some(""), Some(&ids[20]))
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    loop {
+        let batch = other.list_next(&*st, &mut cursor, 3).await.unwrap();
+        if batch.is_empty() {
+            break;
+        }
+        seen.extend(batch.into_iter().map(|r| r.checkpoint_id));
+    }
+    assert_eq!(seen, ids[..20].iter().rev().cloned().collect::<Vec<_>>());
+}
+
+async fn saver_steps(st: &dyn SessionStore, saver: &Saver, thread: &str) -> usize {
+    let sid = saver.resolve(st, thread, false).await.unwrap().unwrap();
+    st.list_invocation_steps(ListSteps {
+        session: sref(&sid),
+        invocation_id: None,
+        page: PageRequest {
+            max_results: Some(1000),
+            next_token: None,
+        },
+    })
+    .await
+    .unwrap()
+    .items
+    .len()
+}
+
+#[tokio::test]
+async fn a_checkpoint_put_again_after_its_batch_wins() {
+    let (st, saver) = (store(), Saver::new());
+    let ids: Vec<String> = (1..=2).map(uuid6_like).collect();
+    saver
+        .put(&st, cp("r", "", &ids[0], None, "a"))
+        .await
+        .unwrap();
+    let (a, b) = futures::join!(
+        saver.put_writes(&st, writes("r", &ids[0], "x", &[("ch", 0, "w")])),
+        saver.put(&st, cp("r", "", &ids[1], Some(&ids[0]), "first")),
+    );
+    a.unwrap();
+    b.unwrap();
+    let (c, d) = futures::join!(
+        saver.put_writes(&st, writes("r", &ids[0], "y", &[("ch", 0, "w")])),
+        saver.put_writes(&st, writes("r", &ids[1], "z", &[("ch", 0, "w")])),
+    );
+    c.unwrap();
+    d.unwrap();
+    saver
+        .put(&st, cp("r", "", &ids[1], Some(&ids[0]), "second"))
+        .await
+        .unwrap();
+    for reader in [&saver, &Saver::new()] {
+        let got = reader.get_tuple(&st, "r", "", None).await.unwrap().unwrap();
+        assert_eq!(got.checkpoint_id, ids[1]);
+        assert_eq!(
+            got.channel_values,
+            Some(vec![("v".into(), typed("second"))])
+        );
+        assert_eq!(got.writes.len(), 1);
+    }
+}

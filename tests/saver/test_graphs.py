@@ -117,11 +117,12 @@ def _stored_typed_values(saver: Any) -> list[tuple[str, bytes]]:
                     )
                     decoded = decode_step(step["invocationStep"]["payload"])
                     assert decoded is not None, "a step of the saver's session is not LangGraph state"
-                    if decoded["kind"] == "checkpoint":
-                        found.append(decoded["checkpoint"])
-                        found.extend(decoded["channel_values"].values())
-                    else:
-                        found.extend(typed for _, _, typed in decoded["writes"])
+                    for record in decoded["records"] if decoded["kind"] == "batch" else [decoded]:
+                        if record["kind"] == "checkpoint":
+                            found.append(record["checkpoint"])
+                            found.extend(record["channel_values"].values())
+                        else:
+                            found.extend(typed for _, _, typed in record["writes"])
     return found
 
 
@@ -149,8 +150,9 @@ class QuotaCountState(TypedDict):
 
 
 def test_long_thread_hits_the_service_quota(tmp_path: Path) -> None:
-    """With the default quota (the service's 1000 steps per session) a 600-superstep run fails cleanly:
-    a ServiceQuotaExceededException naming the thread, and everything written before stays readable."""
+    """With the default quota (the service's 1000 steps per session) a 1500-superstep run fails cleanly:
+    a ServiceQuotaExceededException naming the thread, and everything written before stays readable.
+    (A superstep costs one step when its writes share the next checkpoint's step, two when they do not.)"""
     from langgraph.graph import END, START, StateGraph
 
     from bedrock_sessions import BedrockSessionSaver, SessionClient
@@ -159,12 +161,12 @@ def test_long_thread_hits_the_service_quota(tmp_path: Path) -> None:
     g = StateGraph(QuotaCountState)
     g.add_node("inc", lambda s: {"n": s["n"] + 1, "seen": [s["n"]]})
     g.add_edge(START, "inc")
-    g.add_conditional_edges("inc", lambda s: "inc" if s["n"] < 600 else END, ["inc", END])
+    g.add_conditional_edges("inc", lambda s: "inc" if s["n"] < 1500 else END, ["inc", END])
     saver = BedrockSessionSaver(client=SessionClient.local(str(tmp_path / "quota.db")))
     graph = g.compile(checkpointer=saver)
-    cfg = {"configurable": {"thread_id": "long-1"}, "recursion_limit": 700}
+    cfg = {"configurable": {"thread_id": "long-1"}, "recursion_limit": 1600}
     with pytest.raises(ServiceQuotaExceededException) as err:
         graph.invoke({"n": 0, "seen": []}, cfg)
     assert "long-1" in str(err.value) and "1000" in str(err.value)
     state = graph.get_state({"configurable": {"thread_id": "long-1"}})
-    assert 450 < state.values["n"] < 600 and state.values["seen"] == list(range(state.values["n"]))
+    assert 450 < state.values["n"] < 1000 and state.values["seen"] == list(range(state.values["n"]))

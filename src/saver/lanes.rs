@@ -1,0 +1,344 @@
+//! Group commit of a thread's writes.
+//!
+//! Every `(session, namespace)` has a lane. A write that finds its lane idle is sent at once; writes
+//! that arrive while a request of the lane is in flight wait, and are then sent together as one step
+//! (a *batch*, see [`layout::batch_step_id`]). The concurrent `put_writes` of a superstep therefore cost
+//! one request, and so do the writes of a task together with the checkpoint that follows them.
+//!
+//! - Durable mode (the default): each call returns once the request that carried its data succeeded
+//!   (or with that request's error). The caller whose request completes hands the lane to the first
+//!   waiting caller, which sends everything queued by then: nothing runs in the background. A lane that
+//!   holds only regular writes waits a little (a fraction of the lane's round trip, at most
+//!   [`MAX_LINGER`]) for the checkpoint that usually follows them, so that both go in one request.
+//! - Deferred mode (opt-in): calls return once their data is queued; a background task per busy lane
+//!   sends it. Reads and `flush` wait for the lanes of their threads; a failure is reported by the next
+//!   call on the lane.
+//!
+//! A batch holds at most [`MAX_BATCH_BYTES`] of envelopes, spans at most `BATCH_MAX_SPAN_MS` of
+//! checkpoint time, never holds one checkpoint twice, and only holds records whose checkpoint id
+//! carries a time (LangGraph's uuid6 ids); any other record is written alone, in the regular layout.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Notify, oneshot};
+
+use super::layout;
+use super::{Rec, RecKind, Saver};
+use crate::error::{Error, Result};
+use crate::store::SessionStore;
+
+/// The most envelope bytes one batch carries.
+pub const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
+/// The longest a lane of regular writes waits for a checkpoint to carry them.
+pub const MAX_LINGER: Duration = Duration::from_millis(5);
+/// Round trips shorter than this are not worth waiting for (an embedded store).
+const LINGER_FROM: Duration = Duration::from_micros(500);
+/// Checkpoint ids remembered per lane (to write a checkpoint put twice as a revision).
+const REMEMBERED: usize = 4096;
+
+pub(crate) enum Signal {
+    Done(Result<()>),
+    /// The lane is yours: send what is queued (your record is first).
+    Lead,
+}
+
+pub(crate) struct Pending {
+    id: u64,
+    rec: Arc<Rec>,
+    /// None in deferred mode.
+    done: Option<oneshot::Sender<Signal>>,
+}
+
+#[derive(Default)]
+struct LaneState {
+    busy: bool,
+    queue: VecDeque<Pending>,
+    /// Round trip of the lane's requests (exponential average).
+    rtt: Option<Duration>,
+    /// A failure of a deferred write, reported by the next call.
+    error: Option<Error>,
+    /// Checkpoint ids written in batches here, oldest first.
+    batched: VecDeque<String>,
+    batched_set: HashSet<String>,
+}
+
+#[derive(Default)]
+pub(crate) struct Lane {
+    state: Mutex<LaneState>,
+    /// A checkpoint or special write arrived (ends a linger).
+    wake: Notify,
+    /// The lane went idle.
+    idle: Notify,
+}
+
+impl Lane {
+    fn lock(&self) -> MutexGuard<'_, LaneState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The lanes of a saver.
+#[derive(Default)]
+pub(crate) struct Lanes {
+    map: Mutex<HashMap<(String, String), Arc<Lane>>>,
+    next: AtomicU64,
+}
+
+impl Lanes {
+    fn lane(&self, sid: &str, ns: &str) -> Arc<Lane> {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry((sid.to_string(), ns.to_string()))
+            .or_default()
+            .clone()
+    }
+
+    /// The lanes of a session (all of them with `None`).
+    fn of_session(&self, sid: Option<&str>) -> Vec<Arc<Lane>> {
+        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        map.iter()
+            .filter(|((s, _), _)| sid.is_none_or(|want| want == s))
+            .map(|(_, l)| l.clone())
+            .collect()
+    }
+
+    fn id(&self) -> u64 {
+        self.next.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// Wakes a lingering leader when a record arrives that ends the wait.
+fn ends_linger(rec: &Rec) -> bool {
+    matches!(rec.kind, RecKind::Checkpoint { .. }) || rec.special
+}
+
+/// Takes the next batch off the front of a queue (at least one record when the queue is not empty).
+fn take_batch(st: &mut LaneState) -> Vec<Pending> {
+    let mut out: Vec<Pending> = Vec::new();
+    let mut bytes = 0usize;
+    let mut checkpoints: HashSet<&str> = HashSet::new();
+    let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+    let mut n = 0;
+    for p in st.queue.iter() {
+        let rec = &p.rec;
+        let alone = rec.cp_time.is_none()
+            || rec.json.len() > MAX_BATCH_BYTES / 2
+            || matches!(rec.kind, RecKind::Checkpoint { .. })
+                && st.batched_set.contains(&rec.cp_id);
+        if alone {
+            if n == 0 {
+                n = 1;
+            }
+            break;
+        }
+        let t = rec.cp_time.unwrap_or_default();
+        let is_cp = matches!(rec.kind, RecKind::Checkpoint { .. });
+        if n > 0
+            && (bytes + rec.json.len() > MAX_BATCH_BYTES
+                || is_cp && checkpoints.contains(rec.cp_id.as_str())
+                || hi.max(t) - lo.min(t) > layout::BATCH_MAX_SPAN_MS)
+        {
+            break;
+        }
+        if is_cp {
+            checkpoints.insert(&rec.cp_id);
+        }
+        bytes += rec.json.len();
+        lo = lo.min(t);
+        hi = hi.max(t);
+        n += 1;
+    }
+    let batch: Vec<Pending> = st.queue.drain(..n).collect();
+    if batch.len() > 1 {
+        for p in &batch {
+            if matches!(p.rec.kind, RecKind::Checkpoint { .. })
+                && st.batched_set.insert(p.rec.cp_id.clone())
+            {
+                st.batched.push_back(p.rec.cp_id.clone());
+                if st.batched.len() > REMEMBERED {
+                    if let Some(old) = st.batched.pop_front() {
+                        st.batched_set.remove(&old);
+                    }
+                }
+            }
+        }
+    }
+    out.extend(batch);
+    out
+}
+
+impl Saver {
+    /// Writes a record through its lane and returns once it is stored (durable mode).
+    pub(crate) async fn write_durable(
+        &self,
+        store: &dyn SessionStore,
+        sid: &str,
+        rec: Arc<Rec>,
+    ) -> Result<()> {
+        let lane = self.lanes.lane(sid, &rec.ns);
+        let id = self.lanes.id();
+        let (tx, rx) = oneshot::channel();
+        let lead = {
+            let mut st = lane.lock();
+            let wake = ends_linger(&rec);
+            st.queue.push_back(Pending {
+                id,
+                rec,
+                done: Some(tx),
+            });
+            let lead = !st.busy;
+            st.busy = true;
+            if wake && !lead {
+                lane.wake.notify_one();
+            }
+            lead
+        };
+        if !lead {
+            match rx.await {
+                Ok(Signal::Done(r)) => return r,
+                Ok(Signal::Lead) => {}
+                Err(_) => return Err(Error::internal("a write was dropped by its lane")),
+            }
+        }
+        self.lead(store, sid, &lane, Some(id)).await
+    }
+
+    /// Queues a record and returns (deferred mode); a background task sends it.
+    pub(crate) fn write_deferred(
+        self: &Arc<Self>,
+        store: Arc<dyn SessionStore>,
+        sid: &str,
+        rec: Arc<Rec>,
+    ) -> Result<()> {
+        let lane = self.lanes.lane(sid, &rec.ns);
+        let start = {
+            let mut st = lane.lock();
+            if let Some(e) = st.error.take() {
+                return Err(e);
+            }
+            st.queue.push_back(Pending {
+                id: self.lanes.id(),
+                rec,
+                done: None,
+            });
+            let start = !st.busy;
+            st.busy = true;
+            start
+        };
+        if start {
+            let saver = self.clone();
+            let sid = sid.to_string();
+            tokio::spawn(async move {
+                let _ = saver.lead(&*store, &sid, &lane, None).await;
+            });
+        }
+        Ok(())
+    }
+
+    /// Sends the lane's queue, batch by batch. A durable caller (`mine`) sends until its own record is
+    /// stored, then hands the lane to the next waiting caller; a background leader sends until the queue
+    /// is empty.
+    async fn lead(
+        &self,
+        store: &dyn SessionStore,
+        sid: &str,
+        lane: &Arc<Lane>,
+        mine: Option<u64>,
+    ) -> Result<()> {
+        let mut result: Option<Result<()>> = None;
+        loop {
+            // Regular writes alone: wait a little for the checkpoint that usually follows them.
+            let linger = {
+                let st = lane.lock();
+                let only_writes =
+                    !st.queue.is_empty() && !st.queue.iter().any(|p| ends_linger(&p.rec));
+                match st.rtt {
+                    Some(rtt) if mine.is_some() && only_writes && rtt >= LINGER_FROM => {
+                        Some((rtt / 2).min(MAX_LINGER))
+                    }
+                    _ => None,
+                }
+            };
+            if let Some(d) = linger {
+                let woken = lane.wake.notified();
+                tokio::pin!(woken);
+                woken.as_mut().enable();
+                let still = {
+                    let st = lane.lock();
+                    !st.queue.iter().any(|p| ends_linger(&p.rec))
+                };
+                if still {
+                    let _ = tokio::time::timeout(d, woken).await;
+                }
+            }
+            let batch = {
+                let mut st = lane.lock();
+                if result.is_some() {
+                    // Our record is stored: hand the lane to the first waiting caller, if any.
+                    if let Some(k) = st.queue.iter().position(|p| p.done.is_some()) {
+                        // Its record goes first, so that the next batch carries it.
+                        let mut p = st.queue.remove(k).expect("found");
+                        let tx = p.done.take().expect("found");
+                        st.queue.push_front(p);
+                        let _ = tx.send(Signal::Lead);
+                        return result.unwrap_or(Ok(()));
+                    }
+                }
+                let batch = take_batch(&mut st);
+                if batch.is_empty() {
+                    st.busy = false;
+                    lane.idle.notify_waiters();
+                    return result.unwrap_or(Ok(()));
+                }
+                batch
+            };
+            let started = Instant::now();
+            let recs: Vec<&Rec> = batch.iter().map(|p| &*p.rec).collect();
+            let r = self.write_batch(store, sid, &recs).await;
+            let took = started.elapsed();
+            {
+                let mut st = lane.lock();
+                st.rtt = Some(match st.rtt {
+                    Some(old) => (old * 3 + took) / 4,
+                    None => took,
+                });
+                if mine.is_none() {
+                    if let Err(e) = &r {
+                        st.error.get_or_insert_with(|| e.clone());
+                    }
+                }
+            }
+            for p in batch {
+                if Some(p.id) == mine {
+                    result = Some(r.clone());
+                } else if let Some(tx) = p.done {
+                    let _ = tx.send(Signal::Done(r.clone()));
+                }
+            }
+        }
+    }
+
+    /// Waits until the lanes of a session (all with `None`) are idle; returns a deferred failure.
+    pub(crate) async fn flush_lanes(&self, sid: Option<&str>) -> Result<()> {
+        for lane in self.lanes.of_session(sid) {
+            loop {
+                let idle = lane.idle.notified();
+                tokio::pin!(idle);
+                idle.as_mut().enable();
+                {
+                    let mut st = lane.lock();
+                    if !st.busy {
+                        if let Some(e) = st.error.take() {
+                            return Err(e);
+                        }
+                        break;
+                    }
+                }
+                idle.await;
+            }
+        }
+        Ok(())
+    }
+}
