@@ -152,6 +152,11 @@ impl<'py> IntoPyObject<'py> for Outcome {
 }
 
 impl PyNativeClient {
+    /// Whether the store is embedded (in this process), not a network service.
+    pub fn embedded(&self) -> bool {
+        matches!(self.spec, Spec::File(_) | Spec::Memory)
+    }
+
     /// The store of this process: a forked child reopens the file (the parent's connections must not be
     /// used or closed there, so they are leaked). An in-memory store is the child's own copy.
     pub fn store(&self) -> PyResult<Arc<dyn SessionStore>> {
@@ -380,7 +385,11 @@ impl PyNativeClient {
         let store = self.store()?;
         let request_id = new_request_id();
         let rt = runtime();
-        let result = py.detach(|| rt.block_on(ops::dispatch(&*store, op, input)));
+        let result = py.detach(|| {
+            crate::store::sqlite::on_caller_thread(|| {
+                rt.block_on(ops::dispatch(&*store, op, input))
+            })
+        });
         match result {
             Ok(v) => value_to_py(py, &with_metadata(v, op.success_status(), request_id)),
             Err(e) => Err(error_to_py(py, &e, op.name(), &request_id)),

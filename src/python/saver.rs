@@ -12,7 +12,7 @@ use super::convert::error_to_py;
 use super::runtime::{ForkAwareRuntime, InFlight, runtime};
 use crate::error::{Error, Result};
 use crate::saver::layout::Typed;
-use crate::saver::{CheckpointRecord, ListCursor, PutCheckpoint, PutWrites, Saver};
+use crate::saver::{CheckpointRecord, ListCursor, PutCheckpoint, PutWrites, Saver, SaverOptions};
 use crate::store::SessionStore;
 
 /// What a saver call gives back, turned into Python objects (or an exception) under the GIL.
@@ -122,7 +122,7 @@ where
         })
     } else {
         let rt = runtime();
-        let result = py.detach(|| rt.block_on(f()));
+        let result = py.detach(|| crate::store::sqlite::on_caller_thread(|| rt.block_on(f())));
         Outcome { op, result }.into_pyobject(py)
     }
 }
@@ -147,16 +147,17 @@ impl PyNativeSaver {
 
 #[pymethods]
 impl PyNativeSaver {
+    /// `group_commit` defaults to on for network backends and off for embedded stores (see SaverOptions).
     #[new]
-    #[pyo3(signature = (client, *, deferred=false))]
-    fn new(client: Py<PyNativeClient>, deferred: bool) -> Self {
+    #[pyo3(signature = (client, *, deferred=false, group_commit=None))]
+    fn new(client: Py<PyNativeClient>, deferred: bool, group_commit: Option<bool>) -> Self {
+        let group_commit = group_commit.unwrap_or_else(|| !client.get().embedded());
         PyNativeSaver {
             client,
-            saver: Arc::new(if deferred {
-                Saver::deferred()
-            } else {
-                Saver::new()
-            }),
+            saver: Arc::new(Saver::with_options(SaverOptions {
+                deferred,
+                group_commit,
+            })),
         }
     }
 

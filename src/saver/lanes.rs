@@ -35,7 +35,7 @@ pub const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
 /// The longest a lane of regular writes waits for a checkpoint to carry them.
 pub const MAX_LINGER: Duration = Duration::from_millis(5);
 /// Round trips shorter than this are not worth waiting for (an embedded store).
-const LINGER_FROM: Duration = Duration::from_micros(500);
+const LINGER_FROM: Duration = Duration::from_micros(100);
 /// Checkpoint ids remembered per lane (to write a checkpoint put twice as a revision).
 const REMEMBERED: usize = 4096;
 

@@ -320,10 +320,27 @@ struct Compressed {
 /// The text block stored for an envelope: the JSON itself, or, when large and compressible, its zstd
 /// compression (base64 in a small JSON wrapper; the service takes text blocks).
 pub fn pack(json: String) -> String {
+    // zstd's fastest level: these are small JSON documents written on every call.
+    const LEVEL: i32 = 1;
     if json.len() < COMPRESS_MIN {
         return json;
     }
-    match zstd::bulk::compress(json.as_bytes(), 3) {
+    thread_local! {
+        // A compression context is costly to create (allocated and zeroed): one per thread, reused.
+        static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    let compressed = COMPRESSOR.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.is_none() {
+            *c = zstd::bulk::Compressor::new(LEVEL).ok();
+        }
+        match c.as_mut() {
+            Some(z) => z.compress(json.as_bytes()),
+            None => zstd::bulk::compress(json.as_bytes(), LEVEL),
+        }
+    });
+    match compressed {
         Ok(z) if z.len() * 4 / 3 + 64 < json.len() * 9 / 10 => serde_json::to_string(&Compressed {
             v: LAYOUT.into(),
             z: "zstd".into(),
@@ -350,8 +367,24 @@ pub fn unpack(text: &str) -> Result<std::borrow::Cow<'_, str>> {
     let z = STANDARD
         .decode(c.data.as_bytes())
         .map_err(|e| corrupt("compressed envelope", e))?;
+    thread_local! {
+        static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+            const { std::cell::RefCell::new(None) };
+    }
     // Bounded: a step holds at most 50 MB; its JSON cannot be much more than 4/3 of that.
-    let json = zstd::bulk::decompress(&z, 128 * 1024 * 1024)
+    const LIMIT: usize = 128 * 1024 * 1024;
+    let json = DECOMPRESSOR
+        .with(|d| {
+            let mut d = d.borrow_mut();
+            if d.is_none() {
+                *d = zstd::bulk::Decompressor::new().ok();
+            }
+            match d.as_mut() {
+                // Allocates the frame's recorded size (ours record it), never more than the bound.
+                Some(dz) => dz.decompress(&z, LIMIT),
+                None => zstd::bulk::decompress(&z, LIMIT),
+            }
+        })
         .map_err(|e| corrupt("compressed envelope", e))?;
     String::from_utf8(json)
         .map(std::borrow::Cow::Owned)

@@ -16,7 +16,7 @@ pub mod layout;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::future::Future;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures::future::join_all;
@@ -132,10 +132,11 @@ fn is_already_exists(e: &Error) -> bool {
 /// What a record is: a checkpoint, or the writes of one put_writes call (their step id fixed once).
 pub(crate) enum RecKind {
     Checkpoint {
-        env: Box<layout::CheckpointEnvelope>,
+        env: Arc<layout::CheckpointEnvelope>,
     },
     Writes {
         step_id: String,
+        env: Arc<layout::WritesEnvelope>,
     },
 }
 
@@ -181,7 +182,7 @@ impl Rec {
             special: false,
             json,
             time: cp_time.unwrap_or_else(now_ms),
-            kind: RecKind::Checkpoint { env: Box::new(env) },
+            kind: RecKind::Checkpoint { env: Arc::new(env) },
         })
     }
 
@@ -206,12 +207,15 @@ impl Rec {
             writes: req.writes,
         };
         Ok(Rec {
-            kind: RecKind::Writes { step_id },
+            json: to_json(&env)?,
+            kind: RecKind::Writes {
+                step_id,
+                env: Arc::new(env),
+            },
             ns,
             cp_id,
             cp_time,
             special,
-            json: to_json(&env)?,
             time,
         })
     }
@@ -220,16 +224,31 @@ impl Rec {
         matches!(self.kind, RecKind::Checkpoint { .. })
     }
 
-    /// The JSON this record has inside a batch: a checkpoint's copy there ranks below a step of its own
-    /// (seq -1 < 0), so that putting it again alone later wins.
-    fn batch_json(&self) -> Result<std::borrow::Cow<'_, str>> {
+    /// The record as stored alone.
+    fn cached(&self) -> CachedEnv {
+        match &self.kind {
+            RecKind::Checkpoint { env } => CachedEnv::Checkpoint(env.clone()),
+            RecKind::Writes { env, .. } => CachedEnv::Writes(env.clone()),
+        }
+    }
+
+    /// The record as stored inside a batch (its JSON and envelope): a checkpoint's copy there ranks below
+    /// a step of its own (seq -1 < 0), so that putting it again alone later wins.
+    fn in_batch(&self) -> Result<(std::borrow::Cow<'_, str>, CachedEnv)> {
         match &self.kind {
             RecKind::Checkpoint { env } => {
                 let mut copy = (**env).clone();
                 copy.seq = -1;
-                to_json(&copy).map(std::borrow::Cow::Owned)
+                let json = to_json(&copy)?;
+                Ok((
+                    std::borrow::Cow::Owned(json),
+                    CachedEnv::Checkpoint(Arc::new(copy)),
+                ))
             }
-            RecKind::Writes { .. } => Ok(std::borrow::Cow::Borrowed(&self.json)),
+            RecKind::Writes { env, .. } => Ok((
+                std::borrow::Cow::Borrowed(&self.json),
+                CachedEnv::Writes(env.clone()),
+            )),
         }
     }
 }
@@ -238,33 +257,52 @@ fn to_json<T: Serialize>(envelope: &T) -> Result<String> {
     serde_json::to_string(envelope).map_err(|e| Error::internal(e.to_string()))
 }
 
-/// Steps this process wrote, by (session, invocation, step id): steps are immutable, so a copy is
-/// always right, and reading a thread this process writes costs no GetInvocationStep.
+/// A stored envelope as this process wrote it (shared, not copied, with the record it came from).
+#[derive(Debug, Clone)]
+enum CachedEnv {
+    Checkpoint(Arc<layout::CheckpointEnvelope>),
+    Writes(Arc<layout::WritesEnvelope>),
+}
+
+impl CachedEnv {
+    fn envelope(&self) -> Envelope {
+        match self {
+            CachedEnv::Checkpoint(c) => Envelope::Checkpoint((**c).clone()),
+            CachedEnv::Writes(w) => Envelope::Writes((**w).clone()),
+        }
+    }
+}
+
+type StepKey = (String, String, String);
+
+/// Steps this process wrote, by (session, invocation, step id), as envelopes: steps are immutable, so
+/// a copy is always right, and reading a thread this process writes costs no GetInvocationStep and no
+/// decoding.
 #[derive(Debug, Default)]
 struct StepCache {
-    map: HashMap<(String, String, String), std::sync::Arc<str>>,
-    order: VecDeque<(String, String, String)>,
+    map: HashMap<StepKey, (Arc<[CachedEnv]>, usize)>,
+    order: VecDeque<StepKey>,
     bytes: usize,
 }
 
-/// Bounds of the step cache.
+/// Bounds of the step cache (by the steps' JSON size).
 const CACHE_BYTES: usize = 16 * 1024 * 1024;
 const CACHE_STEP_MAX: usize = 1024 * 1024;
 
 impl StepCache {
-    fn insert(&mut self, key: (String, String, String), text: &str) {
-        if text.len() > CACHE_STEP_MAX || self.map.contains_key(&key) {
+    fn insert(&mut self, key: StepKey, envs: Vec<CachedEnv>, size: usize) {
+        if size > CACHE_STEP_MAX || self.map.contains_key(&key) {
             return;
         }
-        self.bytes += text.len();
-        self.map.insert(key.clone(), std::sync::Arc::from(text));
+        self.bytes += size;
+        self.map.insert(key.clone(), (Arc::from(envs), size));
         self.order.push_back(key);
         while self.bytes > CACHE_BYTES {
             let Some(old) = self.order.pop_front() else {
                 break;
             };
-            if let Some(t) = self.map.remove(&old) {
-                self.bytes -= t.len();
+            if let Some((_, n)) = self.map.remove(&old) {
+                self.bytes -= n;
             }
         }
     }
@@ -369,6 +407,29 @@ pub struct Saver {
     cache: Mutex<StepCache>,
     lanes: lanes::Lanes,
     deferred: bool,
+    group_commit: bool,
+    /// Held while a deleted thread is rebound, so that concurrent writers of this process rebind it once.
+    recovering: tokio::sync::Mutex<()>,
+}
+
+/// How a saver writes.
+#[derive(Debug, Clone, Copy)]
+pub struct SaverOptions {
+    /// Writes return once queued, not once stored (opt-in; see [`lanes`]).
+    pub deferred: bool,
+    /// Durable mode: writes of a thread that meet in flight share one request (see [`lanes`]). Worth it
+    /// where a request is a network round trip; on an embedded store a write costs less than handing
+    /// the lane from one thread to another, so each call writes alone there.
+    pub group_commit: bool,
+}
+
+impl Default for SaverOptions {
+    fn default() -> Self {
+        SaverOptions {
+            deferred: false,
+            group_commit: true,
+        }
+    }
 }
 
 impl std::fmt::Debug for Saver {
@@ -385,31 +446,40 @@ fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Saver {
     pub fn new() -> Self {
-        Saver::default()
+        Saver::with_options(SaverOptions::default())
+    }
+
+    pub fn with_options(options: SaverOptions) -> Self {
+        Saver {
+            deferred: options.deferred,
+            group_commit: options.group_commit,
+            ..Saver::default()
+        }
     }
 
     /// A saver whose writes return once queued (see [`lanes`]): opt-in, for users who accept that a
     /// crash loses the writes of the last round trips.
     pub fn deferred() -> Self {
-        Saver {
+        Saver::with_options(SaverOptions {
             deferred: true,
-            ..Saver::default()
-        }
+            ..SaverOptions::default()
+        })
     }
 
     pub fn is_deferred(&self) -> bool {
         self.deferred
     }
 
-    fn cached_step(&self, sid: &str, inv: &str, step: &str) -> Option<std::sync::Arc<str>> {
+    fn cached_step(&self, sid: &str, inv: &str, step: &str) -> Option<Arc<[CachedEnv]>> {
         locked(&self.cache)
             .map
             .get(&(sid.to_string(), inv.to_string(), step.to_string()))
-            .cloned()
+            .map(|(envs, _)| envs.clone())
     }
 
-    fn remember_step(&self, sid: &str, inv: &str, step: &str, text: &str) {
-        locked(&self.cache).insert((sid.to_string(), inv.to_string(), step.to_string()), text);
+    fn remember_step(&self, sid: &str, inv: &str, step: &str, envs: Vec<CachedEnv>, size: usize) {
+        let key = (sid.to_string(), inv.to_string(), step.to_string());
+        locked(&self.cache).insert(key, envs, size);
     }
 
     fn cached_thread(&self, thread_id: &str) -> Option<String> {
@@ -607,6 +677,9 @@ impl Saver {
         if !store.has_thread_index() {
             return Ok(());
         }
+        // Writers of one thread meet the deletion together (a put and its writes are concurrent): the first
+        // rebinds the thread, the others find its fresh session bound and use it.
+        let _one_at_a_time = self.recovering.lock().await;
         let Some(sid) = store.thread_session(thread_id).await? else {
             return Ok(());
         };
@@ -668,6 +741,14 @@ impl Saver {
 
     /// A record through its lane, returning once it is stored.
     async fn write(&self, store: &dyn SessionStore, thread_id: &str, rec: Rec) -> Result<()> {
+        if !self.group_commit {
+            return self
+                .in_thread(store, thread_id, |sid| {
+                    let rec = &rec;
+                    async move { self.write_batch(store, &sid, &[rec]).await }
+                })
+                .await;
+        }
         let rec = std::sync::Arc::new(rec);
         self.in_thread(store, thread_id, |sid| {
             let rec = rec.clone();
@@ -760,7 +841,7 @@ impl Saver {
         if rest.is_empty() {
             return match &first.kind {
                 RecKind::Checkpoint { env } => self.put_checkpoint(store, sid, first, env).await,
-                RecKind::Writes { step_id } => {
+                RecKind::Writes { step_id, .. } => {
                     self.put_writes_step(store, sid, first, step_id).await
                 }
             };
@@ -773,11 +854,15 @@ impl Saver {
         let hi = newest.cp_time.unwrap_or_default();
         let lo = recs.iter().filter_map(|r| r.cp_time).min().unwrap_or(hi);
         let has_checkpoint = recs.iter().any(|r| r.is_checkpoint());
-        let jsons = recs
+        let (jsons, envs): (Vec<_>, Vec<_>) = recs
             .iter()
-            .map(|r| r.batch_json())
-            .collect::<Result<Vec<_>>>()?;
-        let text = layout::pack(layout::batch_json(jsons.iter().map(|j| j.as_ref())));
+            .map(|r| r.in_batch())
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .unzip();
+        let json = layout::batch_json(jsons.iter().map(|j| j.as_ref()));
+        let size = json.len();
+        let text = layout::pack(json);
         let inv = layout::namespace_invocation_id(ns);
         let mut attempt = 0;
         loop {
@@ -791,7 +876,7 @@ impl Saver {
             };
             match self.put_step(store, sid, ns, step).await {
                 Ok(_) => {
-                    self.remember_step(sid, &inv, &id, &text);
+                    self.remember_step(sid, &inv, &id, envs, size);
                     return Ok(());
                 }
                 // A random id met another: draw again.
@@ -824,7 +909,7 @@ impl Saver {
             .await
         {
             Ok(_) => {
-                self.remember_step(sid, &inv, &main, &text);
+                self.remember_step(sid, &inv, &main, vec![rec.cached()], rec.json.len());
                 Ok(())
             }
             Err(e) if is_already_exists(&e) => {
@@ -836,7 +921,9 @@ impl Saver {
                 let id = layout::revision_step_id(&env.checkpoint_id);
                 self.put_step(store, sid, &env.checkpoint_ns, || step(&id, &text))
                     .await?;
-                self.remember_step(sid, &inv, &id, &text);
+                let size = text.len();
+                let env = CachedEnv::Checkpoint(Arc::new(revision));
+                self.remember_step(sid, &inv, &id, vec![env], size);
                 Ok(())
             }
             Err(e) => Err(e),
@@ -862,7 +949,7 @@ impl Saver {
         };
         match self.put_step(store, sid, &rec.ns, step).await {
             Ok(_) => {
-                self.remember_step(sid, &inv, step_id, &text);
+                self.remember_step(sid, &inv, step_id, vec![rec.cached()], rec.json.len());
                 Ok(())
             }
             // Regular writes are insert-or-ignore: the step of an earlier identical call stands.
@@ -941,8 +1028,11 @@ impl Saver {
         inv: &str,
         step: &str,
     ) -> Result<Option<Envelope>> {
-        if let Some(text) = self.cached_step(sid, inv, step) {
-            return layout::decode(&[&text]);
+        if let Some(envs) = self.cached_step(sid, inv, step) {
+            return Ok(Some(match &*envs {
+                [one] => one.envelope(),
+                many => Envelope::Batch(many.iter().map(CachedEnv::envelope).collect()),
+            }));
         }
         let got = store
             .get_invocation_step(GetStep {
@@ -1139,7 +1229,8 @@ impl Saver {
         let mut stop_below: Option<i64> = None;
         let raise = |stop: &mut Option<i64>, t: i64| *stop = Some(stop.map_or(t, |s| s.max(t)));
         let mut token = None;
-        let mut page_size = 100;
+        // The newest steps come first: a short first page is usually enough (a turn writes a few steps).
+        let mut page_size = 20;
         'pages: loop {
             let page = store
                 .list_invocation_steps(ListSteps {

@@ -231,58 +231,12 @@ mod tests {
     use crate::store::StoreConfig;
     use crate::store::sqlite::SqliteStore;
 
-    /// The embedded store without its native index, as an HTTP backend would be.
-    #[derive(Debug)]
-    struct NoIndex(SqliteStore);
+    use crate::store::testing::Wrapped;
 
-    #[async_trait]
-    impl SessionStore for NoIndex {
-        async fn create_session(&self, r: CreateSession) -> Result<Session> {
-            self.0.create_session(r).await
-        }
-        async fn get_session(&self, s: SessionRef) -> Result<Session> {
-            self.0.get_session(s).await
-        }
-        async fn list_sessions(&self, p: PageRequest) -> Result<Page<Session>> {
-            self.0.list_sessions(p).await
-        }
-        async fn update_session(&self, r: UpdateSession) -> Result<Session> {
-            self.0.update_session(r).await
-        }
-        async fn end_session(&self, s: SessionRef) -> Result<Session> {
-            self.0.end_session(s).await
-        }
-        async fn delete_session(&self, s: SessionRef) -> Result<()> {
-            self.0.delete_session(s).await
-        }
-        async fn create_invocation(&self, r: CreateInvocation) -> Result<Invocation> {
-            self.0.create_invocation(r).await
-        }
-        async fn list_invocations(
-            &self,
-            s: SessionRef,
-            p: PageRequest,
-        ) -> Result<Page<Invocation>> {
-            self.0.list_invocations(s, p).await
-        }
-        async fn put_invocation_step(&self, r: PutStep) -> Result<String> {
-            self.0.put_invocation_step(r).await
-        }
-        async fn get_invocation_step(&self, r: GetStep) -> Result<Step> {
-            self.0.get_invocation_step(r).await
-        }
-        async fn list_invocation_steps(&self, r: ListSteps) -> Result<Page<StepSummary>> {
-            self.0.list_invocation_steps(r).await
-        }
-        async fn tag_resource(&self, a: ResourceArn, t: BTreeMap<String, String>) -> Result<()> {
-            self.0.tag_resource(a, t).await
-        }
-        async fn untag_resource(&self, a: ResourceArn, k: Vec<String>) -> Result<()> {
-            self.0.untag_resource(a, k).await
-        }
-        async fn list_tags_for_resource(&self, a: ResourceArn) -> Result<BTreeMap<String, String>> {
-            self.0.list_tags_for_resource(a).await
-        }
+    /// The embedded store without its native index, as an HTTP backend would be.
+    #[allow(non_snake_case)]
+    fn NoIndex(inner: SqliteStore) -> Wrapped {
+        Wrapped::new(inner, false)
     }
 
     #[tokio::test]

@@ -17,6 +17,8 @@ use crate::model::{
 
 pub mod indexed;
 pub mod sqlite;
+#[cfg(test)]
+pub mod testing;
 
 #[async_trait]
 pub trait SessionStore: Send + Sync + std::fmt::Debug {

@@ -127,9 +127,17 @@ impl SqliteStore {
     /// A store that lives in this process's memory only.
     pub fn memory(cfg: StoreConfig) -> std::result::Result<Self, String> {
         cfg.validate()?;
-        let conn = Connection::open_in_memory().map_err(|e| e.to_string())?;
+        // The memdb VFS keeps the file in memory behind an ordinary, bounded page cache (a plain
+        // ":memory:" database *is* its page cache, which every commit scans: O(database) per write).
+        let name = format!("file:/bedrock-sessions-{}?vfs=memdb", uuid::Uuid::new_v4());
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(&name, flags).map_err(|e| e.to_string())?;
         conn.execute_batch("PRAGMA foreign_keys = ON;")
             .map_err(|e| e.to_string())?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         migrate(&conn)?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
@@ -204,9 +212,34 @@ impl SqliteStore {
     }
 }
 
+/// Prepared statements kept per connection (every statement of the store fits).
+const STATEMENT_CACHE: usize = 64;
+
+thread_local! {
+    /// Set while a caller's own thread drives a future to completion (see [`on_caller_thread`]).
+    static INLINE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` (typically `runtime.block_on(...)`) telling the store that the futures it polls run on the
+/// caller's own thread, which may block: store operations then run inline instead of hopping to the
+/// blocking pool and back (two thread switches per operation, most of a small operation's cost).
+pub fn on_caller_thread<R>(f: impl FnOnce() -> R) -> R {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            INLINE.with(|c| c.set(self.0));
+        }
+    }
+    let _reset = Reset(INLINE.with(|c| c.replace(true)));
+    f()
+}
+
 async fn run_blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T> + Send + 'static,
 ) -> Result<T> {
+    if INLINE.with(|c| c.get()) {
+        return f();
+    }
     match tokio::runtime::Handle::try_current() {
         Ok(h) => h
             .spawn_blocking(f)
@@ -222,6 +255,7 @@ fn open_connection(path: &Path, cfg: &StoreConfig) -> rusqlite::Result<Connectio
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.busy_timeout(cfg.busy_timeout)?;
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
@@ -407,11 +441,10 @@ fn not_found_session(raw: &str) -> Error {
 
 fn find_session(tx: &Transaction<'_>, sref: &SessionRef) -> Result<SessionRow> {
     let row = tx
-        .query_row(
-            &format!("SELECT {SESSION_COLS} FROM sessions WHERE id = ?1"),
-            [&sref.id],
-            session_row,
-        )
+        .prepare_cached(&format!(
+            "SELECT {SESSION_COLS} FROM sessions WHERE id = ?1"
+        ))?
+        .query_row([&sref.id], session_row)
         .optional()?
         .ok_or_else(|| not_found_session(&sref.raw))?;
     // An ARN must be this session's exact ARN: another region, account or partition names no session here.
@@ -441,18 +474,15 @@ fn find_invocation_seq(
     session: &SessionRow,
     invocation_id: &str,
 ) -> Result<i64> {
-    tx.query_row(
-        "SELECT seq FROM invocations WHERE session_seq = ?1 AND id = ?2",
-        params![session.seq, invocation_id],
-        |r| r.get(0),
-    )
-    .optional()?
-    .ok_or_else(|| {
-        Error::not_found(format!(
-            "Invocation {invocation_id} was not found in session {}",
-            session.id
-        ))
-    })
+    tx.prepare_cached("SELECT seq FROM invocations WHERE session_seq = ?1 AND id = ?2")?
+        .query_row(params![session.seq, invocation_id], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| {
+            Error::not_found(format!(
+                "Invocation {invocation_id} was not found in session {}",
+                session.id
+            ))
+        })
 }
 
 fn page_size(cfg: &StoreConfig, page: &PageRequest) -> i64 {
@@ -523,11 +553,9 @@ fn insert_tags(
 }
 
 fn tag_count(tx: &Transaction<'_>, session_seq: i64) -> Result<i64> {
-    Ok(tx.query_row(
-        "SELECT COUNT(*) FROM tags WHERE session_seq = ?1",
-        [session_seq],
-        |r| r.get(0),
-    )?)
+    Ok(tx
+        .prepare_cached("SELECT COUNT(*) FROM tags WHERE session_seq = ?1")?
+        .query_row([session_seq], |r| r.get(0))?)
 }
 
 #[async_trait]
@@ -538,9 +566,9 @@ impl SessionStore for SqliteStore {
             let arn = SessionArn::format(&cfg.partition, &cfg.region, &cfg.account_id, &id);
             let now = cfg.clock.now_ms();
             let metadata = serde_json::to_string(&req.metadata).map_err(|e| Error::internal(e.to_string()))?;
-            tx.execute(
-                "INSERT INTO sessions (id, arn, status, created_at, last_updated_at, metadata, encryption_key_arn)
-                 VALUES (?1, ?2, 'ACTIVE', ?3, ?3, ?4, ?5)",
+            tx.prepare_cached("INSERT INTO sessions (id, arn, status, created_at, last_updated_at, metadata, encryption_key_arn)
+                 VALUES (?1, ?2, 'ACTIVE', ?3, ?3, ?4, ?5)")?
+.execute(
                 params![id, arn, now, metadata, req.encryption_key_arn],
             )?;
             let seq = tx.last_insert_rowid();
@@ -599,16 +627,14 @@ impl SessionStore for SqliteStore {
                 Some(m) => {
                     let json =
                         serde_json::to_string(m).map_err(|e| Error::internal(e.to_string()))?;
-                    tx.execute(
+                    tx.prepare_cached(
                         "UPDATE sessions SET metadata = ?1, last_updated_at = ?2 WHERE seq = ?3",
-                        params![json, now, row.seq],
-                    )?;
+                    )?
+                    .execute(params![json, now, row.seq])?;
                 }
                 None => {
-                    tx.execute(
-                        "UPDATE sessions SET last_updated_at = ?1 WHERE seq = ?2",
-                        params![now, row.seq],
-                    )?;
+                    tx.prepare_cached("UPDATE sessions SET last_updated_at = ?1 WHERE seq = ?2")?
+                        .execute(params![now, row.seq])?;
                 }
             }
             find_session(tx, &req.session)?.to_session(cfg)
@@ -626,10 +652,10 @@ impl SessionStore for SqliteStore {
                 )));
             }
             let now = cfg.clock.now_ms();
-            tx.execute(
+            tx.prepare_cached(
                 "UPDATE sessions SET status = 'ENDED', last_updated_at = ?1 WHERE seq = ?2",
-                params![now, row.seq],
-            )?;
+            )?
+            .execute(params![now, row.seq])?;
             find_session(tx, &session)?.to_session(cfg)
         })
         .await
@@ -645,7 +671,8 @@ impl SessionStore for SqliteStore {
                 )));
             }
             // Invocations, steps and tags go with it (ON DELETE CASCADE).
-            tx.execute("DELETE FROM sessions WHERE seq = ?1", [row.seq])?;
+            tx.prepare_cached("DELETE FROM sessions WHERE seq = ?1")?
+                .execute([row.seq])?;
             Ok(())
         })
         .await
@@ -657,8 +684,8 @@ impl SessionStore for SqliteStore {
             row.require_writable(cfg, "CreateInvocation")?;
             let id = req.invocation_id.unwrap_or_else(new_id);
             let exists: Option<i64> = tx
-                .query_row(
-                    "SELECT seq FROM invocations WHERE session_seq = ?1 AND id = ?2",
+                .prepare_cached("SELECT seq FROM invocations WHERE session_seq = ?1 AND id = ?2")?
+.query_row(
                     params![row.seq, id],
                     |r| r.get(0),
                 )
@@ -667,11 +694,12 @@ impl SessionStore for SqliteStore {
                 return Err(Error::conflict(format!("Invocation {id} already exists in session {}", row.id)));
             }
             let now = cfg.clock.now_ms();
-            tx.execute(
-                "INSERT INTO invocations (session_seq, id, description, created_at) VALUES (?1, ?2, ?3, ?4)",
+            tx.prepare_cached("INSERT INTO invocations (session_seq, id, description, created_at) VALUES (?1, ?2, ?3, ?4)")?
+.execute(
                 params![row.seq, id, req.description, now],
             )?;
-            tx.execute("UPDATE sessions SET last_updated_at = ?1 WHERE seq = ?2", params![now, row.seq])?;
+            tx.prepare_cached("UPDATE sessions SET last_updated_at = ?1 WHERE seq = ?2")?
+.execute( params![now, row.seq])?;
             Ok(Invocation { session_id: row.id, invocation_id: id, description: req.description, created_at: now })
         })
         .await
@@ -729,8 +757,8 @@ impl SessionStore for SqliteStore {
             let inv_seq = find_invocation_seq(tx, &row, &req.invocation_id)?;
             if let Some(step_id) = &req.step_id {
                 let existing: Option<(i64, i64, Vec<u8>)> = tx
-                    .query_row(
-                        "SELECT invocation_seq, step_time, payload FROM steps WHERE session_seq = ?1 AND id = ?2",
+                    .prepare_cached("SELECT invocation_seq, step_time, payload FROM steps WHERE session_seq = ?1 AND id = ?2")?
+.query_row(
                         params![row.seq, step_id],
                         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                     )
@@ -753,12 +781,12 @@ impl SessionStore for SqliteStore {
                 )));
             }
             let step_id = req.step_id.unwrap_or_else(new_id);
-            tx.execute(
-                "INSERT INTO steps (session_seq, invocation_seq, id, step_time, payload) VALUES (?1, ?2, ?3, ?4, ?5)",
+            tx.prepare_cached("INSERT INTO steps (session_seq, invocation_seq, id, step_time, payload) VALUES (?1, ?2, ?3, ?4, ?5)")?
+.execute(
                 params![row.seq, inv_seq, step_id, req.time, blob],
             )?;
-            tx.execute(
-                "UPDATE sessions SET step_count = step_count + 1, last_updated_at = ?1 WHERE seq = ?2",
+            tx.prepare_cached("UPDATE sessions SET step_count = step_count + 1, last_updated_at = ?1 WHERE seq = ?2")?
+.execute(
                 params![cfg.clock.now_ms(), row.seq],
             )?;
             Ok(step_id)
@@ -771,8 +799,8 @@ impl SessionStore for SqliteStore {
             let row = find_session(tx, &req.session)?;
             let inv_seq = find_invocation_seq(tx, &row, &req.invocation_id)?;
             let found: Option<(i64, Vec<u8>)> = tx
-                .query_row(
-                    "SELECT step_time, payload FROM steps WHERE session_seq = ?1 AND invocation_seq = ?2 AND id = ?3",
+                .prepare_cached("SELECT step_time, payload FROM steps WHERE session_seq = ?1 AND invocation_seq = ?2 AND id = ?3")?
+.query_row(
                     params![row.seq, inv_seq, req.step_id],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
@@ -868,8 +896,8 @@ impl SessionStore for SqliteStore {
         let thread_id = thread_id.to_string();
         self.read(move |tx, _cfg| {
             Ok(tx
-                .query_row(
-                    "SELECT s.id FROM threads t JOIN sessions s ON s.seq = t.session_seq WHERE t.thread_id = ?1",
+                .prepare_cached("SELECT s.id FROM threads t JOIN sessions s ON s.seq = t.session_seq WHERE t.thread_id = ?1")?
+.query_row(
                     [&thread_id],
                     |r| r.get(0),
                 )
@@ -887,7 +915,8 @@ impl SessionStore for SqliteStore {
         let (thread_id, session_id) = (thread_id.to_string(), session_id.to_string());
         self.write(move |tx, _cfg| {
             let seq: i64 = tx
-                .query_row("SELECT seq FROM sessions WHERE id = ?1", [&session_id], |r| r.get(0))
+                .prepare_cached("SELECT seq FROM sessions WHERE id = ?1")?
+.query_row( [&session_id], |r| r.get(0))
                 .optional()?
                 .ok_or_else(|| not_found_session(&session_id))?;
             let sql = if replace {
@@ -896,9 +925,10 @@ impl SessionStore for SqliteStore {
             } else {
                 "INSERT INTO threads (thread_id, session_seq) VALUES (?1, ?2) ON CONFLICT (thread_id) DO NOTHING"
             };
-            tx.execute(sql, params![thread_id, seq])?;
-            Ok(tx.query_row(
-                "SELECT s.id FROM threads t JOIN sessions s ON s.seq = t.session_seq WHERE t.thread_id = ?1",
+            tx.prepare_cached(sql)?
+.execute( params![thread_id, seq])?;
+            Ok(tx.prepare_cached("SELECT s.id FROM threads t JOIN sessions s ON s.seq = t.session_seq WHERE t.thread_id = ?1")?
+.query_row(
                 [&thread_id],
                 |r| r.get(0),
             )?)

@@ -7,6 +7,11 @@ Savers (``kind``):
   ``InMemorySaver``'s quirks would show here.
 * ``bedrock-memory`` / ``bedrock-sqlite``: ``BedrockSessionSaver`` over ``SessionClient.memory()`` /
   ``SessionClient.local(<file>)``, the savers under test (one class, sync and async methods).
+* ``bedrock-grouped``: the file store with group commit forced on (writes that meet in flight share a batch step; off
+  by default on embedded stores).
+* ``bedrock-deferred``: the file store with ``deferred=True`` (calls return once queued; reads wait for the queue).
+* ``bedrock-http``: the Rust SDK backend through a ``LocalServer`` on 127.0.0.1 with 1 ms added per request (group
+  commit on, as against Bedrock), with a thread index kept in a session.
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ from _saver_scenarios import ENCRYPTED_SCENARIOS, SCENARIOS
 AES_KEY = b"0123456789abcdef"
 WRONG_KEY = b"fedcba9876543210"
 MODES = ("sync", "async")
-SAVERS_UNDER_TEST = ("stock-sqlite", "bedrock-memory", "bedrock-sqlite")
+SAVERS_UNDER_TEST = ("stock-sqlite", "bedrock-memory", "bedrock-sqlite", "bedrock-grouped", "bedrock-deferred",
+                     "bedrock-http")
 
 
 def encrypted_serde(key: bytes = AES_KEY) -> Any:
@@ -87,8 +93,27 @@ class SaverFactory:
                 self._shared = client_cls.memory(**self.store_options)
                 self.stack.callback(self._shared.close)
             return saver_cls(client=self._shared, **kw)
-        if self.kind == "bedrock-sqlite":
+        if self.kind in ("bedrock-sqlite", "bedrock-grouped", "bedrock-deferred"):
             client = client_cls.local(str(self.tmp_path / "s.db"), **self.store_options)
+            self.stack.callback(client.close)
+            saver = saver_cls(client=client, deferred=self.kind == "bedrock-deferred", **kw)
+            if self.kind == "bedrock-grouped":
+                from bedrock_sessions import _core
+
+                saver._native = _core.NativeSaver(saver._native_client, group_commit=True)
+            return saver
+        if self.kind == "bedrock-http":
+            from bedrock_sessions.server import LocalServer
+
+            if self._shared is None:
+                store = client_cls.memory(**self.store_options)
+                server = LocalServer(store, latency=0.001).start()
+                self.stack.callback(store.close)
+                self.stack.callback(server.stop)
+                self._shared = (server, server.client.create_session()["sessionId"])
+            server, index = self._shared
+            client = client_cls.bedrock(endpoint_url=server.endpoint_url, region_name="us-east-1",
+                                        aws_access_key_id="x", aws_secret_access_key="y", thread_index=index)
             self.stack.callback(client.close)
             return saver_cls(client=client, **kw)
         raise ValueError(self.kind)
