@@ -639,7 +639,7 @@ def main(argv: list[str] | None = None) -> int:
         fixtures: dict[str, Fixture] = {}
         try:
             if any(wl.fixture_thread for wl in wls):
-                fixtures = build_fixtures(kinds, sizes, tmpdir)
+                fixtures = build_fixtures([k for k in kinds if k not in DEFERRED_KINDS], sizes, tmpdir)
             gc.collect()
             gc.freeze()  # modules and fixtures are long-lived: keeps the memory pass's gc.collect() cheap
             for wl in wls:

@@ -78,3 +78,35 @@ def test_saver_over_the_async_client(tmp_path: Path) -> None:
     assert state.values["items"] == ["x", "a", "answer:yes"]
     assert len(history) == 4 and history[-1].parent_config is None
     assert all(h.parent_config is not None for h in history[:-1])
+
+
+def test_put_with_writes_stores_the_checkpoint_and_its_writes_in_one_step(tmp_path: Path) -> None:
+    """DeferredCheckpointSaver(batch_writes=True) hands a checkpoint and the writes it buffered to put_with_writes: one
+    step each time (a batch), read back whole by a saver that wrote nothing."""
+    from bedrock_sessions.saver import decode_step
+
+    client = SessionClient.local(str(tmp_path / "pww.db"))
+    ours = BedrockSessionSaver(client=client)
+    deferred = deferred_mod.DeferredCheckpointSaver(ours, batch_writes=True)
+    cfg = {"configurable": {"thread_id": "pww"}}
+    graph().compile(checkpointer=deferred).invoke({"items": ["x"]}, cfg)
+    deferred.flush()
+    sid = ours._native.resolve_thread("pww")
+    steps, kinds = 0, []
+    for page in client.get_paginator("list_invocation_steps").paginate(sessionIdentifier=sid):
+        for s in page["invocationStepSummaries"]:
+            steps += 1
+            step = client.get_invocation_step(sessionIdentifier=sid, invocationIdentifier=s["invocationId"],
+                                              invocationStepId=s["invocationStepId"])["invocationStep"]
+            decoded = decode_step(step["payload"])
+            assert decoded is not None
+            kinds.append([r["kind"] for r in decoded["records"]] if decoded["kind"] == "batch" else [decoded["kind"]])
+    records = sum(len(k) for k in kinds)
+    assert any(len(k) > 1 and k[0] == "checkpoint" for k in kinds), kinds
+    assert steps < records, kinds
+    fresh = graph().compile(checkpointer=BedrockSessionSaver(client=SessionClient.local(str(tmp_path / "pww.db"))))
+    reference = graph().compile(checkpointer=InMemorySaver())
+    ref_cfg = {"configurable": {"thread_id": "ref"}}
+    reference.invoke({"items": ["x"]}, ref_cfg)
+    assert fresh.get_state(cfg).values == reference.get_state(ref_cfg).values
+    assert fresh.get_state(cfg).interrupts[0].value == "ok?"

@@ -113,6 +113,19 @@ class NativeSaver:
         *,
         asynchronous: bool = False,
     ) -> Any: ...
+    def put_with_writes(
+        self,
+        thread_id: str,
+        checkpoint_ns: str,
+        checkpoint_id: str,
+        parent_checkpoint_id: str | None,
+        checkpoint: tuple[str, bytes],
+        metadata_json: str,
+        channel_values: list[tuple[str, tuple[str, bytes]]],
+        writes: list[tuple[str, str, str, str, str, list[tuple[str, int, tuple[str, bytes]]]]],
+        *,
+        asynchronous: bool = False,
+    ) -> Any: ...
     def get_tuple(
         self, thread_id: str, checkpoint_ns: str, checkpoint_id: str | None = None, *, asynchronous: bool = False
     ) -> Any: ...

@@ -113,6 +113,9 @@ class BedrockSessionSaver(BaseCheckpointSaver[str]):
         else:
             self._native_client = _native_client(client)
         self._native = _core.NativeSaver(self._native_client, deferred=bool(deferred))
+        # The in-memory store does no I/O (a call is microseconds of CPU): its async methods run in the calling
+        # coroutine, as InMemorySaver's do, instead of a round trip through a worker thread and the event loop.
+        self._async_inline = self._native_client.backend == "memory"
         if deferred:
             _DEFERRED.add(self)
 
@@ -250,12 +253,14 @@ class BedrockSessionSaver(BaseCheckpointSaver[str]):
         new_versions: ChannelVersions,
         pending_writes: Sequence[Any],
     ) -> RunnableConfig:
-        """Persists a checkpoint and buffered writes in one call (langgraph-checkpoint-aws's
+        """Persists a checkpoint and buffered writes in one call, as one step when they fit one (langgraph-checkpoint-aws's
         ``DeferredCheckpointSaver(batch_writes=True)`` uses it)."""
-        next_config = self.put(config, checkpoint, metadata, new_versions)
-        for w in pending_writes:
-            self.put_writes(w.config, w.writes, w.task_id, getattr(w, "task_path", "") or "")
+        args, next_config = self._put_args(config, checkpoint, metadata)
+        self._native.put_with_writes(*args, self._pending_args(pending_writes))
         return next_config
+
+    def _pending_args(self, pending_writes: Sequence[Any]) -> list[tuple[Any, ...]]:
+        return [self._writes_args(w.config, w.writes, w.task_id, getattr(w, "task_path", "") or "") for w in pending_writes]
 
     def delete_thread(self, thread_id: str) -> None:
         self._native.delete_thread(str(thread_id))
@@ -271,6 +276,8 @@ class BedrockSessionSaver(BaseCheckpointSaver[str]):
 
     # ------------------------------------------------------------------ async
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        if self._async_inline:
+            return self.get_tuple(config)
         conf = config["configurable"]
         rec = await self._native.get_tuple(
             str(conf["thread_id"]), conf.get("checkpoint_ns", ""), get_checkpoint_id(config), asynchronous=True
@@ -293,6 +300,8 @@ class BedrockSessionSaver(BaseCheckpointSaver[str]):
     async def aput(
         self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata, new_versions: ChannelVersions
     ) -> RunnableConfig:
+        if self._async_inline:
+            return self.put(config, checkpoint, metadata, new_versions)
         args, next_config = self._put_args(config, checkpoint, metadata)
         await self._native.put(*args, asynchronous=True)
         return next_config
@@ -300,6 +309,8 @@ class BedrockSessionSaver(BaseCheckpointSaver[str]):
     async def aput_writes(
         self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
     ) -> None:
+        if self._async_inline:
+            return self.put_writes(config, writes, task_id, task_path)
         await self._native.put_writes(*self._writes_args(config, writes, task_id, task_path), asynchronous=True)
 
     async def aput_with_writes(
@@ -310,9 +321,8 @@ class BedrockSessionSaver(BaseCheckpointSaver[str]):
         new_versions: ChannelVersions,
         pending_writes: Sequence[Any],
     ) -> RunnableConfig:
-        next_config = await self.aput(config, checkpoint, metadata, new_versions)
-        for w in pending_writes:
-            await self.aput_writes(w.config, w.writes, w.task_id, getattr(w, "task_path", "") or "")
+        args, next_config = self._put_args(config, checkpoint, metadata)
+        await self._native.put_with_writes(*args, self._pending_args(pending_writes), asynchronous=True)
         return next_config
 
     async def adelete_thread(self, thread_id: str) -> None:

@@ -15,6 +15,16 @@ use crate::saver::layout::Typed;
 use crate::saver::{CheckpointRecord, ListCursor, PutCheckpoint, PutWrites, Saver, SaverOptions};
 use crate::store::SessionStore;
 
+/// The arguments of one put_writes call, as Python passes them.
+type WritesArgs<'py> = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    Vec<(String, i64, Bound<'py, PyAny>)>,
+);
+
 /// What a saver call gives back, turned into Python objects (or an exception) under the GIL.
 enum Out {
     Unit,
@@ -259,6 +269,62 @@ impl PyNativeSaver {
             } else {
                 saver.put_writes(&*store, req).await.map(|_| Out::Unit)
             }
+        })
+    }
+
+    /// A checkpoint and buffered writes, `(thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, writes)`
+    /// each, stored together (one step when they fit one).
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint, metadata_json, channel_values, writes, *, asynchronous=false))]
+    fn put_with_writes<'py>(
+        &self,
+        py: Python<'py>,
+        thread_id: String,
+        checkpoint_ns: String,
+        checkpoint_id: String,
+        parent_checkpoint_id: Option<String>,
+        checkpoint: &Bound<'py, PyAny>,
+        metadata_json: String,
+        channel_values: Vec<(String, Bound<'py, PyAny>)>,
+        writes: Vec<WritesArgs<'py>>,
+        asynchronous: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let req = PutCheckpoint {
+            thread_id,
+            checkpoint_ns,
+            checkpoint_id,
+            parent_checkpoint_id,
+            checkpoint: extract_typed(checkpoint)?,
+            metadata_json,
+            channel_values: channel_values
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), extract_typed(v)?)))
+                .collect::<PyResult<_>>()?,
+        };
+        let writes = writes
+            .into_iter()
+            .map(
+                |(thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, ws)| {
+                    Ok(PutWrites {
+                        thread_id,
+                        checkpoint_ns,
+                        checkpoint_id,
+                        task_id,
+                        task_path,
+                        writes: ws
+                            .iter()
+                            .map(|(c, i, v)| Ok((c.clone(), *i, extract_typed(v)?)))
+                            .collect::<PyResult<_>>()?,
+                    })
+                },
+            )
+            .collect::<PyResult<Vec<_>>>()?;
+        let (store, saver) = self.parts()?;
+        run(py, asynchronous, "put_with_writes", move || async move {
+            saver
+                .put_with_writes(store, req, writes)
+                .await
+                .map(|_| Out::Unit)
         })
     }
 

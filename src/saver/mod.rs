@@ -757,6 +757,59 @@ impl Saver {
         .await
     }
 
+    /// A checkpoint and buffered writes (of it or of earlier checkpoints of the thread) in one call: one
+    /// batch step when they can share one (see [`lanes`]), else a step each. Returns once all are stored
+    /// (queued, in deferred mode).
+    pub async fn put_with_writes(
+        self: &Arc<Self>,
+        store: Arc<dyn SessionStore>,
+        req: PutCheckpoint,
+        writes: Vec<PutWrites>,
+    ) -> Result<()> {
+        let thread_id = req.thread_id.clone();
+        if let Some(w) = writes.iter().find(|w| w.thread_id != thread_id) {
+            return Err(Error::validation(format!(
+                "put_with_writes: writes of thread {:?} given with a checkpoint of thread {thread_id:?}",
+                w.thread_id
+            )));
+        }
+        let mut recs = vec![Rec::checkpoint(req)?];
+        for w in writes.into_iter().filter(|w| !w.writes.is_empty()) {
+            recs.push(Rec::writes(w)?);
+        }
+        if self.deferred {
+            for rec in recs {
+                self.enqueue(store.clone(), &thread_id, rec).await?;
+            }
+            return Ok(());
+        }
+        let (lo, hi) = recs.iter().fold((i64::MAX, i64::MIN), |(lo, hi), r| {
+            let t = r.cp_time.unwrap_or_default();
+            (lo.min(t), hi.max(t))
+        });
+        let one_step = recs.iter().all(|r| {
+            r.cp_time.is_some()
+                && r.ns == recs[0].ns
+                && (!r.is_checkpoint() || std::ptr::eq(r, &recs[0]))
+        }) && hi - lo <= layout::BATCH_MAX_SPAN_MS
+            && recs.iter().map(|r| r.json.len()).sum::<usize>() <= lanes::MAX_BATCH_BYTES;
+        let store = &*store;
+        self.in_thread(store, &thread_id, |sid| {
+            let recs = &recs;
+            async move {
+                if one_step {
+                    let refs: Vec<&Rec> = recs.iter().collect();
+                    return self.write_batch(store, &sid, &refs).await;
+                }
+                for r in recs {
+                    self.write_batch(store, &sid, &[r]).await?;
+                }
+                Ok(())
+            }
+        })
+        .await
+    }
+
     /// Deferred mode: `put` that returns once its checkpoint is queued.
     pub async fn put_deferred(
         self: &std::sync::Arc<Self>,

@@ -106,6 +106,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl SqliteStore {
+    fn is_memory(&self) -> bool {
+        matches!(self.inner.location, Location::Memory)
+    }
+
     /// Opens (creating if needed) the store in the file at `path`.
     pub fn open(path: impl AsRef<Path>, cfg: StoreConfig) -> std::result::Result<Self, String> {
         cfg.validate()?;
@@ -168,7 +172,7 @@ impl SqliteStore {
         F: FnOnce(&Transaction<'_>, &StoreConfig) -> Result<T> + Send + 'static,
     {
         let inner = self.inner.clone();
-        run_blocking(move || {
+        run_blocking(self.is_memory(), move || {
             let mut conn = lock(&inner.writer);
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let out = f(&tx, &inner.cfg)?;
@@ -185,7 +189,7 @@ impl SqliteStore {
         F: FnOnce(&Transaction<'_>, &StoreConfig) -> Result<T> + Send + 'static,
     {
         let inner = self.inner.clone();
-        run_blocking(move || match &inner.location {
+        run_blocking(self.is_memory(), move || match &inner.location {
             Location::Memory => {
                 let mut conn = lock(&inner.writer);
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
@@ -234,10 +238,13 @@ pub fn on_caller_thread<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// Runs a store operation: inline when the caller may block (or the store is in memory: no I/O, a
+/// few microseconds), else on the blocking pool.
 async fn run_blocking<T: Send + 'static>(
+    inline: bool,
     f: impl FnOnce() -> Result<T> + Send + 'static,
 ) -> Result<T> {
-    if INLINE.with(|c| c.get()) {
+    if inline || INLINE.with(|c| c.get()) {
         return f();
     }
     match tokio::runtime::Handle::try_current() {

@@ -1,0 +1,34 @@
+"""The benchmark harness in its --quick mode, as a correctness check (no timing is asserted): every saver, ours in the
+default and in the deferred mode, the replaced saver over the local server, InMemorySaver and SqliteSaver, must end the
+same graph runs with the same results, or the command exits non-zero."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("langgraph_checkpoint_aws")
+pytest.importorskip("langgraph.checkpoint.sqlite")
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.timeout(600)
+def test_quick_benchmark_runs_and_every_saver_agrees(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benches" / "run.py"), "--quick", "--no-memory", "--only", "linear,fanout,history",
+         "--latency-ms", "1", "--json", str(out)],
+        capture_output=True, text=True, timeout=580,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "every correctness check passed" in proc.stdout
+    import json
+
+    data = json.loads(out.read_text())
+    kinds = {s["kind"] for s in data["sections"]}
+    assert {"old", "ours-http", "ours-http-deferred", "ours-local", "ours-local-deferred", "inmemory", "sqlite"} <= kinds
+    assert not [s for s in data["sections"] if s["error"]]
