@@ -60,9 +60,9 @@ struct LaneState {
     rtt: Option<Duration>,
     /// A failure of a deferred write, reported by the next call.
     error: Option<Error>,
-    /// Checkpoint ids written in batches here, oldest first.
-    batched: VecDeque<String>,
-    batched_set: HashSet<String>,
+    /// Checkpoint ids written through this lane, oldest first.
+    written: VecDeque<String>,
+    written_set: HashSet<String>,
 }
 
 #[derive(Default)]
@@ -116,7 +116,6 @@ fn ends_linger(rec: &Rec) -> bool {
 
 /// Takes the next batch off the front of a queue (at least one record when the queue is not empty).
 fn take_batch(st: &mut LaneState) -> Vec<Pending> {
-    let mut out: Vec<Pending> = Vec::new();
     let mut bytes = 0usize;
     let mut checkpoints: HashSet<&str> = HashSet::new();
     let (mut lo, mut hi) = (i64::MAX, i64::MIN);
@@ -126,7 +125,7 @@ fn take_batch(st: &mut LaneState) -> Vec<Pending> {
         let alone = rec.cp_time.is_none()
             || rec.json.len() > MAX_BATCH_BYTES / 2
             || matches!(rec.kind, RecKind::Checkpoint { .. })
-                && st.batched_set.contains(&rec.cp_id);
+                && st.written_set.contains(&rec.cp_id);
         if alone {
             if n == 0 {
                 n = 1;
@@ -151,22 +150,21 @@ fn take_batch(st: &mut LaneState) -> Vec<Pending> {
         n += 1;
     }
     let batch: Vec<Pending> = st.queue.drain(..n).collect();
-    if batch.len() > 1 {
-        for p in &batch {
-            if matches!(p.rec.kind, RecKind::Checkpoint { .. })
-                && st.batched_set.insert(p.rec.cp_id.clone())
-            {
-                st.batched.push_back(p.rec.cp_id.clone());
-                if st.batched.len() > REMEMBERED {
-                    if let Some(old) = st.batched.pop_front() {
-                        st.batched_set.remove(&old);
-                    }
+    // A checkpoint put again goes alone: as a revision of its own step, or as its own step above its copy in
+    // a batch (see `Rec::in_batch`); never as a batch copy, which would rank below the first put.
+    for p in &batch {
+        if matches!(p.rec.kind, RecKind::Checkpoint { .. })
+            && st.written_set.insert(p.rec.cp_id.clone())
+        {
+            st.written.push_back(p.rec.cp_id.clone());
+            if st.written.len() > REMEMBERED {
+                if let Some(old) = st.written.pop_front() {
+                    st.written_set.remove(&old);
                 }
             }
         }
     }
-    out.extend(batch);
-    out
+    batch
 }
 
 impl Saver {

@@ -591,3 +591,28 @@ async fn a_checkpoint_put_again_after_its_batch_wins() {
         assert_eq!(got.writes.len(), 1);
     }
 }
+
+#[tokio::test]
+async fn a_checkpoint_put_again_while_writes_are_in_flight_wins() {
+    let (st, saver) = (slow_store(), Saver::new());
+    let id = uuid6_like(1);
+    saver
+        .put(&st, cp("p", "", &id, None, "first"))
+        .await
+        .unwrap();
+    // The second put meets writes in flight: it must not become a batch copy ranking below the first.
+    let (a, b) = futures::join!(
+        saver.put_writes(&st, writes("p", &id, "x", &[("ch", 0, "w")])),
+        saver.put(&st, cp("p", "", &id, None, "second")),
+    );
+    a.unwrap();
+    b.unwrap();
+    for reader in [&saver, &Saver::new()] {
+        let got = reader.get_tuple(&st, "p", "", None).await.unwrap().unwrap();
+        assert_eq!(
+            got.channel_values,
+            Some(vec![("v".into(), typed("second"))])
+        );
+        assert_eq!(got.writes.len(), 1);
+    }
+}
