@@ -157,6 +157,11 @@ impl PyNativeClient {
         matches!(self.spec, Spec::File(_) | Spec::Memory)
     }
 
+    /// Whether the store lives in this process's memory (no I/O: its operations are microseconds of CPU).
+    pub fn in_memory(&self) -> bool {
+        matches!(self.spec, Spec::Memory)
+    }
+
     /// The store of this process: a forked child reopens the file (the parent's connections must not be
     /// used or closed there, so they are leaked). An in-memory store is the child's own copy.
     pub fn store(&self) -> PyResult<Arc<dyn SessionStore>> {

@@ -112,10 +112,17 @@ impl<'py> IntoPyObject<'py> for Outcome {
     }
 }
 
+/// How a call is run: sync or async, and (sync) whether the GIL is kept.
+#[derive(Clone, Copy)]
+struct Door {
+    asynchronous: bool,
+    keep_gil: bool,
+}
+
 /// Runs a saver call through the sync door (GIL released) or the async door (an awaitable).
 fn run<'py, F, Fut>(
     py: Python<'py>,
-    asynchronous: bool,
+    door: Door,
     op: &'static str,
     f: F,
 ) -> PyResult<Bound<'py, PyAny>>
@@ -123,7 +130,7 @@ where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = Result<Out>> + Send + 'static,
 {
-    if asynchronous {
+    if door.asynchronous {
         let in_flight = InFlight::start();
         pyo3_async_runtimes::generic::future_into_py::<ForkAwareRuntime, _, _>(py, async move {
             let result = f().await;
@@ -132,7 +139,14 @@ where
         })
     } else {
         let rt = runtime();
-        let result = py.detach(|| crate::store::sqlite::on_caller_thread(|| rt.block_on(f())));
+        let call = || crate::store::sqlite::on_caller_thread(|| rt.block_on(f()));
+        // The in-memory store's calls are a few microseconds of CPU: releasing the GIL for them costs more
+        // (another thread takes it, and this one waits to get it back) than it lets run.
+        let result = if door.keep_gil {
+            call()
+        } else {
+            py.detach(call)
+        };
         Outcome { op, result }.into_pyobject(py)
     }
 }
@@ -147,11 +161,19 @@ fn extract_typed(t: &Bound<'_, PyAny>) -> PyResult<Typed> {
 pub struct PyNativeSaver {
     client: Py<PyNativeClient>,
     saver: Arc<Saver>,
+    in_memory: bool,
 }
 
 impl PyNativeSaver {
     fn parts(&self) -> PyResult<(Arc<dyn SessionStore>, Arc<Saver>)> {
         Ok((self.client.get().store()?, self.saver.clone()))
+    }
+
+    fn door(&self, asynchronous: bool) -> Door {
+        Door {
+            asynchronous,
+            keep_gil: self.in_memory && !asynchronous,
+        }
     }
 }
 
@@ -162,7 +184,9 @@ impl PyNativeSaver {
     #[pyo3(signature = (client, *, deferred=false, group_commit=None))]
     fn new(client: Py<PyNativeClient>, deferred: bool, group_commit: Option<bool>) -> Self {
         let group_commit = group_commit.unwrap_or_else(|| !client.get().embedded());
+        let in_memory = client.get().in_memory();
         PyNativeSaver {
+            in_memory,
             client,
             saver: Arc::new(Saver::with_options(SaverOptions {
                 deferred,
@@ -188,7 +212,7 @@ impl PyNativeSaver {
     ) -> PyResult<Bound<'py, PyAny>> {
         // Needs no store: a closed client has nothing left to send (its queue failed or was stored).
         let saver = self.saver.clone();
-        run(py, asynchronous, "flush", move || async move {
+        run(py, self.door(asynchronous), "flush", move || async move {
             saver.flush(thread_id.as_deref()).await.map(|_| Out::Unit)
         })
     }
@@ -226,7 +250,7 @@ impl PyNativeSaver {
                 .collect::<PyResult<_>>()?,
         };
         let (store, saver) = self.parts()?;
-        run(py, asynchronous, "put", move || async move {
+        run(py, self.door(asynchronous), "put", move || async move {
             if saver.is_deferred() {
                 saver.put_deferred(store, req).await.map(|_| Out::Unit)
             } else {
@@ -260,16 +284,21 @@ impl PyNativeSaver {
                 .collect::<PyResult<_>>()?,
         };
         let (store, saver) = self.parts()?;
-        run(py, asynchronous, "put_writes", move || async move {
-            if saver.is_deferred() {
-                saver
-                    .put_writes_deferred(store, req)
-                    .await
-                    .map(|_| Out::Unit)
-            } else {
-                saver.put_writes(&*store, req).await.map(|_| Out::Unit)
-            }
-        })
+        run(
+            py,
+            self.door(asynchronous),
+            "put_writes",
+            move || async move {
+                if saver.is_deferred() {
+                    saver
+                        .put_writes_deferred(store, req)
+                        .await
+                        .map(|_| Out::Unit)
+                } else {
+                    saver.put_writes(&*store, req).await.map(|_| Out::Unit)
+                }
+            },
+        )
     }
 
     /// A checkpoint and buffered writes, `(thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, writes)`
@@ -320,12 +349,17 @@ impl PyNativeSaver {
             )
             .collect::<PyResult<Vec<_>>>()?;
         let (store, saver) = self.parts()?;
-        run(py, asynchronous, "put_with_writes", move || async move {
-            saver
-                .put_with_writes(store, req, writes)
-                .await
-                .map(|_| Out::Unit)
-        })
+        run(
+            py,
+            self.door(asynchronous),
+            "put_with_writes",
+            move || async move {
+                saver
+                    .put_with_writes(store, req, writes)
+                    .await
+                    .map(|_| Out::Unit)
+            },
+        )
     }
 
     #[pyo3(signature = (thread_id, checkpoint_ns, checkpoint_id=None, *, asynchronous=false))]
@@ -338,17 +372,22 @@ impl PyNativeSaver {
         asynchronous: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let (store, saver) = self.parts()?;
-        run(py, asynchronous, "get_tuple", move || async move {
-            saver
-                .get_tuple(
-                    &*store,
-                    &thread_id,
-                    &checkpoint_ns,
-                    checkpoint_id.as_deref(),
-                )
-                .await
-                .map(Out::Record)
-        })
+        run(
+            py,
+            self.door(asynchronous),
+            "get_tuple",
+            move || async move {
+                saver
+                    .get_tuple(
+                        &*store,
+                        &thread_id,
+                        &checkpoint_ns,
+                        checkpoint_id.as_deref(),
+                    )
+                    .await
+                    .map(Out::Record)
+            },
+        )
     }
 
     /// Starts a streaming listing; `thread_id=None` lists every thread, `checkpoint_ns=None` every namespace.
@@ -376,12 +415,17 @@ impl PyNativeSaver {
         asynchronous: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let (store, saver) = self.parts()?;
-        run(py, asynchronous, "delete_thread", move || async move {
-            saver
-                .delete_thread(&*store, &thread_id)
-                .await
-                .map(|_| Out::Unit)
-        })
+        run(
+            py,
+            self.door(asynchronous),
+            "delete_thread",
+            move || async move {
+                saver
+                    .delete_thread(&*store, &thread_id)
+                    .await
+                    .map(|_| Out::Unit)
+            },
+        )
     }
 
     #[pyo3(signature = (source_thread_id, target_thread_id, *, asynchronous=false))]
@@ -393,12 +437,17 @@ impl PyNativeSaver {
         asynchronous: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let (store, saver) = self.parts()?;
-        run(py, asynchronous, "copy_thread", move || async move {
-            saver
-                .copy_thread(&*store, &source_thread_id, &target_thread_id)
-                .await
-                .map(|_| Out::Unit)
-        })
+        run(
+            py,
+            self.door(asynchronous),
+            "copy_thread",
+            move || async move {
+                saver
+                    .copy_thread(&*store, &source_thread_id, &target_thread_id)
+                    .await
+                    .map(|_| Out::Unit)
+            },
+        )
     }
 
     #[pyo3(signature = (thread_ids, keep_latest, *, asynchronous=false))]
@@ -410,7 +459,7 @@ impl PyNativeSaver {
         asynchronous: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let (store, saver) = self.parts()?;
-        run(py, asynchronous, "prune", move || async move {
+        run(py, self.door(asynchronous), "prune", move || async move {
             saver
                 .prune(&*store, &thread_ids, keep_latest)
                 .await
@@ -426,12 +475,17 @@ impl PyNativeSaver {
         asynchronous: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let (store, saver) = self.parts()?;
-        run(py, asynchronous, "delete_for_runs", move || async move {
-            saver
-                .delete_for_runs(&*store, &run_ids)
-                .await
-                .map(|_| Out::Unit)
-        })
+        run(
+            py,
+            self.door(asynchronous),
+            "delete_for_runs",
+            move || async move {
+                saver
+                    .delete_for_runs(&*store, &run_ids)
+                    .await
+                    .map(|_| Out::Unit)
+            },
+        )
     }
 
     /// The session of a thread id (thread index, then session id or ARN); with `create`, a new session bound
@@ -445,12 +499,17 @@ impl PyNativeSaver {
         asynchronous: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let (store, saver) = self.parts()?;
-        run(py, asynchronous, "resolve_thread", move || async move {
-            match saver.resolve(&*store, &thread_id, create).await? {
-                Some(sid) => Ok(Out::Str(sid)),
-                None => Ok(Out::Record(None)),
-            }
-        })
+        run(
+            py,
+            self.door(asynchronous),
+            "resolve_thread",
+            move || async move {
+                match saver.resolve(&*store, &thread_id, create).await? {
+                    Some(sid) => Ok(Out::Str(sid)),
+                    None => Ok(Out::Record(None)),
+                }
+            },
+        )
     }
 
     #[pyo3(signature = (metadata=None, tags=None, *, asynchronous=false))]
@@ -470,12 +529,17 @@ impl PyNativeSaver {
                 .map_err(|e| error_to_py(py, &e, "create_thread", ""))?;
         }
         let (store, saver) = self.parts()?;
-        run(py, asynchronous, "create_thread", move || async move {
-            saver
-                .create_thread(&*store, metadata, tags)
-                .await
-                .map(Out::Str)
-        })
+        run(
+            py,
+            self.door(asynchronous),
+            "create_thread",
+            move || async move {
+                saver
+                    .create_thread(&*store, metadata, tags)
+                    .await
+                    .map(Out::Str)
+            },
+        )
     }
 }
 
@@ -524,7 +588,11 @@ impl PyListCursor {
     ) -> PyResult<Bound<'py, PyAny>> {
         let start = self.start.lock().unwrap_or_else(|p| p.into_inner()).take();
         let (store, saver, cursor) = (self.store.clone(), self.saver.clone(), self.cursor.clone());
-        run(py, asynchronous, "list", move || {
+        let door = Door {
+            asynchronous,
+            keep_gil: false,
+        };
+        run(py, door, "list", move || {
             next_batch(store, saver, start, cursor, n.max(1))
         })
     }
