@@ -4,15 +4,16 @@ under injected faults."""
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Iterator
-from typing import Annotated, Any, TypedDict
+from typing import Any
 
 import pytest
 
 pytest.importorskip("langgraph")
 
 from langgraph.graph import END, START, StateGraph  # noqa: E402
+
+from _lg_graphs import State, three_nodes  # noqa: E402
 from langgraph.types import Command, interrupt  # noqa: E402
 
 from bedrock_sessions import AsyncSessionClient, BedrockSessionSaver, SessionClient  # noqa: E402
@@ -20,21 +21,6 @@ from bedrock_sessions.exceptions import ValidationException  # noqa: E402
 from bedrock_sessions.server import LocalServer  # noqa: E402
 
 KEYS = dict(region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
-
-
-class State(TypedDict):
-    items: Annotated[list, operator.add]
-
-
-def three_nodes() -> StateGraph:
-    g = StateGraph(State)
-    for name in ("plan", "act", "reply"):
-        g.add_node(name, lambda s, name=name: {"items": [name]})
-    g.add_edge(START, "plan")
-    g.add_edge("plan", "act")
-    g.add_edge("act", "reply")
-    g.add_edge("reply", END)
-    return g
 
 
 def with_approval() -> StateGraph:

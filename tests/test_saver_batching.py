@@ -5,42 +5,26 @@ and other processes, real LangGraph graphs."""
 from __future__ import annotations
 
 import asyncio
-import operator
 import subprocess
 import sys
 import textwrap
 import time
 from pathlib import Path
-from typing import Annotated, TypedDict
 
 import pytest
 
 pytest.importorskip("langgraph")
 
 from langgraph.graph import END, START, StateGraph  # noqa: E402
+
+from _lg_graphs import State, record_counts, stored_steps, three_nodes  # noqa: E402
 from langgraph.types import Command, Send, interrupt  # noqa: E402
 
 from bedrock_sessions import BedrockSessionSaver, SessionClient  # noqa: E402
 from bedrock_sessions.exceptions import ServiceQuotaExceededException  # noqa: E402
-from bedrock_sessions.saver import decode_step  # noqa: E402
 from bedrock_sessions.server import LocalServer  # noqa: E402
 
 KEYS = dict(region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
-
-
-class State(TypedDict):
-    items: Annotated[list, operator.add]
-
-
-def three_nodes() -> StateGraph:
-    g = StateGraph(State)
-    for name in ("plan", "act", "reply"):
-        g.add_node(name, lambda s, name=name: {"items": [name]})
-    g.add_edge(START, "plan")
-    g.add_edge("plan", "act")
-    g.add_edge("act", "reply")
-    g.add_edge("reply", END)
-    return g
 
 
 def fan_out(n: int = 8) -> StateGraph:
@@ -63,18 +47,8 @@ def with_approval() -> StateGraph:
 
 def records(client: SessionClient, sid: str) -> tuple[int, dict[str, int]]:
     """(steps, records by kind) of a session, decoded through the session API."""
-    steps, out = 0, {"checkpoint": 0, "writes": 0}
-    for page in client.get_paginator("list_invocation_steps").paginate(sessionIdentifier=sid):
-        for s in page["invocationStepSummaries"]:
-            steps += 1
-            step = client.get_invocation_step(
-                sessionIdentifier=sid, invocationIdentifier=s["invocationId"], invocationStepId=s["invocationStepId"]
-            )["invocationStep"]
-            decoded = decode_step(step["payload"])
-            assert decoded is not None
-            for r in decoded["records"] if decoded["kind"] == "batch" else [decoded]:
-                out[r["kind"]] += 1
-    return steps, out
+    steps = stored_steps(client, sid)
+    return len(steps), record_counts(steps)
 
 
 def test_parallel_writes_of_a_superstep_share_one_request() -> None:

@@ -83,7 +83,7 @@ def test_saver_over_the_async_client(tmp_path: Path) -> None:
 def test_put_with_writes_stores_the_checkpoint_and_its_writes_in_one_step(tmp_path: Path) -> None:
     """DeferredCheckpointSaver(batch_writes=True) hands a checkpoint and the writes it buffered to put_with_writes: one
     step each time (a batch), read back whole by a saver that wrote nothing."""
-    from bedrock_sessions.saver import decode_step
+    from _lg_graphs import stored_steps
 
     client = SessionClient.local(str(tmp_path / "pww.db"))
     ours = BedrockSessionSaver(client=client)
@@ -91,16 +91,8 @@ def test_put_with_writes_stores_the_checkpoint_and_its_writes_in_one_step(tmp_pa
     cfg = {"configurable": {"thread_id": "pww"}}
     graph().compile(checkpointer=deferred).invoke({"items": ["x"]}, cfg)
     deferred.flush()
-    sid = ours._native.resolve_thread("pww")
-    steps, kinds = 0, []
-    for page in client.get_paginator("list_invocation_steps").paginate(sessionIdentifier=sid):
-        for s in page["invocationStepSummaries"]:
-            steps += 1
-            step = client.get_invocation_step(sessionIdentifier=sid, invocationIdentifier=s["invocationId"],
-                                              invocationStepId=s["invocationStepId"])["invocationStep"]
-            decoded = decode_step(step["payload"])
-            assert decoded is not None
-            kinds.append([r["kind"] for r in decoded["records"]] if decoded["kind"] == "batch" else [decoded["kind"]])
+    stored = stored_steps(client, ours._native.resolve_thread("pww"))
+    steps, kinds = len(stored), [[r["kind"] for r in step] for step in stored]
     records = sum(len(k) for k in kinds)
     assert any(len(k) > 1 and k[0] == "checkpoint" for k in kinds), kinds
     assert steps < records, kinds

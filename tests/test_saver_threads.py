@@ -4,33 +4,16 @@ delete_thread removes the session, errors name the thread, and the step budget p
 from __future__ import annotations
 
 import copy
-import operator
 from pathlib import Path
-from typing import Annotated, Any, TypedDict
 
 import pytest
 
 pytest.importorskip("langgraph")
 
-from langgraph.graph import END, START, StateGraph  # noqa: E402
+from _lg_graphs import record_counts, stored_steps, three_nodes  # noqa: E402
 
 from bedrock_sessions import BedrockSessionSaver, SessionClient  # noqa: E402
 from bedrock_sessions.exceptions import ConflictException, ServiceQuotaExceededException  # noqa: E402
-
-
-class State(TypedDict):
-    items: Annotated[list, operator.add]
-
-
-def three_nodes() -> StateGraph:
-    g = StateGraph(State)
-    for name in ("plan", "act", "reply"):
-        g.add_node(name, lambda s, name=name: {"items": [name]})
-    g.add_edge(START, "plan")
-    g.add_edge("plan", "act")
-    g.add_edge("act", "reply")
-    g.add_edge("reply", END)
-    return g
 
 
 @pytest.fixture
@@ -144,29 +127,12 @@ def test_steps_per_turn_not_more_than_the_replaced_saver(client: SessionClient) 
         counts[name] = _steps(client, sid)
         assert app.get_state({"configurable": {"thread_id": sid}}).values["items"][-1] == "reply"
         if name == "ours":
-            records = _records(client, sid)
+            records = record_counts(stored_steps(client, sid))
     assert counts["ours"] <= counts["old"], counts
     # 5 checkpoints (input, after __start__, one per node) and 4 put_writes (__start__ + 3 nodes) per turn; a
     # task's writes share a step with the checkpoint that follows them when both are in flight together.
     assert records == {"checkpoint": 5 * turns, "writes": 4 * turns}, records
     assert counts["ours"] <= 9 * turns, counts
-
-
-def _records(client: SessionClient, sid: str) -> dict[str, int]:
-    """Checkpoints and writes records stored in a session (a batch step holds several)."""
-    from bedrock_sessions.saver import decode_step
-
-    out = {"checkpoint": 0, "writes": 0}
-    for page in client.get_paginator("list_invocation_steps").paginate(sessionIdentifier=sid):
-        for s in page["invocationStepSummaries"]:
-            step = client.get_invocation_step(
-                sessionIdentifier=sid, invocationIdentifier=s["invocationId"], invocationStepId=s["invocationStepId"]
-            )["invocationStep"]
-            decoded = decode_step(step["payload"])
-            assert decoded is not None
-            for r in decoded["records"] if decoded["kind"] == "batch" else [decoded]:
-                out[r["kind"]] += 1
-    return out
 
 
 def test_bytes_stored_once(client: SessionClient) -> None:

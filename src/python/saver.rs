@@ -156,6 +156,29 @@ fn extract_typed(t: &Bound<'_, PyAny>) -> PyResult<Typed> {
     Ok(Typed(tag, data))
 }
 
+fn typed_values(values: &[(String, Bound<'_, PyAny>)]) -> PyResult<Vec<(String, Typed)>> {
+    values
+        .iter()
+        .map(|(k, v)| Ok((k.clone(), extract_typed(v)?)))
+        .collect()
+}
+
+/// One put_writes call's arguments as a request.
+fn writes_request(args: WritesArgs<'_>) -> PyResult<PutWrites> {
+    let (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, writes) = args;
+    Ok(PutWrites {
+        thread_id,
+        checkpoint_ns,
+        checkpoint_id,
+        task_id,
+        task_path,
+        writes: writes
+            .iter()
+            .map(|(c, i, v)| Ok((c.clone(), *i, extract_typed(v)?)))
+            .collect::<PyResult<_>>()?,
+    })
+}
+
 /// The LangGraph saver's native half: one per saver, shared by its `with_allowlist` copies.
 #[pyclass(name = "NativeSaver", frozen, module = "bedrock_sessions._core")]
 pub struct PyNativeSaver {
@@ -244,10 +267,7 @@ impl PyNativeSaver {
             parent_checkpoint_id,
             checkpoint: extract_typed(checkpoint)?,
             metadata_json,
-            channel_values: channel_values
-                .iter()
-                .map(|(k, v)| Ok((k.clone(), extract_typed(v)?)))
-                .collect::<PyResult<_>>()?,
+            channel_values: typed_values(&channel_values)?,
         };
         let (store, saver) = self.parts()?;
         run(py, self.door(asynchronous), "put", move || async move {
@@ -272,17 +292,14 @@ impl PyNativeSaver {
         writes: Vec<(String, i64, Bound<'py, PyAny>)>,
         asynchronous: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let req = PutWrites {
+        let req = writes_request((
             thread_id,
             checkpoint_ns,
             checkpoint_id,
             task_id,
             task_path,
-            writes: writes
-                .iter()
-                .map(|(c, i, v)| Ok((c.clone(), *i, extract_typed(v)?)))
-                .collect::<PyResult<_>>()?,
-        };
+            writes,
+        ))?;
         let (store, saver) = self.parts()?;
         run(
             py,
@@ -325,28 +342,11 @@ impl PyNativeSaver {
             parent_checkpoint_id,
             checkpoint: extract_typed(checkpoint)?,
             metadata_json,
-            channel_values: channel_values
-                .iter()
-                .map(|(k, v)| Ok((k.clone(), extract_typed(v)?)))
-                .collect::<PyResult<_>>()?,
+            channel_values: typed_values(&channel_values)?,
         };
         let writes = writes
             .into_iter()
-            .map(
-                |(thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, ws)| {
-                    Ok(PutWrites {
-                        thread_id,
-                        checkpoint_ns,
-                        checkpoint_id,
-                        task_id,
-                        task_path,
-                        writes: ws
-                            .iter()
-                            .map(|(c, i, v)| Ok((c.clone(), *i, extract_typed(v)?)))
-                            .collect::<PyResult<_>>()?,
-                    })
-                },
-            )
+            .map(writes_request)
             .collect::<PyResult<Vec<_>>>()?;
         let (store, saver) = self.parts()?;
         run(

@@ -56,13 +56,28 @@ pub(crate) struct Pending {
 struct LaneState {
     busy: bool,
     queue: VecDeque<Pending>,
-    /// Round trip of the lane's requests (exponential average).
-    rtt: Option<Duration>,
     /// A failure of a deferred write, reported by the next call.
     error: Option<Error>,
-    /// Checkpoint ids written through this lane, oldest first.
-    written: VecDeque<String>,
-    written_set: HashSet<String>,
+}
+
+/// The checkpoint ids a saver wrote last (bounded), oldest first.
+#[derive(Default)]
+struct Written {
+    order: VecDeque<String>,
+    set: HashSet<String>,
+}
+
+impl Written {
+    fn insert(&mut self, id: &str) {
+        if self.set.insert(id.to_string()) {
+            self.order.push_back(id.to_string());
+            if self.order.len() > REMEMBERED {
+                if let Some(old) = self.order.pop_front() {
+                    self.set.remove(&old);
+                }
+            }
+        }
+    }
 }
 
 #[derive(Default)]
@@ -80,32 +95,80 @@ impl Lane {
     }
 }
 
-/// The lanes of a saver.
+/// The lanes of a saver: only lanes with work (or an unreported failure) are kept.
 #[derive(Default)]
 pub(crate) struct Lanes {
     map: Mutex<HashMap<(String, String), Arc<Lane>>>,
     next: AtomicU64,
+    /// Round trip of the store's writes (exponential average).
+    rtt: Mutex<Option<Duration>>,
+    written: Mutex<Written>,
+}
+
+fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Lanes {
-    fn lane(&self, sid: &str, ns: &str) -> Arc<Lane> {
-        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        map.entry((sid.to_string(), ns.to_string()))
+    /// Queues a record in its lane (created if needed); true when the caller is to lead the lane. With
+    /// `report`, an unreported failure of the lane is returned instead (and the record not queued).
+    /// The map stays locked while queueing, so that a lane is never retired with a record in it.
+    fn push(
+        &self,
+        sid: &str,
+        rec: Arc<Rec>,
+        done: Option<oneshot::Sender<Signal>>,
+        report: bool,
+    ) -> Result<(Arc<Lane>, u64, bool)> {
+        let mut map = locked(&self.map);
+        let lane = map
+            .entry((sid.to_string(), rec.ns.clone()))
             .or_default()
-            .clone()
+            .clone();
+        let mut st = lane.lock();
+        if report {
+            if let Some(e) = st.error.take() {
+                return Err(e);
+            }
+        }
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let wake = ends_linger(&rec);
+        st.queue.push_back(Pending { id, rec, done });
+        let lead = !st.busy;
+        st.busy = true;
+        if wake && !lead {
+            lane.wake.notify_one();
+        }
+        drop(st);
+        Ok((lane, id, lead))
+    }
+
+    /// How many lanes are kept.
+    #[cfg(test)]
+    pub(crate) fn count(&self) -> usize {
+        locked(&self.map).len()
+    }
+
+    /// Drops an idle lane from the map (its lock is not held by the caller).
+    fn retire(&self, sid: &str, ns: &str, lane: &Arc<Lane>) {
+        let mut map = locked(&self.map);
+        let key = (sid.to_string(), ns.to_string());
+        let idle = {
+            let st = lane.lock();
+            !st.busy && st.queue.is_empty() && st.error.is_none()
+        };
+        if idle && map.get(&key).is_some_and(|l| Arc::ptr_eq(l, lane)) {
+            map.remove(&key);
+        }
     }
 
     /// The lanes of a session (all of them with `None`).
-    fn of_session(&self, sid: Option<&str>) -> Vec<Arc<Lane>> {
-        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+    fn of_session(&self, sid: Option<&str>) -> Vec<((String, String), Arc<Lane>)> {
+        let map = locked(&self.map);
         map.iter()
             .filter(|((s, _), _)| sid.is_none_or(|want| want == s))
-            .map(|(_, l)| l.clone())
+            .map(|(k, l)| (k.clone(), l.clone()))
             .collect()
-    }
-
-    fn id(&self) -> u64 {
-        self.next.fetch_add(1, Ordering::Relaxed)
     }
 }
 
@@ -115,7 +178,7 @@ fn ends_linger(rec: &Rec) -> bool {
 }
 
 /// Takes the next batch off the front of a queue (at least one record when the queue is not empty).
-fn take_batch(st: &mut LaneState) -> Vec<Pending> {
+fn take_batch(st: &mut LaneState, written: &mut Written) -> Vec<Pending> {
     let mut bytes = 0usize;
     let mut checkpoints: HashSet<&str> = HashSet::new();
     let (mut lo, mut hi) = (i64::MAX, i64::MIN);
@@ -124,8 +187,7 @@ fn take_batch(st: &mut LaneState) -> Vec<Pending> {
         let rec = &p.rec;
         let alone = rec.cp_time.is_none()
             || rec.json.len() > MAX_BATCH_BYTES / 2
-            || matches!(rec.kind, RecKind::Checkpoint { .. })
-                && st.written_set.contains(&rec.cp_id);
+            || matches!(rec.kind, RecKind::Checkpoint { .. }) && written.set.contains(&rec.cp_id);
         if alone {
             if n == 0 {
                 n = 1;
@@ -151,17 +213,10 @@ fn take_batch(st: &mut LaneState) -> Vec<Pending> {
     }
     let batch: Vec<Pending> = st.queue.drain(..n).collect();
     // A checkpoint put again goes alone: as a revision of its own step, or as its own step above its copy in
-    // a batch (see `Rec::in_batch`); never as a batch copy, which would rank below the first put.
+    // a batch (readers rank batch copies below); never as a batch copy, which would rank below the first put.
     for p in &batch {
-        if matches!(p.rec.kind, RecKind::Checkpoint { .. })
-            && st.written_set.insert(p.rec.cp_id.clone())
-        {
-            st.written.push_back(p.rec.cp_id.clone());
-            if st.written.len() > REMEMBERED {
-                if let Some(old) = st.written.pop_front() {
-                    st.written_set.remove(&old);
-                }
-            }
+        if matches!(p.rec.kind, RecKind::Checkpoint { .. }) {
+            written.insert(&p.rec.cp_id);
         }
     }
     batch
@@ -175,24 +230,9 @@ impl Saver {
         sid: &str,
         rec: Arc<Rec>,
     ) -> Result<()> {
-        let lane = self.lanes.lane(sid, &rec.ns);
-        let id = self.lanes.id();
+        let ns = rec.ns.clone();
         let (tx, rx) = oneshot::channel();
-        let lead = {
-            let mut st = lane.lock();
-            let wake = ends_linger(&rec);
-            st.queue.push_back(Pending {
-                id,
-                rec,
-                done: Some(tx),
-            });
-            let lead = !st.busy;
-            st.busy = true;
-            if wake && !lead {
-                lane.wake.notify_one();
-            }
-            lead
-        };
+        let (lane, id, lead) = self.lanes.push(sid, rec, Some(tx), false)?;
         if !lead {
             match rx.await {
                 Ok(Signal::Done(r)) => return r,
@@ -200,7 +240,7 @@ impl Saver {
                 Err(_) => return Err(Error::internal("a write was dropped by its lane")),
             }
         }
-        self.lead(store, sid, &lane, Some(id)).await
+        self.lead(store, sid, &ns, &lane, Some(id)).await
     }
 
     /// Queues a record and returns (deferred mode); a background task sends it.
@@ -210,26 +250,13 @@ impl Saver {
         sid: &str,
         rec: Arc<Rec>,
     ) -> Result<()> {
-        let lane = self.lanes.lane(sid, &rec.ns);
-        let start = {
-            let mut st = lane.lock();
-            if let Some(e) = st.error.take() {
-                return Err(e);
-            }
-            st.queue.push_back(Pending {
-                id: self.lanes.id(),
-                rec,
-                done: None,
-            });
-            let start = !st.busy;
-            st.busy = true;
-            start
-        };
+        let ns = rec.ns.clone();
+        let (lane, _, start) = self.lanes.push(sid, rec, None, true)?;
         if start {
             let saver = self.clone();
             let sid = sid.to_string();
             tokio::spawn(async move {
-                let _ = saver.lead(&*store, &sid, &lane, None).await;
+                let _ = saver.lead(&*store, &sid, &ns, &lane, None).await;
             });
         }
         Ok(())
@@ -242,6 +269,7 @@ impl Saver {
         &self,
         store: &dyn SessionStore,
         sid: &str,
+        ns: &str,
         lane: &Arc<Lane>,
         mine: Option<u64>,
     ) -> Result<()> {
@@ -249,10 +277,11 @@ impl Saver {
         loop {
             // Regular writes alone: wait a little for the checkpoint that usually follows them.
             let linger = {
-                let st = lane.lock();
-                let only_writes =
-                    !st.queue.is_empty() && !st.queue.iter().any(|p| ends_linger(&p.rec));
-                match st.rtt {
+                let only_writes = {
+                    let st = lane.lock();
+                    !st.queue.is_empty() && !st.queue.iter().any(|p| ends_linger(&p.rec))
+                };
+                match *locked(&self.lanes.rtt) {
                     Some(rtt) if mine.is_some() && only_writes && rtt >= LINGER_FROM => {
                         Some((rtt / 2).min(MAX_LINGER))
                     }
@@ -284,10 +313,12 @@ impl Saver {
                         return result.unwrap_or(Ok(()));
                     }
                 }
-                let batch = take_batch(&mut st);
+                let batch = take_batch(&mut st, &mut locked(&self.lanes.written));
                 if batch.is_empty() {
                     st.busy = false;
+                    drop(st);
                     lane.idle.notify_waiters();
+                    self.lanes.retire(sid, ns, lane);
                     return result.unwrap_or(Ok(()));
                 }
                 batch
@@ -297,15 +328,12 @@ impl Saver {
             let r = self.write_batch(store, sid, &recs).await;
             let took = started.elapsed();
             {
-                let mut st = lane.lock();
-                st.rtt = Some(match st.rtt {
-                    Some(old) => (old * 3 + took) / 4,
-                    None => took,
-                });
-                if mine.is_none() {
-                    if let Err(e) = &r {
-                        st.error.get_or_insert_with(|| e.clone());
-                    }
+                let mut rtt = locked(&self.lanes.rtt);
+                *rtt = Some(rtt.map_or(took, |old| (old * 3 + took) / 4));
+            }
+            if mine.is_none() {
+                if let Err(e) = &r {
+                    lane.lock().error.get_or_insert_with(|| e.clone());
                 }
             }
             for p in batch {
@@ -320,7 +348,7 @@ impl Saver {
 
     /// Waits until the lanes of a session (all with `None`) are idle; returns a deferred failure.
     pub(crate) async fn flush_lanes(&self, sid: Option<&str>) -> Result<()> {
-        for lane in self.lanes.of_session(sid) {
+        for ((sid, ns), lane) in self.lanes.of_session(sid) {
             loop {
                 let idle = lane.idle.notified();
                 tokio::pin!(idle);
@@ -328,7 +356,11 @@ impl Saver {
                 {
                     let mut st = lane.lock();
                     if !st.busy {
-                        if let Some(e) = st.error.take() {
+                        let failed = st.error.take();
+                        drop(st);
+                        // Reported: the lane has nothing left to keep.
+                        self.lanes.retire(&sid, &ns, &lane);
+                        if let Some(e) = failed {
                             return Err(e);
                         }
                         break;

@@ -319,11 +319,12 @@ struct Compressed {
 
 /// The text block stored for an envelope: the JSON itself, or, when large and compressible, its zstd
 /// compression (base64 in a small JSON wrapper; the service takes text blocks).
-pub fn pack(json: String) -> String {
+pub fn pack(json: &str) -> std::borrow::Cow<'_, str> {
+    use std::borrow::Cow;
     // zstd's fastest level: these are small JSON documents written on every call.
     const LEVEL: i32 = 1;
     if json.len() < COMPRESS_MIN {
-        return json;
+        return Cow::Borrowed(json);
     }
     thread_local! {
         // A compression context is costly to create (allocated and zeroed): one per thread, reused.
@@ -346,8 +347,8 @@ pub fn pack(json: String) -> String {
             z: "zstd".into(),
             data: STANDARD.encode(z),
         })
-        .unwrap_or(json),
-        _ => json,
+        .map_or(Cow::Borrowed(json), Cow::Owned),
+        _ => Cow::Borrowed(json),
     }
 }
 
@@ -621,12 +622,12 @@ mod tests {
     #[test]
     fn large_envelopes_are_compressed_and_read_back() {
         let small = r#"{"v":"bs1","kind":"writes"}"#.to_string();
-        assert_eq!(pack(small.clone()), small);
+        assert_eq!(pack(&small), small);
         let big = format!(
             r#"{{"v":"bs1","kind":"x","pad":"{}"}}"#,
             "abc".repeat(10_000)
         );
-        let packed = pack(big.clone());
+        let packed = pack(&big);
         assert!(
             packed.len() < big.len() / 10,
             "{} vs {}",
@@ -638,7 +639,7 @@ mod tests {
         let noise: String = (0..20_000)
             .map(|i| char::from(b'a' + ((i * 7919 + i / 3 * 104729) % 26) as u8))
             .collect();
-        let _ = pack(noise);
+        let _ = pack(&noise);
         assert!(unpack(r#"{"v":"bs1","z":"lzma","data":""}"#).is_err());
     }
 

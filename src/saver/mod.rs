@@ -115,7 +115,7 @@ fn text_payload(text: String) -> Payload {
 
 /// The stored text of an envelope: its JSON, compressed when large (see `layout::pack`).
 fn pack_json<T: Serialize>(envelope: &T) -> Result<String> {
-    to_json(envelope).map(layout::pack)
+    to_json(envelope).map(|json| layout::pack(&json).into_owned())
 }
 
 /// "Session ... not found": the thread's session was deleted. (The store's codes do not tell a missing
@@ -229,26 +229,6 @@ impl Rec {
         match &self.kind {
             RecKind::Checkpoint { env } => CachedEnv::Checkpoint(env.clone()),
             RecKind::Writes { env, .. } => CachedEnv::Writes(env.clone()),
-        }
-    }
-
-    /// The record as stored inside a batch (its JSON and envelope): a checkpoint's copy there ranks below
-    /// a step of its own (seq -1 < 0), so that putting it again alone later wins.
-    fn in_batch(&self) -> Result<(std::borrow::Cow<'_, str>, CachedEnv)> {
-        match &self.kind {
-            RecKind::Checkpoint { env } => {
-                let mut copy = (**env).clone();
-                copy.seq = -1;
-                let json = to_json(&copy)?;
-                Ok((
-                    std::borrow::Cow::Owned(json),
-                    CachedEnv::Checkpoint(Arc::new(copy)),
-                ))
-            }
-            RecKind::Writes { env, .. } => Ok((
-                std::borrow::Cow::Borrowed(&self.json),
-                CachedEnv::Writes(env.clone()),
-            )),
         }
     }
 }
@@ -787,11 +767,11 @@ impl Saver {
             let t = r.cp_time.unwrap_or_default();
             (lo.min(t), hi.max(t))
         });
-        let one_step = recs.iter().all(|r| {
-            r.cp_time.is_some()
-                && r.ns == recs[0].ns
-                && (!r.is_checkpoint() || std::ptr::eq(r, &recs[0]))
-        }) && hi - lo <= layout::BATCH_MAX_SPAN_MS
+        // One step when a batch can hold them all (only the first record is a checkpoint).
+        let one_step = recs
+            .iter()
+            .all(|r| r.cp_time.is_some() && r.ns == recs[0].ns)
+            && hi - lo <= layout::BATCH_MAX_SPAN_MS
             && recs.iter().map(|r| r.json.len()).sum::<usize>() <= lanes::MAX_BATCH_BYTES;
         let store = &*store;
         self.in_thread(store, &thread_id, |sid| {
@@ -907,15 +887,10 @@ impl Saver {
         let hi = newest.cp_time.unwrap_or_default();
         let lo = recs.iter().filter_map(|r| r.cp_time).min().unwrap_or(hi);
         let has_checkpoint = recs.iter().any(|r| r.is_checkpoint());
-        let (jsons, envs): (Vec<_>, Vec<_>) = recs
-            .iter()
-            .map(|r| r.in_batch())
-            .collect::<Result<Vec<_>>>()?
-            .into_iter()
-            .unzip();
-        let json = layout::batch_json(jsons.iter().map(|j| j.as_ref()));
+        let envs: Vec<CachedEnv> = recs.iter().map(|r| r.cached()).collect();
+        let json = layout::batch_json(recs.iter().map(|r| r.json.as_str()));
         let size = json.len();
-        let text = layout::pack(json);
+        let text = layout::pack(&json);
         let inv = layout::namespace_invocation_id(ns);
         let mut attempt = 0;
         loop {
@@ -925,7 +900,7 @@ impl Saver {
                 invocation_id: inv.clone(),
                 step_id: Some(id.clone()),
                 time: hi,
-                payload: text_payload(text.clone()),
+                payload: text_payload(text.to_string()),
             };
             match self.put_step(store, sid, ns, step).await {
                 Ok(_) => {
@@ -956,7 +931,7 @@ impl Saver {
             payload: text_payload(text.to_string()),
         };
         let main = layout::checkpoint_step_id(&env.checkpoint_id);
-        let text = layout::pack(rec.json.clone());
+        let text = layout::pack(&rec.json);
         match self
             .put_step(store, sid, &env.checkpoint_ns, || step(&main, &text))
             .await
@@ -992,13 +967,13 @@ impl Saver {
         step_id: &str,
     ) -> Result<()> {
         let inv = layout::namespace_invocation_id(&rec.ns);
-        let text = layout::pack(rec.json.clone());
+        let text = layout::pack(&rec.json);
         let step = || PutStep {
             session: sref(sid),
             invocation_id: inv.clone(),
             step_id: Some(step_id.to_string()),
             time: rec.time,
-            payload: text_payload(text.clone()),
+            payload: text_payload(text.to_string()),
         };
         match self.put_step(store, sid, &rec.ns, step).await {
             Ok(_) => {
@@ -1127,7 +1102,16 @@ impl Saver {
         let mut out = Vec::with_capacity(results.len());
         for r in results {
             match r? {
-                Some(Envelope::Batch(records)) => out.extend(records),
+                Some(Envelope::Batch(records)) => {
+                    out.extend(records.into_iter().map(|mut env| {
+                        // A checkpoint's copy in a batch ranks below a step of its own (seq 0, or a
+                        // revision's time): putting it again alone later wins.
+                        if let Envelope::Checkpoint(c) = &mut env {
+                            c.seq = c.seq.min(-1);
+                        }
+                        env
+                    }))
+                }
                 Some(env) => out.push(env),
                 None => {}
             }

@@ -233,15 +233,9 @@ mod tests {
 
     use crate::store::testing::Wrapped;
 
-    /// The embedded store without its native index, as an HTTP backend would be.
-    #[allow(non_snake_case)]
-    fn NoIndex(inner: SqliteStore) -> Wrapped {
-        Wrapped::new(inner, false)
-    }
-
-    #[tokio::test]
-    async fn binds_once_across_writers_and_rebinds() {
-        let base = NoIndex(SqliteStore::memory(StoreConfig::default()).unwrap());
+    /// An index kept in a session of the embedded store without its native index (as an HTTP backend is).
+    async fn indexed_store() -> IndexedStore {
+        let base = Wrapped::new(SqliteStore::memory(StoreConfig::default()).unwrap(), false);
         let index = base
             .create_session(CreateSession {
                 encryption_key_arn: None,
@@ -250,7 +244,12 @@ mod tests {
             })
             .await
             .unwrap();
-        let store = IndexedStore::new(Arc::new(base), &index.id).unwrap();
+        IndexedStore::new(Arc::new(base), &index.id).unwrap()
+    }
+
+    #[tokio::test]
+    async fn binds_once_across_writers_and_rebinds() {
+        let store = indexed_store().await;
         assert!(!store.inner.has_thread_index());
         assert_eq!(store.thread_session("t").await.unwrap(), None);
         let a = "0a1b2c3d-0000-4000-8000-00000000000a";
@@ -276,16 +275,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_saver_works_with_any_thread_id_over_the_index() {
-        let base = NoIndex(SqliteStore::memory(StoreConfig::default()).unwrap());
-        let index = base
-            .create_session(CreateSession {
-                encryption_key_arn: None,
-                metadata: Default::default(),
-                tags: Default::default(),
-            })
-            .await
-            .unwrap();
-        let store = IndexedStore::new(Arc::new(base), &index.id).unwrap();
+        let store = indexed_store().await;
         let saver = Saver::new();
         let cp = crate::saver::PutCheckpoint {
             thread_id: "any thread/string".into(),
