@@ -8,7 +8,7 @@
 //! - Durable mode (the default): each call returns once the request that carried its data succeeded
 //!   (or with that request's error). The caller whose request completes hands the lane to the first
 //!   waiting caller, which sends everything queued by then: nothing runs in the background. A lane that
-//!   holds only regular writes waits a little (a fraction of the lane's round trip, at most
+//!   holds only regular writes waits a little (a fraction of the store's round trip, at most
 //!   [`MAX_LINGER`]) for the checkpoint that usually follows them, so that both go in one request.
 //! - Deferred mode (opt-in): calls return once their data is queued; a background task per busy lane
 //!   sends it. Reads and `flush` wait for the lanes of their threads; a failure is reported by the next
