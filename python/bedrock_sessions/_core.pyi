@@ -84,7 +84,9 @@ class NativeClient:
 
 @final
 class NativeSaver:
-    def __new__(cls, client: NativeClient, *, deferred: bool = False, group_commit: bool | None = None) -> NativeSaver: ...
+    def __new__(
+        cls, client: NativeClient, *, deferred: bool = False, group_commit: bool | None = None, compress: bool | None = None
+    ) -> NativeSaver: ...
     @property
     def thread_index(self) -> bool: ...
     @property

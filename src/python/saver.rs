@@ -202,18 +202,26 @@ impl PyNativeSaver {
 
 #[pymethods]
 impl PyNativeSaver {
-    /// `group_commit` defaults to on for network backends and off for embedded stores (see SaverOptions).
+    /// `group_commit` defaults to on for network backends and off for embedded stores; `compress` to on,
+    /// but for a store in memory (see SaverOptions).
     #[new]
-    #[pyo3(signature = (client, *, deferred=false, group_commit=None))]
-    fn new(client: Py<PyNativeClient>, deferred: bool, group_commit: Option<bool>) -> Self {
+    #[pyo3(signature = (client, *, deferred=false, group_commit=None, compress=None))]
+    fn new(
+        client: Py<PyNativeClient>,
+        deferred: bool,
+        group_commit: Option<bool>,
+        compress: Option<bool>,
+    ) -> Self {
         let group_commit = group_commit.unwrap_or_else(|| !client.get().embedded());
         let in_memory = client.get().in_memory();
+        let compress = compress.unwrap_or(!in_memory);
         PyNativeSaver {
             in_memory,
             client,
             saver: Arc::new(Saver::with_options(SaverOptions {
                 deferred,
                 group_commit,
+                compress,
             })),
         }
     }

@@ -269,6 +269,133 @@ pub struct WritesEnvelope {
     pub writes: Vec<(String, i64, Typed)>,
 }
 
+/// Envelope JSON written directly into one buffer: the same text `serde_json::to_string` gives, at a
+/// fraction of the cost. Base64 never needs escaping, so values (most of an envelope) are encoded in
+/// place instead of encoded, then scanned for escapes, then copied.
+struct JsonOut(Vec<u8>);
+
+impl JsonOut {
+    fn with_capacity(n: usize) -> Self {
+        JsonOut(Vec::with_capacity(n))
+    }
+
+    fn raw(&mut self, s: &str) -> &mut Self {
+        self.0.extend_from_slice(s.as_bytes());
+        self
+    }
+
+    fn str(&mut self, s: &str) -> &mut Self {
+        // Writing a str into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut self.0, s);
+        self
+    }
+
+    fn opt_str(&mut self, s: Option<&str>) -> &mut Self {
+        match s {
+            Some(s) => self.str(s),
+            None => self.raw("null"),
+        }
+    }
+
+    fn int(&mut self, n: i64) -> &mut Self {
+        let _ = serde_json::to_writer(&mut self.0, &n);
+        self
+    }
+
+    fn typed(&mut self, t: &Typed) -> &mut Self {
+        self.raw("[").str(&t.0).raw(",\"");
+        let at = self.0.len();
+        self.0
+            .resize(at + base64::encoded_len(t.1.len(), true).unwrap_or(0), 0);
+        let n = STANDARD.encode_slice(&t.1, &mut self.0[at..]).unwrap_or(0);
+        self.0.truncate(at + n);
+        self.raw("\"]")
+    }
+
+    fn finish(self) -> String {
+        // Only str pieces and serde_json's output went in.
+        String::from_utf8(self.0).expect("JSON is UTF-8")
+    }
+}
+
+fn typed_len(t: &Typed) -> usize {
+    t.0.len() + t.1.len() * 4 / 3 + 12
+}
+
+impl CheckpointEnvelope {
+    /// This envelope's JSON (as `serde_json::to_string` writes it).
+    pub fn to_json(&self) -> String {
+        let cap = 256
+            + self.thread_id.len()
+            + self.checkpoint_ns.len()
+            + self.metadata.get().len()
+            + typed_len(&self.checkpoint)
+            + self
+                .channel_values
+                .iter()
+                .map(|(k, v)| k.len() + 8 + typed_len(v))
+                .sum::<usize>();
+        let mut o = JsonOut::with_capacity(cap);
+        o.raw("{\"v\":").str(&self.v);
+        o.raw(",\"kind\":").str(&self.kind);
+        o.raw(",\"thread_id\":").str(&self.thread_id);
+        o.raw(",\"checkpoint_ns\":").str(&self.checkpoint_ns);
+        o.raw(",\"checkpoint_id\":").str(&self.checkpoint_id);
+        o.raw(",\"parent_checkpoint_id\":")
+            .opt_str(self.parent_checkpoint_id.as_deref());
+        o.raw(",\"seq\":").int(self.seq);
+        o.raw(",\"checkpoint\":").typed(&self.checkpoint);
+        o.raw(",\"metadata\":").raw(self.metadata.get());
+        o.raw(",\"channel_values\":[");
+        for (i, (k, v)) in self.channel_values.iter().enumerate() {
+            o.raw(if i == 0 { "[" } else { ",[" })
+                .str(k)
+                .raw(",")
+                .typed(v)
+                .raw("]");
+        }
+        o.raw("]}");
+        o.finish()
+    }
+}
+
+impl WritesEnvelope {
+    /// This envelope's JSON (as `serde_json::to_string` writes it).
+    pub fn to_json(&self) -> String {
+        let cap = 256
+            + self.thread_id.len()
+            + self.checkpoint_ns.len()
+            + self.task_id.len()
+            + self.task_path.len()
+            + self
+                .writes
+                .iter()
+                .map(|(c, _, v)| c.len() + 28 + typed_len(v))
+                .sum::<usize>();
+        let mut o = JsonOut::with_capacity(cap);
+        o.raw("{\"v\":").str(&self.v);
+        o.raw(",\"kind\":").str(&self.kind);
+        o.raw(",\"thread_id\":").str(&self.thread_id);
+        o.raw(",\"checkpoint_ns\":").str(&self.checkpoint_ns);
+        o.raw(",\"checkpoint_id\":").str(&self.checkpoint_id);
+        o.raw(",\"task_id\":").str(&self.task_id);
+        o.raw(",\"task_path\":").str(&self.task_path);
+        o.raw(",\"seq\":").int(self.seq);
+        o.raw(",\"writes\":[");
+        for (i, (c, idx, v)) in self.writes.iter().enumerate() {
+            o.raw(if i == 0 { "[" } else { ",[" })
+                .str(c)
+                .raw(",")
+                .int(*idx)
+                .raw(",")
+                .typed(v)
+                .raw("]");
+        }
+        o.raw("]}");
+        o.finish()
+    }
+}
+
 /// A decoded step of either layout.
 #[derive(Debug, Clone)]
 pub enum Envelope {
@@ -317,6 +444,36 @@ struct Compressed {
     data: String,
 }
 
+/// Compression contexts, shared by every thread. A context is costly to create (allocated and zeroed,
+/// then paged in): LangGraph's sync API runs `put` on short-lived pool threads, so a context per thread
+/// was created anew on most calls.
+struct Pool<T>(std::sync::Mutex<Vec<T>>);
+
+impl<T> Pool<T> {
+    const fn new() -> Self {
+        Pool(std::sync::Mutex::new(Vec::new()))
+    }
+
+    /// Runs `f` with a pooled context (made by `make` when none is idle), then keeps it for reuse.
+    fn with<R>(&self, make: impl FnOnce() -> Option<T>, f: impl FnOnce(Option<&mut T>) -> R) -> R {
+        // At most this many idle contexts are kept: more threads than that rarely compress at once.
+        const KEEP: usize = 8;
+        let idle = self.0.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let mut ctx = idle.or_else(make);
+        let out = f(ctx.as_mut());
+        if let Some(c) = ctx {
+            let mut idle = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            if idle.len() < KEEP {
+                idle.push(c);
+            }
+        }
+        out
+    }
+}
+
+static COMPRESSORS: Pool<zstd::bulk::Compressor<'static>> = Pool::new();
+static DECOMPRESSORS: Pool<zstd::bulk::Decompressor<'static>> = Pool::new();
+
 /// The text block stored for an envelope: the JSON itself, or, when large and compressible, its zstd
 /// compression (base64 in a small JSON wrapper; the service takes text blocks).
 pub fn pack(json: &str) -> std::borrow::Cow<'_, str> {
@@ -326,21 +483,13 @@ pub fn pack(json: &str) -> std::borrow::Cow<'_, str> {
     if json.len() < COMPRESS_MIN {
         return Cow::Borrowed(json);
     }
-    thread_local! {
-        // A compression context is costly to create (allocated and zeroed): one per thread, reused.
-        static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
-            const { std::cell::RefCell::new(None) };
-    }
-    let compressed = COMPRESSOR.with(|c| {
-        let mut c = c.borrow_mut();
-        if c.is_none() {
-            *c = zstd::bulk::Compressor::new(LEVEL).ok();
-        }
-        match c.as_mut() {
+    let compressed = COMPRESSORS.with(
+        || zstd::bulk::Compressor::new(LEVEL).ok(),
+        |c| match c {
             Some(z) => z.compress(json.as_bytes()),
             None => zstd::bulk::compress(json.as_bytes(), LEVEL),
-        }
-    });
+        },
+    );
     match compressed {
         Ok(z) if z.len() * 4 / 3 + 64 < json.len() * 9 / 10 => serde_json::to_string(&Compressed {
             v: LAYOUT.into(),
@@ -368,24 +517,17 @@ pub fn unpack(text: &str) -> Result<std::borrow::Cow<'_, str>> {
     let z = STANDARD
         .decode(c.data.as_bytes())
         .map_err(|e| corrupt("compressed envelope", e))?;
-    thread_local! {
-        static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
-            const { std::cell::RefCell::new(None) };
-    }
     // Bounded: a step holds at most 50 MB; its JSON cannot be much more than 4/3 of that.
     const LIMIT: usize = 128 * 1024 * 1024;
-    let json = DECOMPRESSOR
-        .with(|d| {
-            let mut d = d.borrow_mut();
-            if d.is_none() {
-                *d = zstd::bulk::Decompressor::new().ok();
-            }
-            match d.as_mut() {
+    let json = DECOMPRESSORS
+        .with(
+            || zstd::bulk::Decompressor::new().ok(),
+            |d| match d {
                 // Allocates the frame's recorded size (ours record it), never more than the bound.
                 Some(dz) => dz.decompress(&z, LIMIT),
                 None => zstd::bulk::decompress(&z, LIMIT),
-            }
-        })
+            },
+        )
         .map_err(|e| corrupt("compressed envelope", e))?;
     String::from_utf8(json)
         .map(std::borrow::Cow::Owned)
@@ -565,6 +707,66 @@ fn md5(input: &[u8]) -> [u8; 16] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn envelope_json_is_what_serde_writes() {
+        let odd = "th\"read\\ \u{1} \n é 🥾 </script>";
+        let typed =
+            |tag: &str, n: usize| Typed(tag.into(), (0..n).map(|i| (i * 37 % 256) as u8).collect());
+        for (parent, values, metadata) in [
+            (None, vec![], r#"{}"#),
+            (
+                Some("1f0c-parent".to_string()),
+                vec![
+                    ("messages".to_string(), typed("msgpack", 3000)),
+                    (odd.to_string(), typed("null", 0)),
+                ],
+                r#"{"source":"loop","step":3,"writes":{"n":[1,2.5,null]},"é":"\u00e9"}"#,
+            ),
+            (
+                Some(String::new()),
+                vec![
+                    ("a".into(), typed("bytes", 1)),
+                    ("b".into(), typed("bytes", 2)),
+                ],
+                "null",
+            ),
+        ] {
+            let env = CheckpointEnvelope {
+                v: LAYOUT.into(),
+                kind: "checkpoint".into(),
+                thread_id: odd.into(),
+                checkpoint_ns: "sub:1|inner:2".into(),
+                checkpoint_id: "1f0c0000-0000-6000-8000-000000000000".into(),
+                parent_checkpoint_id: parent,
+                seq: -1,
+                checkpoint: typed("msgpack", 77),
+                metadata: RawValue::from_string(metadata.into()).unwrap(),
+                channel_values: values,
+            };
+            assert_eq!(env.to_json(), serde_json::to_string(&env).unwrap());
+        }
+        for writes in [
+            vec![],
+            vec![
+                ("cart".to_string(), 0, typed("msgpack", 10)),
+                (odd.to_string(), -3, typed("pickle", 4)),
+            ],
+        ] {
+            let env = WritesEnvelope {
+                v: LAYOUT.into(),
+                kind: "writes".into(),
+                thread_id: "t".into(),
+                checkpoint_ns: String::new(),
+                checkpoint_id: "c".into(),
+                task_id: odd.into(),
+                task_path: "~__pregel_pull, think".into(),
+                seq: i64::MAX,
+                writes,
+            };
+            assert_eq!(env.to_json(), serde_json::to_string(&env).unwrap());
+        }
+    }
 
     #[test]
     fn md5_known_vectors() {

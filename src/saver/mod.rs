@@ -20,7 +20,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures::future::join_all;
-use serde::Serialize;
 use serde_json::value::RawValue;
 
 use crate::error::{Error, ErrorCode, Result};
@@ -113,11 +112,6 @@ fn text_payload(text: String) -> Payload {
     }
 }
 
-/// The stored text of an envelope: its JSON, compressed when large (see `layout::pack`).
-fn pack_json<T: Serialize>(envelope: &T) -> Result<String> {
-    to_json(envelope).map(|json| layout::pack(&json).into_owned())
-}
-
 /// "Session ... not found": the thread's session was deleted. (The store's codes do not tell a missing
 /// session from a missing invocation; its messages do.)
 fn is_deleted_session(e: &Error) -> bool {
@@ -174,7 +168,7 @@ impl Rec {
             metadata,
             channel_values: req.channel_values,
         };
-        let json = to_json(&env)?;
+        let json = env.to_json();
         Ok(Rec {
             ns: env.checkpoint_ns.clone(),
             cp_id: env.checkpoint_id.clone(),
@@ -207,7 +201,7 @@ impl Rec {
             writes: req.writes,
         };
         Ok(Rec {
-            json: to_json(&env)?,
+            json: env.to_json(),
             kind: RecKind::Writes {
                 step_id,
                 env: Arc::new(env),
@@ -231,10 +225,6 @@ impl Rec {
             RecKind::Writes { env, .. } => CachedEnv::Writes(env.clone()),
         }
     }
-}
-
-fn to_json<T: Serialize>(envelope: &T) -> Result<String> {
-    serde_json::to_string(envelope).map_err(|e| Error::internal(e.to_string()))
 }
 
 /// A stored envelope as this process wrote it (shared, not copied, with the record it came from).
@@ -388,6 +378,7 @@ pub struct Saver {
     lanes: lanes::Lanes,
     deferred: bool,
     group_commit: bool,
+    compress: bool,
     /// Held while a deleted thread is rebound, so that concurrent writers of this process rebind it once.
     recovering: tokio::sync::Mutex<()>,
 }
@@ -401,6 +392,10 @@ pub struct SaverOptions {
     /// where a request is a network round trip; on an embedded store a write costs less than handing
     /// the lane from one thread to another, so each call writes alone there.
     pub group_commit: bool,
+    /// Large envelopes are stored zstd-compressed (see [`layout::pack`]): fewer bytes on the wire, in
+    /// the service and on disk. A store in memory has neither wire nor disk, and there the compression
+    /// was most of a write's cost, so it stores envelopes as they are (readers take both forms).
+    pub compress: bool,
 }
 
 impl Default for SaverOptions {
@@ -408,6 +403,7 @@ impl Default for SaverOptions {
         SaverOptions {
             deferred: false,
             group_commit: true,
+            compress: true,
         }
     }
 }
@@ -433,6 +429,7 @@ impl Saver {
         Saver {
             deferred: options.deferred,
             group_commit: options.group_commit,
+            compress: options.compress,
             ..Saver::default()
         }
     }
@@ -448,6 +445,15 @@ impl Saver {
 
     pub fn is_deferred(&self) -> bool {
         self.deferred
+    }
+
+    /// The stored text of an envelope's JSON: compressed when large and this saver compresses.
+    fn pack<'a>(&self, json: &'a str) -> std::borrow::Cow<'a, str> {
+        if self.compress {
+            layout::pack(json)
+        } else {
+            std::borrow::Cow::Borrowed(json)
+        }
     }
 
     fn cached_step(&self, sid: &str, inv: &str, step: &str) -> Option<Arc<[CachedEnv]>> {
@@ -890,7 +896,7 @@ impl Saver {
         let envs: Vec<CachedEnv> = recs.iter().map(|r| r.cached()).collect();
         let json = layout::batch_json(recs.iter().map(|r| r.json.as_str()));
         let size = json.len();
-        let text = layout::pack(&json);
+        let text = self.pack(&json);
         let inv = layout::namespace_invocation_id(ns);
         let mut attempt = 0;
         loop {
@@ -931,7 +937,7 @@ impl Saver {
             payload: text_payload(text.to_string()),
         };
         let main = layout::checkpoint_step_id(&env.checkpoint_id);
-        let text = layout::pack(&rec.json);
+        let text = self.pack(&rec.json);
         match self
             .put_step(store, sid, &env.checkpoint_ns, || step(&main, &text))
             .await
@@ -945,7 +951,7 @@ impl Saver {
                 // step is added and readers take the newest.
                 let mut revision = env.clone();
                 revision.seq = now_ns();
-                let text = pack_json(&revision)?;
+                let text = self.pack(&revision.to_json()).into_owned();
                 let id = layout::revision_step_id(&env.checkpoint_id);
                 self.put_step(store, sid, &env.checkpoint_ns, || step(&id, &text))
                     .await?;
@@ -967,7 +973,7 @@ impl Saver {
         step_id: &str,
     ) -> Result<()> {
         let inv = layout::namespace_invocation_id(&rec.ns);
-        let text = layout::pack(&rec.json);
+        let text = self.pack(&rec.json);
         let step = || PutStep {
             session: sref(sid),
             invocation_id: inv.clone(),

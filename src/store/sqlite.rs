@@ -10,9 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
-use rusqlite::{
-    Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
-};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use super::{Durability, SessionStore, StoreConfig};
 use crate::clock::Millis;
@@ -141,7 +139,7 @@ impl SqliteStore {
         let conn = Connection::open_with_flags(&name, flags).map_err(|e| e.to_string())?;
         conn.execute_batch("PRAGMA foreign_keys = ON;")
             .map_err(|e| e.to_string())?;
-        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        tune(&conn).map_err(|e| e.to_string())?;
         migrate(&conn)?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
@@ -169,12 +167,12 @@ impl SqliteStore {
     async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction<'_>, &StoreConfig) -> Result<T> + Send + 'static,
+        F: FnOnce(&Tx<'_>, &StoreConfig) -> Result<T> + Send + 'static,
     {
         let inner = self.inner.clone();
         run_blocking(self.is_memory(), move || {
-            let mut conn = lock(&inner.writer);
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let conn = lock(&inner.writer);
+            let tx = Tx::begin(&conn, "BEGIN IMMEDIATE")?;
             let out = f(&tx, &inner.cfg)?;
             tx.commit()?;
             Ok(out)
@@ -186,23 +184,23 @@ impl SqliteStore {
     async fn read<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction<'_>, &StoreConfig) -> Result<T> + Send + 'static,
+        F: FnOnce(&Tx<'_>, &StoreConfig) -> Result<T> + Send + 'static,
     {
         let inner = self.inner.clone();
         run_blocking(self.is_memory(), move || match &inner.location {
             Location::Memory => {
-                let mut conn = lock(&inner.writer);
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+                let conn = lock(&inner.writer);
+                let tx = Tx::begin(&conn, "BEGIN")?;
                 f(&tx, &inner.cfg)
             }
             Location::File(path) => {
                 let pooled = lock(&inner.readers).pop();
-                let mut conn = match pooled {
+                let conn = match pooled {
                     Some(c) => c,
                     None => open_connection(path, &inner.cfg).map_err(Error::from)?,
                 };
                 let out = {
-                    let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+                    let tx = Tx::begin(&conn, "BEGIN")?;
                     f(&tx, &inner.cfg)
                 };
                 let mut idle = lock(&inner.readers);
@@ -213,6 +211,46 @@ impl SqliteStore {
             }
         })
         .await
+    }
+}
+
+/// A transaction begun and ended with cached statements (rusqlite's `Transaction` parses `BEGIN` and
+/// `COMMIT` anew on every call, a fair share of a small write's cost). Dropped without `commit`, it
+/// rolls back: an error leaves nothing written.
+pub(crate) struct Tx<'c> {
+    conn: &'c Connection,
+    open: bool,
+}
+
+impl<'c> Tx<'c> {
+    fn begin(conn: &'c Connection, sql: &'static str) -> rusqlite::Result<Self> {
+        conn.prepare_cached(sql)?.execute([])?;
+        Ok(Tx { conn, open: true })
+    }
+
+    fn commit(mut self) -> rusqlite::Result<()> {
+        self.conn.prepare_cached("COMMIT")?.execute([])?;
+        self.open = false;
+        Ok(())
+    }
+}
+
+impl Drop for Tx<'_> {
+    fn drop(&mut self) {
+        if self.open && !self.conn.is_autocommit() {
+            // Fails only if the transaction is already gone (SQLite rolled it back itself).
+            let _ = self
+                .conn
+                .prepare_cached("ROLLBACK")
+                .and_then(|mut s| s.execute([]));
+        }
+    }
+}
+
+impl std::ops::Deref for Tx<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.conn
     }
 }
 
@@ -257,12 +295,21 @@ async fn run_blocking<T: Send + 'static>(
     }
 }
 
+/// Settings of every connection: cached statements, and plans that do not depend on bound values
+/// (without this, SQLite re-plans a statement whose `LIMIT ?` or compared value was bound anew, on
+/// every listing: a full prepare each time).
+fn tune(conn: &Connection) -> rusqlite::Result<()> {
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+    Ok(())
+}
+
 fn open_connection(path: &Path, cfg: &StoreConfig) -> rusqlite::Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags)?;
-    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    tune(&conn)?;
     conn.busy_timeout(cfg.busy_timeout)?;
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
@@ -446,7 +493,7 @@ fn not_found_session(raw: &str) -> Error {
     Error::not_found(format!("Session {raw} was not found"))
 }
 
-fn find_session(tx: &Transaction<'_>, sref: &SessionRef) -> Result<SessionRow> {
+fn find_session(tx: &Tx<'_>, sref: &SessionRef) -> Result<SessionRow> {
     let row = tx
         .prepare_cached(&format!(
             "SELECT {SESSION_COLS} FROM sessions WHERE id = ?1"
@@ -461,7 +508,7 @@ fn find_session(tx: &Transaction<'_>, sref: &SessionRef) -> Result<SessionRow> {
     Ok(row)
 }
 
-fn find_tagged_session(tx: &Transaction<'_>, arn: &ResourceArn) -> Result<SessionRow> {
+fn find_tagged_session(tx: &Tx<'_>, arn: &ResourceArn) -> Result<SessionRow> {
     let sref = SessionRef {
         raw: arn.raw.clone(),
         id: arn.arn.session_id.clone(),
@@ -476,11 +523,7 @@ fn find_tagged_session(tx: &Transaction<'_>, arn: &ResourceArn) -> Result<Sessio
     })
 }
 
-fn find_invocation_seq(
-    tx: &Transaction<'_>,
-    session: &SessionRow,
-    invocation_id: &str,
-) -> Result<i64> {
+fn find_invocation_seq(tx: &Tx<'_>, session: &SessionRow, invocation_id: &str) -> Result<i64> {
     tx.prepare_cached("SELECT seq FROM invocations WHERE session_seq = ?1 AND id = ?2")?
         .query_row(params![session.seq, invocation_id], |r| r.get(0))
         .optional()?
@@ -499,7 +542,7 @@ fn page_size(cfg: &StoreConfig, page: &PageRequest) -> i64 {
 /// Runs a newest-first keyset query. `sql` selects rows whose last two columns are (time, seq);
 /// it has `?1`/`?2` for the cursor and `?3` for the limit, then `extra` parameters.
 fn keyset<T>(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     sql: &str,
     extra: &[&dyn rusqlite::ToSql],
     scope: &str,
@@ -544,11 +587,7 @@ fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-fn insert_tags(
-    tx: &Transaction<'_>,
-    session_seq: i64,
-    tags: &BTreeMap<String, String>,
-) -> Result<()> {
+fn insert_tags(tx: &Tx<'_>, session_seq: i64, tags: &BTreeMap<String, String>) -> Result<()> {
     let mut stmt = tx.prepare_cached(
         "INSERT INTO tags (session_seq, key, value) VALUES (?1, ?2, ?3)
          ON CONFLICT (session_seq, key) DO UPDATE SET value = excluded.value",
@@ -559,7 +598,7 @@ fn insert_tags(
     Ok(())
 }
 
-fn tag_count(tx: &Transaction<'_>, session_seq: i64) -> Result<i64> {
+fn tag_count(tx: &Tx<'_>, session_seq: i64) -> Result<i64> {
     Ok(tx
         .prepare_cached("SELECT COUNT(*) FROM tags WHERE session_seq = ?1")?
         .query_row([session_seq], |r| r.get(0))?)
@@ -762,40 +801,48 @@ impl SessionStore for SqliteStore {
             let row = find_session(tx, &req.session)?;
             row.require_writable(cfg, "PutInvocationStep")?;
             let inv_seq = find_invocation_seq(tx, &row, &req.invocation_id)?;
-            if let Some(step_id) = &req.step_id {
-                let existing: Option<(i64, i64, Vec<u8>)> = tx
+            // A step id that exists: a retried write of the same step is a success; anything else is a
+            // conflict.
+            let existing = |step_id: &str| -> Result<Option<String>> {
+                let found: Option<(i64, i64, Vec<u8>)> = tx
                     .prepare_cached("SELECT invocation_seq, step_time, payload FROM steps WHERE session_seq = ?1 AND id = ?2")?
-.query_row(
-                        params![row.seq, step_id],
-                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                    )
+                    .query_row(params![row.seq, step_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                     .optional()?;
-                if let Some((e_inv, e_time, e_payload)) = existing {
-                    // A retried write of the same step is a success; anything else is a conflict.
-                    if e_inv == inv_seq && e_time == req.time && e_payload == blob {
-                        return Ok(step_id.clone());
+                match found {
+                    None => Ok(None),
+                    Some((e_inv, e_time, e_payload)) if e_inv == inv_seq && e_time == req.time && e_payload == blob => {
+                        Ok(Some(step_id.to_string()))
                     }
-                    return Err(Error::conflict(format!(
+                    Some(_) => Err(Error::conflict(format!(
                         "Invocation step {step_id} already exists in session {} with other content",
                         row.id
-                    )));
+                    ))),
                 }
-            }
+            };
             if row.step_count as u64 >= cfg.max_steps_per_session {
+                // Even a full session answers a retry of a step it holds.
+                if let Some(done) = req.step_id.as_deref().map(existing).transpose()?.flatten() {
+                    return Ok(done);
+                }
                 return Err(Error::quota(format!(
                     "Session {} has reached its quota of {} invocation steps",
                     row.id, cfg.max_steps_per_session
                 )));
             }
-            let step_id = req.step_id.unwrap_or_else(new_id);
-            tx.prepare_cached("INSERT INTO steps (session_seq, invocation_seq, id, step_time, payload) VALUES (?1, ?2, ?3, ?4, ?5)")?
-.execute(
-                params![row.seq, inv_seq, step_id, req.time, blob],
-            )?;
+            let step_id = req.step_id.clone().unwrap_or_else(new_id);
+            // Inserted unless the id exists (one statement on the usual path; the existing step is
+            // read only then).
+            let inserted = tx
+                .prepare_cached("INSERT INTO steps (session_seq, invocation_seq, id, step_time, payload) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (session_seq, id) DO NOTHING")?
+                .execute(params![row.seq, inv_seq, step_id, req.time, blob])?;
+            if inserted == 0 {
+                return match existing(&step_id)? {
+                    Some(done) => Ok(done),
+                    None => Err(Error::internal(format!("step {step_id} was neither stored nor found"))),
+                };
+            }
             tx.prepare_cached("UPDATE sessions SET step_count = step_count + 1, last_updated_at = ?1 WHERE seq = ?2")?
-.execute(
-                params![cfg.clock.now_ms(), row.seq],
-            )?;
+                .execute(params![cfg.clock.now_ms(), row.seq])?;
             Ok(step_id)
         })
         .await
