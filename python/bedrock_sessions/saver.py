@@ -38,6 +38,8 @@ __all__ = ["BedrockSessionSaver", "AsyncBedrockSessionSaver", "decode_step"]
 
 # Metadata that JSON cannot carry is kept through serde under this key.
 _TYPED_METADATA = "__bedrock_sessions_typed__"
+# Metadata is stored as plain JSON. One encoder for every call: json.dumps with options builds a new one each time.
+_METADATA_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False)
 
 _AWS_ARGS = (
     "session",
@@ -167,14 +169,15 @@ class BedrockSessionSaver(BaseCheckpointSaver[str]):
         c = checkpoint.copy()
         values: dict[str, Any] = c.pop("channel_values", {})  # type: ignore[misc]
         versions = checkpoint.get("channel_versions", {})
-        channel_values = [(k, self.serde.dumps_typed(v)) for k, v in values.items() if k in versions]
+        dumps = self.serde.dumps_typed
+        channel_values = [(k, dumps(v)) for k, v in values.items() if k in versions]
         md = get_checkpoint_metadata(config, metadata)
         try:
-            metadata_json = json.dumps(md, ensure_ascii=False, allow_nan=False)
+            metadata_json = _METADATA_JSON.encode(md)
         except (TypeError, ValueError):
             tag, data = self.serde.dumps_typed(md)
             metadata_json = json.dumps({_TYPED_METADATA: [tag, base64.b64encode(data).decode()]})
-        args = (thread_id, ns, checkpoint["id"], conf.get("checkpoint_id"), self.serde.dumps_typed(c), metadata_json, channel_values)
+        args = (thread_id, ns, checkpoint["id"], conf.get("checkpoint_id"), dumps(c), metadata_json, channel_values)
         next_config: RunnableConfig = {
             "configurable": {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": checkpoint["id"]}
         }
@@ -189,17 +192,19 @@ class BedrockSessionSaver(BaseCheckpointSaver[str]):
 
     def _metadata(self, metadata_json: str) -> CheckpointMetadata:
         md = json.loads(metadata_json)
-        if isinstance(md, dict) and set(md) == {_TYPED_METADATA}:
+        if isinstance(md, dict) and len(md) == 1 and _TYPED_METADATA in md:
             tag, data = md[_TYPED_METADATA]
             return self.serde.loads_typed((tag, base64.b64decode(data)))
         return md
 
     def _tuple(self, rec: Record) -> CheckpointTuple:
+        # Typed values come from the native module as (type, bytes) tuples, as loads_typed takes them.
         thread_id, ns, cp_id, parent_id, cp_typed, metadata_json, values, writes = rec
-        checkpoint = self.serde.loads_typed(tuple(cp_typed))
+        loads = self.serde.loads_typed
+        checkpoint = loads(cp_typed)
         if values is not None:
             versions = checkpoint.get("channel_versions", {})
-            checkpoint["channel_values"] = {k: self.serde.loads_typed(tuple(v)) for k, v in values if k in versions}
+            checkpoint["channel_values"] = {k: loads(v) for k, v in values if k in versions}
         else:
             # The replaced saver's layout: the checkpoint carries its channel values.
             checkpoint.setdefault("channel_values", {})
@@ -212,7 +217,7 @@ class BedrockSessionSaver(BaseCheckpointSaver[str]):
                 if parent_id
                 else None
             ),
-            pending_writes=[(task_id, channel, self.serde.loads_typed(tuple(v))) for task_id, channel, v, _, _ in writes],
+            pending_writes=[(task_id, channel, loads(v)) for task_id, channel, v, _, _ in writes],
         )
 
     # ------------------------------------------------------------------ sync

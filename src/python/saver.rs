@@ -215,6 +215,7 @@ impl PyNativeSaver {
         let group_commit = group_commit.unwrap_or_else(|| !client.get().embedded());
         let in_memory = client.get().in_memory();
         let compress = compress.unwrap_or(!in_memory);
+        let round_trips = !client.get().embedded();
         PyNativeSaver {
             in_memory,
             client,
@@ -222,6 +223,7 @@ impl PyNativeSaver {
                 deferred,
                 group_commit,
                 compress,
+                round_trips,
             })),
         }
     }

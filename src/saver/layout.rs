@@ -74,7 +74,12 @@ fn tag_of(h: [u8; 16]) -> Tag {
 
 /// The tag of a namespace.
 pub fn ns_tag(ns: &str) -> Tag {
-    tag_of(hash(&format!("ns|{ns}")))
+    static ROOT: std::sync::OnceLock<Tag> = std::sync::OnceLock::new();
+    let derive = |ns: &str| tag_of(hash(&format!("ns|{ns}")));
+    if ns.is_empty() {
+        return *ROOT.get_or_init(|| derive(""));
+    }
+    derive(ns)
 }
 
 /// The tag of a checkpoint id.
@@ -84,7 +89,13 @@ pub fn checkpoint_tag(checkpoint_id: &str) -> Tag {
 
 /// The invocation of namespace `ns`: every step of its checkpoints and writes.
 pub fn namespace_invocation_id(ns: &str) -> String {
-    marked(hash(&format!("nsinv|{ns}")), ns_tag(ns), KIND_INVOCATION)
+    // The root namespace holds most of a graph's steps: its ids are derived once (here and above).
+    static ROOT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let derive = |ns: &str| marked(hash(&format!("nsinv|{ns}")), ns_tag(ns), KIND_INVOCATION);
+    if ns.is_empty() {
+        return ROOT.get_or_init(|| derive("")).clone();
+    }
+    derive(ns)
 }
 
 /// The step id of a checkpoint: the id itself when it is a lower-case UUID (LangGraph's uuid6).
@@ -624,6 +635,10 @@ pub fn decode(texts: &[&str]) -> Result<Option<Envelope>> {
 
 /// langgraph-checkpoint-aws: `UUID(md5("CHECKPOINTS#" + ns))`.
 pub fn legacy_checkpoint_invocation(ns: &str) -> String {
+    static ROOT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    if ns.is_empty() {
+        return ROOT.get_or_init(|| legacy_uuid("CHECKPOINTS#")).clone();
+    }
     legacy_uuid(&format!("CHECKPOINTS#{ns}"))
 }
 

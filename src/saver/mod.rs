@@ -379,6 +379,7 @@ pub struct Saver {
     deferred: bool,
     group_commit: bool,
     compress: bool,
+    round_trips: bool,
     /// Held while a deleted thread is rebound, so that concurrent writers of this process rebind it once.
     recovering: tokio::sync::Mutex<()>,
 }
@@ -396,6 +397,9 @@ pub struct SaverOptions {
     /// the service and on disk. A store in memory has neither wire nor disk, and there the compression
     /// was most of a write's cost, so it stores envelopes as they are (readers take both forms).
     pub compress: bool,
+    /// Each store call is a network round trip (Bedrock, the local server): fewer, larger calls pay.
+    /// An embedded store's calls cost microseconds: small answers pay there.
+    pub round_trips: bool,
 }
 
 impl Default for SaverOptions {
@@ -404,6 +408,7 @@ impl Default for SaverOptions {
             deferred: false,
             group_commit: true,
             compress: true,
+            round_trips: true,
         }
     }
 }
@@ -430,6 +435,7 @@ impl Saver {
             deferred: options.deferred,
             group_commit: options.group_commit,
             compress: options.compress,
+            round_trips: options.round_trips,
             ..Saver::default()
         }
     }
@@ -1272,8 +1278,11 @@ impl Saver {
         let mut stop_below: Option<i64> = None;
         let raise = |stop: &mut Option<i64>, t: i64| *stop = Some(stop.map_or(t, |s| s.max(t)));
         let mut token = None;
-        // The newest steps come first: a short first page is usually enough (a turn writes a few steps).
-        let mut page_size = 20;
+        // The newest steps come first: a short first page is usually enough (the newest checkpoint and
+        // the steps written in its millisecond). Over the network one page of 20 saves a second round
+        // trip, and the next pages are as large as the service allows. On an embedded store a page costs
+        // by its rows (all read before the first is looked at), so pages start small and grow.
+        let mut page_size = if self.round_trips { 20 } else { 8 };
         'pages: loop {
             let page = store
                 .list_invocation_steps(ListSteps {
@@ -1285,7 +1294,11 @@ impl Saver {
                     },
                 })
                 .await?;
-            page_size = 1000;
+            page_size = if self.round_trips {
+                1000
+            } else {
+                (page_size * 8).min(1000)
+            };
             for s in page.items {
                 if stop_below.is_some_and(|t| s.time < t) {
                     break 'pages;

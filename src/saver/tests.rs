@@ -603,3 +603,49 @@ async fn a_checkpoint_put_again_while_writes_are_in_flight_wins() {
         assert_eq!(got.writes.len(), 1);
     }
 }
+
+#[tokio::test]
+async fn latest_lookup_reads_past_a_short_first_page() {
+    // Embedded stores ask for a first page of a few summaries: a checkpoint with more write steps after
+    // it than that page holds must still come back whole, as it does with the network's page of 20.
+    for round_trips in [true, false] {
+        let st = store();
+        let saver = Saver::with_options(SaverOptions {
+            round_trips,
+            ..SaverOptions::default()
+        });
+        let (c1, c2) = (uuid6_like(1), uuid6_like(2));
+        saver.put(&st, cp("t", "", &c1, None, "one")).await.unwrap();
+        for task in ["a", "b", "c"] {
+            saver
+                .put_writes(&st, writes("t", &c1, task, &[("ch", 0, task)]))
+                .await
+                .unwrap();
+        }
+        saver
+            .put(&st, cp("t", "", &c2, Some(&c1), "two"))
+            .await
+            .unwrap();
+        let tasks: Vec<String> = (0..30).map(|i| format!("task-{i:02}")).collect();
+        for task in &tasks {
+            saver
+                .put_writes(&st, writes("t", &c2, task, &[("ch", 0, task)]))
+                .await
+                .unwrap();
+        }
+        // A reader with nothing cached, as another process would be.
+        for reader in [
+            &saver,
+            &Saver::with_options(SaverOptions {
+                round_trips,
+                ..SaverOptions::default()
+            }),
+        ] {
+            let rec = reader.get_tuple(&st, "t", "", None).await.unwrap().unwrap();
+            assert_eq!(rec.checkpoint_id, c2, "round_trips={round_trips}");
+            assert_eq!(rec.parent_checkpoint_id.as_deref(), Some(c1.as_str()));
+            let got: Vec<&str> = rec.writes.iter().map(|w| w.task_id.as_str()).collect();
+            assert_eq!(got, tasks.iter().map(String::as_str).collect::<Vec<_>>());
+        }
+    }
+}

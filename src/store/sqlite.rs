@@ -137,7 +137,9 @@ impl SqliteStore {
             | OpenFlags::SQLITE_OPEN_URI
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(&name, flags).map_err(|e| e.to_string())?;
-        conn.execute_batch("PRAGMA foreign_keys = ON;")
+        // One connection uses this database for as long as the store lives: it keeps its lock (no lock
+        // taken and no change check made per transaction).
+        conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA locking_mode = EXCLUSIVE;")
             .map_err(|e| e.to_string())?;
         tune(&conn).map_err(|e| e.to_string())?;
         migrate(&conn)?;
@@ -189,9 +191,10 @@ impl SqliteStore {
         let inner = self.inner.clone();
         run_blocking(self.is_memory(), move || match &inner.location {
             Location::Memory => {
+                // One connection, used under this lock only: nothing can write between the statements
+                // of a read, so it needs no transaction of its own.
                 let conn = lock(&inner.writer);
-                let tx = Tx::begin(&conn, "BEGIN")?;
-                f(&tx, &inner.cfg)
+                f(&Tx::under_lock(&conn), &inner.cfg)
             }
             Location::File(path) => {
                 let pooled = lock(&inner.readers).pop();
@@ -226,6 +229,12 @@ impl<'c> Tx<'c> {
     fn begin(conn: &'c Connection, sql: &'static str) -> rusqlite::Result<Self> {
         conn.prepare_cached(sql)?.execute([])?;
         Ok(Tx { conn, open: true })
+    }
+
+    /// Statements on a connection no one else can use meanwhile (its store's lock is held), outside any
+    /// transaction.
+    fn under_lock(conn: &'c Connection) -> Self {
+        Tx { conn, open: false }
     }
 
     fn commit(mut self) -> rusqlite::Result<()> {
@@ -300,7 +309,10 @@ async fn run_blocking<T: Send + 'static>(
 /// every listing: a full prepare each time).
 fn tune(conn: &Connection) -> rusqlite::Result<()> {
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
     Ok(())
 }
 

@@ -175,6 +175,41 @@ async fn steps_quota_idempotency_and_conflicts() {
         .await
         .unwrap_err();
     assert_eq!(e.code, ErrorCode::ServiceQuotaExceeded);
+    // A full session still answers a retry of a step it holds, and still refuses other content under
+    // that id as a conflict (not as the quota).
+    assert_eq!(
+        store
+            .put_invocation_step(put(&s, &inv, Some(id), 5, "a"))
+            .await
+            .unwrap(),
+        id
+    );
+    let e = store
+        .put_invocation_step(put(&s, &inv, Some(id), 5, "b"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::Conflict);
+    let e = store
+        .put_invocation_step(put(
+            &s,
+            &inv,
+            Some("0a1b2c3d-0000-4000-8000-00000000ffff"),
+            9,
+            "f",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::ServiceQuotaExceeded);
+    // Retries and refusals counted nothing: three steps, as written.
+    let page = store
+        .list_invocation_steps(ListSteps {
+            session: sref(&s.id),
+            invocation_id: None,
+            page: PageRequest::default(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 3);
     let unknown_inv = "0a1b2c3d-0000-4000-8000-000000000000";
     let e = store
         .put_invocation_step(put(&s, unknown_inv, None, 8, "e"))
