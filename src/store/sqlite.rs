@@ -111,6 +111,7 @@ impl SqliteStore {
     /// Opens (creating if needed) the store in the file at `path`.
     pub fn open(path: impl AsRef<Path>, cfg: StoreConfig) -> std::result::Result<Self, String> {
         cfg.validate()?;
+        configure_sqlite();
         let path = path.as_ref().to_path_buf();
         let writer = open_connection(&path, &cfg)
             .map_err(|e| format!("cannot open session store {}: {e}", path.display()))?;
@@ -129,6 +130,7 @@ impl SqliteStore {
     /// A store that lives in this process's memory only.
     pub fn memory(cfg: StoreConfig) -> std::result::Result<Self, String> {
         cfg.validate()?;
+        configure_sqlite();
         // The memdb VFS keeps the file in memory behind an ordinary, bounded page cache (a plain
         // ":memory:" database *is* its page cache, which every commit scans: O(database) per write).
         let name = format!("file:/bedrock-sessions-{}?vfs=memdb", uuid::Uuid::new_v4());
@@ -302,6 +304,23 @@ async fn run_blocking<T: Send + 'static>(
         // Outside a runtime (plain Rust callers), run inline.
         Err(_) => f(),
     }
+}
+
+/// Process-wide settings of this module's SQLite (its own copy, linked in), made before its first
+/// connection: no memory statistics, which cost a global mutex on every allocation SQLite makes.
+fn configure_sqlite() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: sqlite3_config is called before any connection of this library is opened (the Once runs
+        // first in both constructors), as SQLite requires; if it were too late SQLite would refuse it
+        // (SQLITE_MISUSE) and change nothing.
+        unsafe {
+            rusqlite::ffi::sqlite3_config(
+                rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS,
+                0 as std::ffi::c_int,
+            );
+        }
+    });
 }
 
 /// Settings of every connection: cached statements, and plans that do not depend on bound values
