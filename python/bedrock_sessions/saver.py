@@ -8,14 +8,18 @@ stored envelopes, talks to the store with the GIL released, and merges writes.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import base64
+import functools
 import json
 import os
 import random
 import sys
+import threading
 import weakref
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -115,9 +119,11 @@ class BedrockSessionSaver(BaseCheckpointSaver[str]):
         else:
             self._native_client = _native_client(client)
         self._native = _core.NativeSaver(self._native_client, deferred=bool(deferred))
-        # The in-memory store does no I/O (a call is microseconds of CPU): its async methods run in the calling
-        # coroutine, as InMemorySaver's do, instead of a round trip through a worker thread and the event loop.
-        self._async_inline = self._native_client.backend == "memory"
+        # How the async methods reach the store (see _acall).
+        backend = self._native_client.backend
+        self._async_door = _ASYNC_DOORS[backend]
+        # A deferred saver's reads first wait for the thread's queued writes: on a file, that waits for the disk.
+        self._async_reads_inline = backend == "memory" or (backend == "local" and not deferred)
         if deferred:
             _DEFERRED.add(self)
 
@@ -144,7 +150,7 @@ class BedrockSessionSaver(BaseCheckpointSaver[str]):
         self._native.flush(None if thread_id is None else str(thread_id))
 
     async def aflush(self, thread_id: str | None = None) -> None:
-        await self._native.flush(None if thread_id is None else str(thread_id), asynchronous=True)
+        await self._acall(False, self._native.flush, None if thread_id is None else str(thread_id))
 
     @property
     def session_client(self) -> SessionClient:
@@ -157,7 +163,7 @@ class BedrockSessionSaver(BaseCheckpointSaver[str]):
         return self._native.create_thread(metadata, tags)
 
     async def acreate_thread(self, metadata: dict[str, str] | None = None, tags: dict[str, str] | None = None) -> str:
-        return await self._native.create_thread(metadata, tags, asynchronous=True)
+        return await self._acall(False, self._native.create_thread, metadata, tags)
 
     # ------------------------------------------------------------------ encoding
     def _put_args(
@@ -280,12 +286,29 @@ class BedrockSessionSaver(BaseCheckpointSaver[str]):
         self._native.prune([str(t) for t in thread_ids], _keep_latest(strategy))
 
     # ------------------------------------------------------------------ async
+    async def _acall(self, read: bool, method: Callable[..., Any], *args: Any) -> Any:
+        """Runs a native call for an async method, by the cheapest door of the store:
+
+        - in memory, in this coroutine (microseconds of CPU, as InMemorySaver's methods);
+        - on a SQLite file, reads in this coroutine too (tens of microseconds, the GIL released; two thread
+          hops cost ten times that), writes on a pool thread (a commit waits for the disk, and the event loop
+          must not): one hop there and one back. A deferred saver's reads go there too (they first wait for
+          the thread's queued writes);
+        - over the network, as a native future (the AWS SDK's own async I/O, no thread per call).
+        """
+        door = self._async_door
+        if door == "inline" or (read and self._async_reads_inline):
+            return method(*args)
+        if door == "threads":
+            return await asyncio.get_running_loop().run_in_executor(
+                _STORE_THREADS.executor(), functools.partial(method, *args)
+            )
+        return await method(*args, asynchronous=True)
+
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        if self._async_inline:
-            return self.get_tuple(config)
         conf = config["configurable"]
-        rec = await self._native.get_tuple(
-            str(conf["thread_id"]), conf.get("checkpoint_ns", ""), get_checkpoint_id(config), asynchronous=True
+        rec = await self._acall(
+            True, self._native.get_tuple, str(conf["thread_id"]), conf.get("checkpoint_ns", ""), get_checkpoint_id(config)
         )
         return self._tuple(rec) if rec is not None else None
 
@@ -298,25 +321,21 @@ class BedrockSessionSaver(BaseCheckpointSaver[str]):
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
         listing = _Listing(self, config, filter, before, limit)
-        while not listing.done and (batch := await listing.cursor.next(asynchronous=True)):
+        while not listing.done and (batch := await self._acall(True, listing.cursor.next)):
             for tup in listing.take(batch):
                 yield tup
 
     async def aput(
         self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata, new_versions: ChannelVersions
     ) -> RunnableConfig:
-        if self._async_inline:
-            return self.put(config, checkpoint, metadata, new_versions)
         args, next_config = self._put_args(config, checkpoint, metadata)
-        await self._native.put(*args, asynchronous=True)
+        await self._acall(False, self._native.put, *args)
         return next_config
 
     async def aput_writes(
         self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
     ) -> None:
-        if self._async_inline:
-            return self.put_writes(config, writes, task_id, task_path)
-        await self._native.put_writes(*self._writes_args(config, writes, task_id, task_path), asynchronous=True)
+        await self._acall(False, self._native.put_writes, *self._writes_args(config, writes, task_id, task_path))
 
     async def aput_with_writes(
         self,
@@ -327,20 +346,20 @@ class BedrockSessionSaver(BaseCheckpointSaver[str]):
         pending_writes: Sequence[Any],
     ) -> RunnableConfig:
         args, next_config = self._put_args(config, checkpoint, metadata)
-        await self._native.put_with_writes(*args, self._pending_args(pending_writes), asynchronous=True)
+        await self._acall(False, self._native.put_with_writes, *args, self._pending_args(pending_writes))
         return next_config
 
     async def adelete_thread(self, thread_id: str) -> None:
-        await self._native.delete_thread(str(thread_id), asynchronous=True)
+        await self._acall(False, self._native.delete_thread, str(thread_id))
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
-        await self._native.delete_for_runs([str(r) for r in run_ids], asynchronous=True)
+        await self._acall(False, self._native.delete_for_runs, [str(r) for r in run_ids])
 
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        await self._native.copy_thread(str(source_thread_id), str(target_thread_id), asynchronous=True)
+        await self._acall(False, self._native.copy_thread, str(source_thread_id), str(target_thread_id))
 
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        await self._native.prune([str(t) for t in thread_ids], _keep_latest(strategy), asynchronous=True)
+        await self._acall(False, self._native.prune, [str(t) for t in thread_ids], _keep_latest(strategy))
 
     # ------------------------------------------------------------------ versions
     def get_next_version(self, current: str | int | None, channel: None) -> str | int:  # type: ignore[override]
@@ -395,6 +414,33 @@ class _Listing:
             if self.left is not None:
                 self.left -= 1
             yield tup
+
+
+# The async door of each backend (see BedrockSessionSaver._acall).
+_ASYNC_DOORS = {"memory": "inline", "local": "threads", "bedrock": "native"}
+
+
+class _StoreThreads:
+    """The threads on which the async methods write to SQLite files: one pool per process, made on first use
+    and made anew in a forked child (a pool's threads do not survive fork)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pid = -1
+        self._executor: ThreadPoolExecutor | None = None
+
+    def executor(self) -> ThreadPoolExecutor:
+        pid = os.getpid()
+        if self._pid != pid or self._executor is None:
+            with self._lock:
+                if self._pid != pid or self._executor is None:
+                    # SQLite writes one transaction at a time per file; a few threads cover several files.
+                    self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="bedrock-sessions-store")
+                    self._pid = pid
+        return self._executor
+
+
+_STORE_THREADS = _StoreThreads()
 
 
 def _keep_latest(strategy: str) -> bool:
