@@ -79,6 +79,24 @@ def passes_for(wl: W.Workload, kind: str, args: argparse.Namespace) -> list[str]
     return out
 
 
+def run_plan(wl: W.Workload, kinds: list[str], args: argparse.Namespace) -> list[tuple[str, str, int]]:
+    """The sections of one workload and API, in order: (saver, pass, repeat).
+
+    The server group runs saver after saver. The embedded group's timed runs go round-robin over its savers,
+    in alternating order, so that a slow spell of the machine (a shared VM's neighbours) falls on every saver
+    alike instead of on all the repeats of one; its other passes follow."""
+    # A read workload is skipped by the deferred savers: they read as the default ones do.
+    active = [k for k in kinds if not (k in DEFERRED_KINDS and wl.fixture_thread)]
+    server = [k for k in active if k in SERVER_KINDS]
+    embedded = [k for k in active if k not in SERVER_KINDS]
+    plan = [(k, p, 0) for k in server for p in passes_for(wl, k, args)]
+    timed = [k for k in embedded if "timed" in passes_for(wl, k, args)]
+    for i in range(max(1, args.repeat)):
+        plan += [(k, "timed", i) for k in (timed if i % 2 == 0 else timed[::-1])]
+    plan += [(k, p, 0) for k in embedded for p in passes_for(wl, k, args) if p != "timed"]
+    return plan
+
+
 def run_section(wl: W.Workload, kind: str, api: str, pass_: str, args: argparse.Namespace, tmpdir: str,
                 fixture: Fixture | None) -> dict[str, Any]:
     latency = args.latency_ms / 1000.0 if pass_ == "timed" else 0.0
@@ -475,7 +493,8 @@ def print_report(rows: list[dict[str, Any]], ratios: list[dict[str, Any]], targe
             mb(r.get("rss_peak_delta_bytes")), "ok" if r["ok"] else "FAIL"] for r in emb]
         p(table(["workload", "api", "saver", "wall s", "ms/unit", "steps/rows", "stored KB", "file KB",
                  "py peak MB", "RSS+ MB", "check"], body))
-        p(f"  wall s = median of {meta['embedded_timed_repeats']} timed runs (each on a fresh store and thread).")
+        p(f"  wall s = median of {meta['embedded_timed_repeats']} timed runs, taken round-robin over the savers "
+          "(each on a fresh store and thread).")
         p("  steps/rows: session steps for ours; stored records for LangGraph's savers (checkpoints + blobs + writes).\n"
           "  stored KB: ours = step payload bytes (JSON with base64 values); inmemory = serialized bytes it holds;\n"
           "  sqlite = checkpoint+metadata+writes blob bytes. file KB = the section's SQLite file (+WAL) after close.")
@@ -599,7 +618,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--api", choices=("sync", "async", "both"), default="both")
     ap.add_argument("--no-memory", action="store_true", help="skip the memory pass")
     ap.add_argument("--repeat", type=int, default=None,
-                    help="timed runs per embedded-group section, the median is reported (default 3; 1 with --quick)")
+                    help="timed runs per embedded-group section, round-robin over the savers; the median is reported "
+                         "(default 5; 1 with --quick)")
     ap.add_argument("--server-durability", choices=("normal", "full"), default="normal",
                     help="durability of the local server's store (default normal: no fsync per request, so the "
                     "server's disk time does not add to the modelled latency)")
@@ -607,7 +627,7 @@ def main(argv: list[str] | None = None) -> int:
 
     SERVER_DURABILITY["value"] = args.server_durability
     if args.repeat is None:
-        args.repeat = 1 if args.quick else 3
+        args.repeat = 1 if args.quick else 5
     mode = "quick" if args.quick else "default"
     sizes = SIZES[mode]
     kinds = [k for k in ALL_KINDS if not args.savers or k in args.savers.split(",")]
@@ -644,22 +664,17 @@ def main(argv: list[str] | None = None) -> int:
             gc.freeze()  # modules and fixtures are long-lived: keeps the memory pass's gc.collect() cheap
             for wl in wls:
                 for api in apis:
-                    for kind in kinds:
-                        if kind in DEFERRED_KINDS and wl.fixture_thread:
-                            continue  # a read workload: the deferred saver reads as the default one does
-                        for pass_ in passes_for(wl, kind, args):
-                            fx = fixtures.get(kind) if wl.fixture_thread else None
-                            repeats = args.repeat if (pass_ == "timed" and kind not in SERVER_KINDS) else 1
-                            for i in range(repeats):
-                                rec = run_section(wl, kind, api, pass_, args, tmpdir, fx)
-                                rec["repeat"] = i
-                                sections.append(rec)
-                                extra = f" requests {rec['requests']}" if rec["requests"] is not None else ""
-                                if rec["py_peak_bytes"] is not None:
-                                    extra += (f" py peak {mb(rec['py_peak_bytes'])} MB"
-                                              f" RSS+ {mb(rec['rss_peak_delta_bytes'])} MB")
-                                status = "ok" if not rec["error"] else f"ERROR {rec['error']}"
-                                log(f"{wl.key:<11} {api:<5} {kind:<11} {pass_:<6} {rec['wall_s']:8.3f}s{extra}  {status}")
+                    for kind, pass_, i in run_plan(wl, kinds, args):
+                        fx = fixtures.get(kind) if wl.fixture_thread else None
+                        rec = run_section(wl, kind, api, pass_, args, tmpdir, fx)
+                        rec["repeat"] = i
+                        sections.append(rec)
+                        extra = f" requests {rec['requests']}" if rec["requests"] is not None else ""
+                        if rec["py_peak_bytes"] is not None:
+                            extra += (f" py peak {mb(rec['py_peak_bytes'])} MB"
+                                      f" RSS+ {mb(rec['rss_peak_delta_bytes'])} MB")
+                        status = "ok" if not rec["error"] else f"ERROR {rec['error']}"
+                        log(f"{wl.key:<11} {api:<5} {kind:<11} {pass_:<6} {rec['wall_s']:8.3f}s{extra}  {status}")
         finally:
             for fx in fixtures.values():
                 fx.close()
