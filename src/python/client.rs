@@ -16,6 +16,7 @@ use crate::clock::{Clock, ManualClock, SystemClock};
 use crate::error::Error;
 use crate::ops::{self, Operation};
 use crate::store::indexed::IndexedStore;
+use crate::store::memory::MemoryStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Durability, SessionStore, StoreConfig};
 use crate::value::Value;
@@ -90,7 +91,7 @@ fn open(spec: &Spec, cfg: &StoreConfig) -> PyResult<Arc<dyn SessionStore>> {
             SqliteStore::open(path, cfg.clone()).map(|s| Arc::new(s) as Arc<dyn SessionStore>)
         }
         Spec::Memory => {
-            SqliteStore::memory(cfg.clone()).map(|s| Arc::new(s) as Arc<dyn SessionStore>)
+            MemoryStore::new(cfg.clone()).map(|s| Arc::new(s) as Arc<dyn SessionStore>)
         }
         Spec::Bedrock(b) => runtime()
             .block_on(BedrockStore::connect((**b).clone()))

@@ -1,6 +1,6 @@
 //! The store abstraction: the 14 operations of the session API over typed, validated requests.
-//! The embedded SQLite store implements it here; an HTTP implementation (the AWS SDK against Bedrock
-//! or the local server) plugs in beside it.
+//! The embedded stores implement it here (SQLite for files, Rust collections for a store in memory); the
+//! Bedrock backend (the AWS SDK, against Amazon Bedrock or the local server) plugs in beside them.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,7 +15,10 @@ use crate::model::{
     ResourceArn, Session, SessionRef, Step, StepSummary, UpdateSession,
 };
 
+#[cfg(test)]
+pub(crate) mod conformance;
 pub mod indexed;
+pub mod memory;
 pub mod sqlite;
 #[cfg(test)]
 pub mod testing;

@@ -1,4 +1,5 @@
-//! The embedded store: the session model in one SQLite file (WAL), or in memory for tests.
+//! The embedded store in one SQLite file (WAL). `SqliteStore::memory` (an in-memory SQLite database) serves
+//! the Rust tests; `SessionClient.memory()` uses the collections of `store::memory` instead.
 //!
 //! Durability: every write is one `BEGIN IMMEDIATE` transaction, committed before the call returns,
 //! so an acknowledged write survives `kill -9` of the process (and power loss with `Durability::Full`).

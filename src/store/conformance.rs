@@ -1,0 +1,607 @@
+//! Behaviour every session store must show, run against each implementation (see the `conformance!` macro
+//! in the SQLite and the in-memory stores' tests): the same errors, lifecycle, quotas, ordering, pagination,
+//! tags and thread index.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{SessionStore, StoreConfig};
+use crate::clock::ManualClock;
+use crate::error::ErrorCode;
+use crate::model::*;
+use crate::ops::{Operation, dispatch};
+use crate::value::Value;
+
+/// Makes a fresh store with the given settings.
+pub type Make = fn(StoreConfig) -> Box<dyn SessionStore>;
+
+/// Defines one `#[tokio::test]` per behaviour below, on the stores `$make` builds.
+macro_rules! conformance {
+    ($make:expr) => {
+        conformance!(@tests $make;
+            create_get_and_arn_forms,
+            lifecycle_end_delete_expire,
+            steps_quota_idempotency_and_conflicts,
+            max_step_bytes_is_enforced_before_writing,
+            newest_first_pagination_with_ties,
+            tags_limit_rolls_back,
+            dispatch_validates_and_shapes_responses,
+            invocations_and_steps_by_invocation,
+            thread_index_binds_rebinds_and_forgets_deleted_sessions,
+            sessions_list_newest_first_and_updates_keep_their_place,
+        );
+    };
+    (@tests $make:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                crate::store::conformance::$name($make).await
+            }
+        )*
+    };
+}
+pub(crate) use conformance;
+
+fn cfg_with(clock: Arc<ManualClock>) -> StoreConfig {
+    StoreConfig {
+        clock,
+        ..StoreConfig::default()
+    }
+}
+
+fn text(s: &str) -> Payload {
+    Payload {
+        blocks: vec![ContentBlock::Text(s.into())],
+    }
+}
+
+fn sref(id: &str) -> SessionRef {
+    SessionRef::parse("sessionIdentifier", id).unwrap()
+}
+
+fn create_req() -> CreateSession {
+    CreateSession {
+        encryption_key_arn: None,
+        metadata: Default::default(),
+        tags: Default::default(),
+    }
+}
+
+async fn session_with_invocation(store: &dyn SessionStore) -> (Session, String) {
+    let s = store.create_session(create_req()).await.unwrap();
+    let inv = store
+        .create_invocation(CreateInvocation {
+            session: sref(&s.id),
+            invocation_id: None,
+            description: None,
+        })
+        .await
+        .unwrap();
+    (s, inv.invocation_id)
+}
+
+fn put(s: &Session, inv: &str, step_id: Option<&str>, time: i64, body: &str) -> PutStep {
+    PutStep {
+        session: sref(&s.id),
+        invocation_id: inv.into(),
+        step_id: step_id.map(String::from),
+        time,
+        payload: text(body),
+    }
+}
+
+pub async fn create_get_and_arn_forms(make: Make) {
+    let store = make(StoreConfig::default());
+    let s = store.create_session(create_req()).await.unwrap();
+    assert!(crate::validate::is_uuid(&s.id));
+    assert_eq!(
+        s.arn,
+        format!("arn:aws:bedrock:us-east-1:000000000000:session/{}", s.id)
+    );
+    let by_arn = store.get_session(sref(&s.arn)).await.unwrap();
+    assert_eq!(by_arn.id, s.id);
+    // The same id under another account names no session here.
+    let other = s.arn.replace("000000000000", "111111111111");
+    let err = store.get_session(sref(&other)).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::ResourceNotFound);
+}
+
+pub async fn lifecycle_end_delete_expire(make: Make) {
+    let clock = Arc::new(ManualClock::new(1_700_000_000_000));
+    let store = make(cfg_with(clock.clone()));
+    let (s, inv) = session_with_invocation(&*store).await;
+
+    // Deleting an ACTIVE session is refused.
+    assert_eq!(
+        store.delete_session(sref(&s.id)).await.unwrap_err().code,
+        ErrorCode::Conflict
+    );
+    let ended = store.end_session(sref(&s.id)).await.unwrap();
+    assert_eq!(ended.status, SessionStatus::Ended);
+    assert_eq!(
+        store.end_session(sref(&s.id)).await.unwrap_err().code,
+        ErrorCode::Conflict
+    );
+    let e = store
+        .put_invocation_step(put(&s, &inv, None, 1, "x"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::Conflict);
+    store.delete_session(sref(&s.id)).await.unwrap();
+    assert_eq!(
+        store.get_session(sref(&s.id)).await.unwrap_err().code,
+        ErrorCode::ResourceNotFound
+    );
+
+    // Idle expiry follows the injected clock.
+    let (s2, inv2) = session_with_invocation(&*store).await;
+    clock.advance(3_599_000);
+    assert_eq!(
+        store.get_session(sref(&s2.id)).await.unwrap().status,
+        SessionStatus::Active
+    );
+    store
+        .put_invocation_step(put(&s2, &inv2, None, 1, "keeps it alive"))
+        .await
+        .unwrap();
+    clock.advance(3_599_000);
+    assert_eq!(
+        store.get_session(sref(&s2.id)).await.unwrap().status,
+        SessionStatus::Active
+    );
+    clock.advance(1_000);
+    assert_eq!(
+        store.get_session(sref(&s2.id)).await.unwrap().status,
+        SessionStatus::Expired
+    );
+    let e = store
+        .put_invocation_step(put(&s2, &inv2, None, 1, "late"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::Conflict);
+    assert_eq!(
+        store.end_session(sref(&s2.id)).await.unwrap().status,
+        SessionStatus::Ended
+    );
+}
+
+pub async fn steps_quota_idempotency_and_conflicts(make: Make) {
+    let cfg = StoreConfig {
+        max_steps_per_session: 3,
+        ..StoreConfig::default()
+    };
+    let store = make(cfg);
+    let (s, inv) = session_with_invocation(&*store).await;
+    let id = "0a1b2c3d-0000-4000-8000-00000000abcd";
+    assert_eq!(
+        store
+            .put_invocation_step(put(&s, &inv, Some(id), 5, "a"))
+            .await
+            .unwrap(),
+        id
+    );
+    // Same step again: a retry, not a new step.
+    assert_eq!(
+        store
+            .put_invocation_step(put(&s, &inv, Some(id), 5, "a"))
+            .await
+            .unwrap(),
+        id
+    );
+    let e = store
+        .put_invocation_step(put(&s, &inv, Some(id), 5, "b"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::Conflict);
+    store
+        .put_invocation_step(put(&s, &inv, None, 6, "c"))
+        .await
+        .unwrap();
+    store
+        .put_invocation_step(put(&s, &inv, None, 7, "d"))
+        .await
+        .unwrap();
+    let e = store
+        .put_invocation_step(put(&s, &inv, None, 8, "e"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::ServiceQuotaExceeded);
+    // A full session still answers a retry of a step it holds, and still refuses other content under
+    // that id as a conflict (not as the quota).
+    assert_eq!(
+        store
+            .put_invocation_step(put(&s, &inv, Some(id), 5, "a"))
+            .await
+            .unwrap(),
+        id
+    );
+    let e = store
+        .put_invocation_step(put(&s, &inv, Some(id), 5, "b"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::Conflict);
+    let e = store
+        .put_invocation_step(put(
+            &s,
+            &inv,
+            Some("0a1b2c3d-0000-4000-8000-00000000ffff"),
+            9,
+            "f",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::ServiceQuotaExceeded);
+    // Retries and refusals counted nothing: three steps, as written.
+    let page = store
+        .list_invocation_steps(ListSteps {
+            session: sref(&s.id),
+            invocation_id: None,
+            page: PageRequest::default(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 3);
+    let unknown_inv = "0a1b2c3d-0000-4000-8000-000000000000";
+    let e = store
+        .put_invocation_step(put(&s, unknown_inv, None, 8, "e"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::ResourceNotFound);
+    let got = store
+        .get_invocation_step(GetStep {
+            session: sref(&s.id),
+            invocation_id: inv.clone(),
+            step_id: id.into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(got.payload, text("a"));
+    assert_eq!(got.summary.time, 5);
+}
+
+pub async fn max_step_bytes_is_enforced_before_writing(make: Make) {
+    let cfg = StoreConfig {
+        max_step_bytes: 10,
+        ..StoreConfig::default()
+    };
+    let store = make(cfg);
+    let (s, inv) = session_with_invocation(&*store).await;
+    store
+        .put_invocation_step(put(&s, &inv, None, 1, "0123456789"))
+        .await
+        .unwrap();
+    let e = store
+        .put_invocation_step(put(&s, &inv, None, 1, "0123456789a"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::Validation);
+}
+
+pub async fn newest_first_pagination_with_ties(make: Make) {
+    let store = make(StoreConfig::default());
+    let (s, inv) = session_with_invocation(&*store).await;
+    let mut ids = Vec::new();
+    for i in 0..25 {
+        // Times repeat in pairs: ties must come out later-insert first.
+        ids.push(
+            store
+                .put_invocation_step(put(&s, &inv, None, (i / 2) as i64, "x"))
+                .await
+                .unwrap(),
+        );
+    }
+    let mut seen = Vec::new();
+    let mut token = None;
+    loop {
+        let page = store
+            .list_invocation_steps(ListSteps {
+                session: sref(&s.id),
+                invocation_id: None,
+                page: PageRequest {
+                    max_results: Some(7),
+                    next_token: token.clone(),
+                },
+            })
+            .await
+            .unwrap();
+        assert!(page.items.len() <= 7);
+        seen.extend(page.items.into_iter().map(|x| x.step_id));
+        token = page.next_token;
+        if token.is_none() {
+            break;
+        }
+    }
+    ids.reverse();
+    assert_eq!(seen, ids);
+    // Default page size is 10.
+    let first = store
+        .list_invocation_steps(ListSteps {
+            session: sref(&s.id),
+            invocation_id: Some(inv),
+            page: PageRequest::default(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(first.items.len(), 10);
+    // A token of one listing is refused by another.
+    let e = store
+        .list_invocations(
+            sref(&s.id),
+            PageRequest {
+                max_results: None,
+                next_token: first.next_token,
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::Validation);
+}
+
+pub async fn tags_limit_rolls_back(make: Make) {
+    let store = make(StoreConfig::default());
+    let s = store.create_session(create_req()).await.unwrap();
+    let arn = ResourceArn::parse(&s.arn).unwrap();
+    let many: BTreeMap<String, String> = (0..150).map(|i| (format!("k{i}"), "v".into())).collect();
+    store.tag_resource(arn.clone(), many).await.unwrap();
+    let more: BTreeMap<String, String> =
+        (150..251).map(|i| (format!("k{i}"), "v".into())).collect();
+    assert_eq!(
+        store
+            .tag_resource(arn.clone(), more)
+            .await
+            .unwrap_err()
+            .code,
+        ErrorCode::Validation
+    );
+    assert_eq!(
+        store
+            .list_tags_for_resource(arn.clone())
+            .await
+            .unwrap()
+            .len(),
+        150
+    );
+    store
+        .untag_resource(arn.clone(), vec!["k1".into(), "absent".into()])
+        .await
+        .unwrap();
+    assert_eq!(store.list_tags_for_resource(arn).await.unwrap().len(), 149);
+}
+
+pub async fn dispatch_validates_and_shapes_responses(make: Make) {
+    let store = make(StoreConfig {
+        busy_timeout: Duration::from_secs(1),
+        ..StoreConfig::default()
+    });
+    let out = dispatch(&*store, Operation::CreateSession, Value::Map(vec![]))
+        .await
+        .unwrap();
+    let Value::Map(items) = out else {
+        panic!("not a map")
+    };
+    let keys: Vec<&str> = items.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        ["createdAt", "sessionArn", "sessionId", "sessionStatus"]
+    );
+    let bad = Value::Map(vec![(
+        "sessionIdentifier".into(),
+        Value::Str("nope".into()),
+    )]);
+    let e = dispatch(&*store, Operation::GetSession, bad)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::Validation);
+    assert!(e.message.contains("sessionIdentifier"), "{}", e.message);
+    let unknown = Value::Map(vec![("bogus".into(), Value::Int(1))]);
+    let e = dispatch(&*store, Operation::ListSessions, unknown)
+        .await
+        .unwrap_err();
+    assert!(e.message.contains("bogus"));
+    let too_many = Value::Map(vec![("maxResults".into(), Value::Int(1001))]);
+    assert_eq!(
+        dispatch(&*store, Operation::ListSessions, too_many)
+            .await
+            .unwrap_err()
+            .code,
+        ErrorCode::Validation
+    );
+}
+
+pub async fn invocations_and_steps_by_invocation(make: Make) {
+    let clock = Arc::new(ManualClock::new(1_700_000_000_000));
+    let store = make(cfg_with(clock.clone()));
+    let s = store.create_session(create_req()).await.unwrap();
+    let mk = |id: &str, d: Option<&str>| CreateInvocation {
+        session: sref(&s.id),
+        invocation_id: Some(id.into()),
+        description: d.map(String::from),
+    };
+    let a = "0a1b2c3d-0000-4000-8000-00000000000a";
+    let b = "0a1b2c3d-0000-4000-8000-00000000000b";
+    let inv_a = store.create_invocation(mk(a, Some("first"))).await.unwrap();
+    assert_eq!(
+        (inv_a.invocation_id.as_str(), inv_a.created_at),
+        (a, 1_700_000_000_000)
+    );
+    assert_eq!(inv_a.session_id, s.id);
+    clock.advance(5);
+    store.create_invocation(mk(b, None)).await.unwrap();
+    let e = store.create_invocation(mk(a, None)).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::Conflict);
+    assert!(e.message.contains("already exists"), "{}", e.message);
+    // Newest first, with descriptions; creating an invocation counts as activity.
+    let invs = store
+        .list_invocations(sref(&s.id), PageRequest::default())
+        .await
+        .unwrap();
+    let got: Vec<(&str, Option<&str>)> = invs
+        .items
+        .iter()
+        .map(|i| (i.invocation_id.as_str(), i.description.as_deref()))
+        .collect();
+    assert_eq!(got, [(b, None), (a, Some("first"))]);
+    assert_eq!(
+        store
+            .get_session(sref(&s.id))
+            .await
+            .unwrap()
+            .last_updated_at,
+        1_700_000_000_005
+    );
+    // Steps of each invocation; a step id is unique in the session, across invocations.
+    let sa = store
+        .put_invocation_step(put(
+            &s,
+            a,
+            Some("0a1b2c3d-0000-4000-8000-0000000000a1"),
+            1,
+            "a1",
+        ))
+        .await
+        .unwrap();
+    let sb = store
+        .put_invocation_step(put(&s, b, None, 2, "b1"))
+        .await
+        .unwrap();
+    let e = store
+        .put_invocation_step(put(&s, b, Some(&sa), 1, "a1"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::Conflict);
+    let only_a = store
+        .list_invocation_steps(ListSteps {
+            session: sref(&s.id),
+            invocation_id: Some(a.into()),
+            page: PageRequest::default(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        only_a
+            .items
+            .iter()
+            .map(|x| x.step_id.as_str())
+            .collect::<Vec<_>>(),
+        [sa.as_str()]
+    );
+    let all = store
+        .list_invocation_steps(ListSteps {
+            session: sref(&s.id),
+            invocation_id: None,
+            page: PageRequest::default(),
+        })
+        .await
+        .unwrap();
+    let got: Vec<(&str, &str)> = all
+        .items
+        .iter()
+        .map(|x| (x.step_id.as_str(), x.invocation_id.as_str()))
+        .collect();
+    assert_eq!(got, [(sb.as_str(), b), (sa.as_str(), a)]);
+    // A step asked for under another invocation of its session is not found there.
+    let e = store
+        .get_invocation_step(GetStep {
+            session: sref(&s.id),
+            invocation_id: b.into(),
+            step_id: sa.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::ResourceNotFound);
+    let e = store
+        .list_invocation_steps(ListSteps {
+            session: sref(&s.id),
+            invocation_id: Some("0a1b2c3d-0000-4000-8000-00000000000c".into()),
+            page: PageRequest::default(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::ResourceNotFound);
+    assert!(e.message.starts_with("Invocation"), "{}", e.message);
+}
+
+pub async fn thread_index_binds_rebinds_and_forgets_deleted_sessions(make: Make) {
+    let store = make(StoreConfig::default());
+    assert!(store.has_thread_index());
+    let s1 = store.create_session(create_req()).await.unwrap();
+    let s2 = store.create_session(create_req()).await.unwrap();
+    assert_eq!(store.thread_session("t").await.unwrap(), None);
+    assert_eq!(store.bind_thread("t", &s1.id, false).await.unwrap(), s1.id);
+    // Bound already: the first binding stands unless replaced.
+    assert_eq!(store.bind_thread("t", &s2.id, false).await.unwrap(), s1.id);
+    assert_eq!(store.bind_thread("t", &s2.id, true).await.unwrap(), s2.id);
+    assert_eq!(
+        store.thread_session("t").await.unwrap(),
+        Some(s2.id.clone())
+    );
+    let e = store
+        .bind_thread("u", "0a1b2c3d-0000-4000-8000-000000000000", false)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::ResourceNotFound);
+    assert_eq!(store.bind_thread("u", &s1.id, false).await.unwrap(), s1.id);
+    // A deleted session takes its bindings with it; the other binding stays.
+    store.end_session(sref(&s2.id)).await.unwrap();
+    store.delete_session(sref(&s2.id)).await.unwrap();
+    assert_eq!(store.thread_session("t").await.unwrap(), None);
+    assert_eq!(
+        store.thread_session("u").await.unwrap(),
+        Some(s1.id.clone())
+    );
+}
+
+pub async fn sessions_list_newest_first_and_updates_keep_their_place(make: Make) {
+    let clock = Arc::new(ManualClock::new(1_700_000_000_000));
+    let store = make(cfg_with(clock.clone()));
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        if i == 3 {
+            clock.advance(10);
+        }
+        ids.push(store.create_session(create_req()).await.unwrap().id);
+    }
+    // Updating a session changes its metadata and activity, not its place (sessions sort by creation).
+    let mut md = BTreeMap::new();
+    md.insert("k".to_string(), "v".to_string());
+    clock.advance(10);
+    let updated = store
+        .update_session(UpdateSession {
+            session: sref(&ids[0]),
+            metadata: Some(md.clone()),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (updated.metadata, updated.last_updated_at),
+        (md, 1_700_000_000_020)
+    );
+    let mut seen = Vec::new();
+    let mut token = None;
+    loop {
+        let page = store
+            .list_sessions(PageRequest {
+                max_results: Some(2),
+                next_token: token,
+            })
+            .await
+            .unwrap();
+        seen.extend(page.items.into_iter().map(|s| s.id));
+        token = page.next_token;
+        if token.is_none() {
+            break;
+        }
+    }
+    ids.reverse();
+    assert_eq!(seen, ids);
+    // Metadata left out of an update is kept.
+    let kept = store
+        .update_session(UpdateSession {
+            session: sref(&ids[4]),
+            metadata: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(kept.metadata.get("k").map(String::as_str), Some("v"));
+}

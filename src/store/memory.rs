@@ -1,0 +1,540 @@
+//! The embedded store in this process's memory: the session model in Rust collections.
+//!
+//! It behaves as the SQLite store does (same checks, errors, lifecycle, quotas, newest-first order with
+//! insertion order breaking ties, keyset pagination tokens, thread index); the store tests run against both.
+//! It exists for speed: a write is a few map insertions under one lock, where a SQLite transaction (even on an
+//! in-memory database) journals and rewrites several pages — on a LangGraph turn that was most of what this
+//! store cost over LangGraph's own `InMemorySaver`. Nothing here outlives the process (a forked child gets a
+//! copy, as it would of any memory).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
+
+use super::{SessionStore, StoreConfig};
+use crate::clock::Millis;
+use crate::error::{Error, Result};
+use crate::model::{
+    CreateInvocation, CreateSession, GetStep, Invocation, ListSteps, MAX_TAGS, Page, PageRequest,
+    Payload, PutStep, ResourceArn, Session, SessionRef, SessionStatus, Step, StepSummary,
+    UpdateSession,
+};
+use crate::token::{self, Cursor};
+use crate::validate::SessionArn;
+
+/// Newest-first listing keys: (time, seq), the sequence number breaking ties in insertion order.
+type Key = (Millis, i64);
+
+#[derive(Debug)]
+struct SessionRec {
+    seq: i64,
+    id: String,
+    arn: String,
+    ended: bool,
+    created_at: Millis,
+    last_updated_at: Millis,
+    metadata: BTreeMap<String, String>,
+    encryption_key_arn: Option<String>,
+    tags: BTreeMap<String, String>,
+    step_count: u64,
+    invocations: HashMap<String, InvocationRec>,
+    invocations_newest: BTreeMap<Key, String>,
+    steps: HashMap<String, StepRec>,
+    /// Every step of the session: (step id, invocation id).
+    steps_newest: BTreeMap<Key, (String, String)>,
+}
+
+#[derive(Debug)]
+struct InvocationRec {
+    description: Option<String>,
+    created_at: Millis,
+    steps_newest: BTreeMap<Key, String>,
+}
+
+#[derive(Debug)]
+struct StepRec {
+    invocation_id: String,
+    time: Millis,
+    payload: Payload,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// One sequence for every row kind: only its order within a kind matters.
+    next_seq: i64,
+    sessions: HashMap<String, SessionRec>,
+    sessions_newest: BTreeMap<Key, String>,
+    /// Thread index: thread id → session id (a deleted session's bindings go with it).
+    threads: HashMap<String, String>,
+}
+
+impl State {
+    fn seq(&mut self) -> i64 {
+        self.next_seq += 1;
+        self.next_seq
+    }
+
+    fn session(&self, sref: &SessionRef) -> Result<&SessionRec> {
+        let s = self
+            .sessions
+            .get(&sref.id)
+            .ok_or_else(|| not_found_session(&sref.raw))?;
+        // An ARN must be this session's exact ARN: another region, account or partition names no session here.
+        if sref.arn.is_some() && sref.raw != s.arn {
+            return Err(not_found_session(&sref.raw));
+        }
+        Ok(s)
+    }
+
+    fn session_mut(&mut self, sref: &SessionRef) -> Result<&mut SessionRec> {
+        self.session(sref)?;
+        Ok(self.sessions.get_mut(&sref.id).expect("found above"))
+    }
+
+    fn tagged(&self, arn: &ResourceArn) -> Result<&SessionRec> {
+        let sref = tagged_ref(arn);
+        self.session(&sref).map_err(|e| tag_error(arn, e))
+    }
+
+    fn tagged_mut(&mut self, arn: &ResourceArn) -> Result<&mut SessionRec> {
+        let sref = tagged_ref(arn);
+        self.session_mut(&sref).map_err(|e| tag_error(arn, e))
+    }
+}
+
+fn tagged_ref(arn: &ResourceArn) -> SessionRef {
+    SessionRef {
+        raw: arn.raw.clone(),
+        id: arn.arn.session_id.clone(),
+        arn: Some(arn.arn.clone()),
+    }
+}
+
+fn tag_error(arn: &ResourceArn, e: Error) -> Error {
+    if e.code == crate::error::ErrorCode::ResourceNotFound {
+        Error::not_found(format!("Resource {} was not found", arn.raw))
+    } else {
+        e
+    }
+}
+
+fn not_found_session(raw: &str) -> Error {
+    Error::not_found(format!("Session {raw} was not found"))
+}
+
+fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+impl SessionRec {
+    fn status(&self, cfg: &StoreConfig) -> SessionStatus {
+        if self.ended {
+            return SessionStatus::Ended;
+        }
+        let idle = cfg.clock.now_ms().saturating_sub(self.last_updated_at);
+        if idle >= cfg.idle_timeout.as_millis() as i64 {
+            SessionStatus::Expired
+        } else {
+            SessionStatus::Active
+        }
+    }
+
+    fn to_session(&self, cfg: &StoreConfig) -> Session {
+        Session {
+            id: self.id.clone(),
+            arn: self.arn.clone(),
+            status: self.status(cfg),
+            created_at: self.created_at,
+            last_updated_at: self.last_updated_at,
+            metadata: self.metadata.clone(),
+            encryption_key_arn: self.encryption_key_arn.clone(),
+        }
+    }
+
+    /// Writes are refused on ENDED and EXPIRED sessions.
+    fn require_writable(&self, cfg: &StoreConfig, what: &str) -> Result<()> {
+        match self.status(cfg) {
+            SessionStatus::Active => Ok(()),
+            s => Err(Error::conflict(format!(
+                "Session {} is {}: {what} is not allowed (only ACTIVE sessions accept writes)",
+                self.id,
+                s.as_str()
+            ))),
+        }
+    }
+
+    fn invocation(&self, invocation_id: &str) -> Result<&InvocationRec> {
+        self.invocations.get(invocation_id).ok_or_else(|| {
+            Error::not_found(format!(
+                "Invocation {invocation_id} was not found in session {}",
+                self.id
+            ))
+        })
+    }
+}
+
+/// One newest-first page of `index` after the request's cursor (as the SQLite store's keyset queries).
+fn page<V, T>(
+    index: &BTreeMap<Key, V>,
+    scope: &str,
+    req: &PageRequest,
+    cfg: &StoreConfig,
+    map: impl Fn(&Key, &V) -> T,
+) -> Result<Page<T>> {
+    let cursor = match &req.next_token {
+        Some(t) => token::decode(scope, t)?,
+        None => Cursor {
+            time: i64::MAX,
+            seq: i64::MAX,
+        },
+    };
+    let n = req.max_results.unwrap_or(cfg.default_page_size) as usize;
+    let mut items = Vec::with_capacity(n.min(64));
+    let mut next_token = None;
+    let mut last: Key = (0, 0);
+    for (key, v) in index.range(..(cursor.time, cursor.seq)).rev() {
+        if items.len() == n {
+            next_token = Some(token::encode(
+                scope,
+                Cursor {
+                    time: last.0,
+                    seq: last.1,
+                },
+            ));
+            break;
+        }
+        items.push(map(key, v));
+        last = *key;
+    }
+    Ok(Page { items, next_token })
+}
+
+/// The embedded store in this process's memory.
+#[derive(Debug)]
+pub struct MemoryStore {
+    cfg: StoreConfig,
+    state: Mutex<State>,
+}
+
+impl MemoryStore {
+    pub fn new(cfg: StoreConfig) -> std::result::Result<Self, String> {
+        cfg.validate()?;
+        Ok(MemoryStore {
+            cfg,
+            state: Mutex::new(State::default()),
+        })
+    }
+
+    pub fn config(&self) -> &StoreConfig {
+        &self.cfg
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // Every operation checks before it changes anything: a panic leaves no half-done change.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[async_trait]
+impl SessionStore for MemoryStore {
+    async fn create_session(&self, req: CreateSession) -> Result<Session> {
+        let cfg = &self.cfg;
+        let mut st = self.state();
+        let id = new_id();
+        let arn = SessionArn::format(&cfg.partition, &cfg.region, &cfg.account_id, &id);
+        let now = cfg.clock.now_ms();
+        let seq = st.seq();
+        let rec = SessionRec {
+            seq,
+            id: id.clone(),
+            arn,
+            ended: false,
+            created_at: now,
+            last_updated_at: now,
+            metadata: req.metadata,
+            encryption_key_arn: req.encryption_key_arn,
+            tags: req.tags,
+            step_count: 0,
+            invocations: HashMap::new(),
+            invocations_newest: BTreeMap::new(),
+            steps: HashMap::new(),
+            steps_newest: BTreeMap::new(),
+        };
+        let session = rec.to_session(cfg);
+        st.sessions_newest.insert((now, seq), id.clone());
+        st.sessions.insert(id, rec);
+        Ok(session)
+    }
+
+    async fn get_session(&self, session: SessionRef) -> Result<Session> {
+        Ok(self.state().session(&session)?.to_session(&self.cfg))
+    }
+
+    async fn list_sessions(&self, req: PageRequest) -> Result<Page<Session>> {
+        let st = self.state();
+        page(&st.sessions_newest, "sessions", &req, &self.cfg, |_, id| {
+            st.sessions[id].to_session(&self.cfg)
+        })
+    }
+
+    async fn update_session(&self, req: UpdateSession) -> Result<Session> {
+        let cfg = &self.cfg;
+        let mut st = self.state();
+        let s = st.session_mut(&req.session)?;
+        s.require_writable(cfg, "UpdateSession")?;
+        if let Some(m) = req.metadata {
+            s.metadata = m;
+        }
+        s.last_updated_at = cfg.clock.now_ms();
+        Ok(s.to_session(cfg))
+    }
+
+    async fn end_session(&self, session: SessionRef) -> Result<Session> {
+        let cfg = &self.cfg;
+        let mut st = self.state();
+        let s = st.session_mut(&session)?;
+        if s.status(cfg) == SessionStatus::Ended {
+            return Err(Error::conflict(format!(
+                "Session {} is already ENDED",
+                s.id
+            )));
+        }
+        s.ended = true;
+        s.last_updated_at = cfg.clock.now_ms();
+        Ok(s.to_session(cfg))
+    }
+
+    async fn delete_session(&self, session: SessionRef) -> Result<()> {
+        let mut st = self.state();
+        let s = st.session(&session)?;
+        if s.status(&self.cfg) == SessionStatus::Active {
+            return Err(Error::conflict(format!(
+                "Session {} is ACTIVE: end it (EndSession) before deleting it",
+                s.id
+            )));
+        }
+        let (id, key) = (s.id.clone(), (s.created_at, s.seq));
+        // Its invocations, steps, tags and thread bindings go with it.
+        st.sessions.remove(&id);
+        st.sessions_newest.remove(&key);
+        st.threads.retain(|_, sid| *sid != id);
+        Ok(())
+    }
+
+    async fn create_invocation(&self, req: CreateInvocation) -> Result<Invocation> {
+        let cfg = &self.cfg;
+        let mut st = self.state();
+        let seq = st.seq();
+        let s = st.session_mut(&req.session)?;
+        s.require_writable(cfg, "CreateInvocation")?;
+        let id = req.invocation_id.unwrap_or_else(new_id);
+        if s.invocations.contains_key(&id) {
+            return Err(Error::conflict(format!(
+                "Invocation {id} already exists in session {}",
+                s.id
+            )));
+        }
+        let now = cfg.clock.now_ms();
+        s.invocations.insert(
+            id.clone(),
+            InvocationRec {
+                description: req.description.clone(),
+                created_at: now,
+                steps_newest: BTreeMap::new(),
+            },
+        );
+        s.invocations_newest.insert((now, seq), id.clone());
+        s.last_updated_at = now;
+        Ok(Invocation {
+            session_id: s.id.clone(),
+            invocation_id: id,
+            description: req.description,
+            created_at: now,
+        })
+    }
+
+    async fn list_invocations(
+        &self,
+        session: SessionRef,
+        req: PageRequest,
+    ) -> Result<Page<Invocation>> {
+        let st = self.state();
+        let s = st.session(&session)?;
+        let scope = format!("invocations|{}", s.id);
+        page(&s.invocations_newest, &scope, &req, &self.cfg, |_, id| {
+            let inv = &s.invocations[id];
+            Invocation {
+                session_id: s.id.clone(),
+                invocation_id: id.clone(),
+                description: inv.description.clone(),
+                created_at: inv.created_at,
+            }
+        })
+    }
+
+    async fn put_invocation_step(&self, req: PutStep) -> Result<String> {
+        let cfg = &self.cfg;
+        let size = req.payload.byte_size();
+        if size > cfg.max_step_bytes {
+            return Err(Error::validation(format!(
+                "Invalid payload: {size} bytes, a step may hold at most {} bytes",
+                cfg.max_step_bytes
+            )));
+        }
+        let mut st = self.state();
+        let seq = st.seq();
+        let s = st.session_mut(&req.session)?;
+        s.require_writable(cfg, "PutInvocationStep")?;
+        s.invocation(&req.invocation_id)?;
+        if let Some(step_id) = &req.step_id {
+            if let Some(e) = s.steps.get(step_id) {
+                // A retried write of the same step is a success; anything else is a conflict.
+                if e.invocation_id == req.invocation_id
+                    && e.time == req.time
+                    && e.payload == req.payload
+                {
+                    return Ok(step_id.clone());
+                }
+                return Err(Error::conflict(format!(
+                    "Invocation step {step_id} already exists in session {} with other content",
+                    s.id
+                )));
+            }
+        }
+        if s.step_count >= cfg.max_steps_per_session {
+            return Err(Error::quota(format!(
+                "Session {} has reached its quota of {} invocation steps",
+                s.id, cfg.max_steps_per_session
+            )));
+        }
+        let step_id = req.step_id.unwrap_or_else(new_id);
+        let key = (req.time, seq);
+        s.invocations
+            .get_mut(&req.invocation_id)
+            .expect("checked above")
+            .steps_newest
+            .insert(key, step_id.clone());
+        s.steps_newest
+            .insert(key, (step_id.clone(), req.invocation_id.clone()));
+        s.steps.insert(
+            step_id.clone(),
+            StepRec {
+                invocation_id: req.invocation_id,
+                time: req.time,
+                payload: req.payload,
+            },
+        );
+        s.step_count += 1;
+        s.last_updated_at = cfg.clock.now_ms();
+        Ok(step_id)
+    }
+
+    async fn get_invocation_step(&self, req: GetStep) -> Result<Step> {
+        let st = self.state();
+        let s = st.session(&req.session)?;
+        s.invocation(&req.invocation_id)?;
+        match s.steps.get(&req.step_id) {
+            Some(step) if step.invocation_id == req.invocation_id => Ok(Step {
+                summary: StepSummary {
+                    session_id: s.id.clone(),
+                    invocation_id: req.invocation_id,
+                    step_id: req.step_id,
+                    time: step.time,
+                },
+                payload: step.payload.clone(),
+            }),
+            _ => Err(Error::not_found(format!(
+                "Invocation step {} was not found in invocation {} of session {}",
+                req.step_id, req.invocation_id, s.id
+            ))),
+        }
+    }
+
+    async fn list_invocation_steps(&self, req: ListSteps) -> Result<Page<StepSummary>> {
+        let st = self.state();
+        let s = st.session(&req.session)?;
+        let summary = |step_id: &String, invocation_id: &String, time: Millis| StepSummary {
+            session_id: s.id.clone(),
+            invocation_id: invocation_id.clone(),
+            step_id: step_id.clone(),
+            time,
+        };
+        match &req.invocation_id {
+            Some(inv_id) => {
+                let inv = s.invocation(inv_id)?;
+                let scope = format!("steps|{}|{inv_id}", s.id);
+                page(&inv.steps_newest, &scope, &req.page, &self.cfg, |k, id| {
+                    summary(id, inv_id, k.0)
+                })
+            }
+            None => {
+                let scope = format!("steps|{}|*", s.id);
+                page(
+                    &s.steps_newest,
+                    &scope,
+                    &req.page,
+                    &self.cfg,
+                    |k, (id, inv)| summary(id, inv, k.0),
+                )
+            }
+        }
+    }
+
+    async fn tag_resource(&self, arn: ResourceArn, tags: BTreeMap<String, String>) -> Result<()> {
+        let mut st = self.state();
+        let s = st.tagged_mut(&arn)?;
+        let mut merged = s.tags.clone();
+        merged.extend(tags);
+        let n = merged.len();
+        if n > MAX_TAGS {
+            return Err(Error::validation(format!(
+                "Invalid tags: the session would have {n} tags, at most {MAX_TAGS} are allowed"
+            )));
+        }
+        s.tags = merged;
+        Ok(())
+    }
+
+    async fn untag_resource(&self, arn: ResourceArn, keys: Vec<String>) -> Result<()> {
+        let mut st = self.state();
+        let s = st.tagged_mut(&arn)?;
+        for k in &keys {
+            s.tags.remove(k);
+        }
+        Ok(())
+    }
+
+    async fn list_tags_for_resource(&self, arn: ResourceArn) -> Result<BTreeMap<String, String>> {
+        Ok(self.state().tagged(&arn)?.tags.clone())
+    }
+
+    fn has_thread_index(&self) -> bool {
+        true
+    }
+
+    async fn thread_session(&self, thread_id: &str) -> Result<Option<String>> {
+        Ok(self.state().threads.get(thread_id).cloned())
+    }
+
+    async fn bind_thread(
+        &self,
+        thread_id: &str,
+        session_id: &str,
+        replace: bool,
+    ) -> Result<String> {
+        let mut st = self.state();
+        if !st.sessions.contains_key(session_id) {
+            return Err(not_found_session(session_id));
+        }
+        if replace || !st.threads.contains_key(thread_id) {
+            st.threads
+                .insert(thread_id.to_string(), session_id.to_string());
+        }
+        Ok(st.threads[thread_id].clone())
+    }
+}
+
+#[cfg(test)]
+#[path = "memory_tests.rs"]
+mod tests;
