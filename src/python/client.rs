@@ -90,9 +90,7 @@ fn open(spec: &Spec, cfg: &StoreConfig) -> PyResult<Arc<dyn SessionStore>> {
         Spec::File(path) => {
             SqliteStore::open(path, cfg.clone()).map(|s| Arc::new(s) as Arc<dyn SessionStore>)
         }
-        Spec::Memory => {
-            MemoryStore::new(cfg.clone()).map(|s| Arc::new(s) as Arc<dyn SessionStore>)
-        }
+        Spec::Memory => MemoryStore::new(cfg.clone()).map(|s| Arc::new(s) as Arc<dyn SessionStore>),
         Spec::Bedrock(b) => runtime()
             .block_on(BedrockStore::connect((**b).clone()))
             .and_then(|s| {

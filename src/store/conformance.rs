@@ -50,17 +50,17 @@ fn cfg_with(clock: Arc<ManualClock>) -> StoreConfig {
     }
 }
 
-fn text(s: &str) -> Payload {
+pub(crate) fn text(s: &str) -> Payload {
     Payload {
         blocks: vec![ContentBlock::Text(s.into())],
     }
 }
 
-fn sref(id: &str) -> SessionRef {
+pub(crate) fn sref(id: &str) -> SessionRef {
     SessionRef::parse("sessionIdentifier", id).unwrap()
 }
 
-fn create_req() -> CreateSession {
+pub(crate) fn create_req() -> CreateSession {
     CreateSession {
         encryption_key_arn: None,
         metadata: Default::default(),
@@ -68,7 +68,7 @@ fn create_req() -> CreateSession {
     }
 }
 
-async fn session_with_invocation(store: &dyn SessionStore) -> (Session, String) {
+pub(crate) async fn session_with_invocation(store: &dyn SessionStore) -> (Session, String) {
     let s = store.create_session(create_req()).await.unwrap();
     let inv = store
         .create_invocation(CreateInvocation {
@@ -81,7 +81,7 @@ async fn session_with_invocation(store: &dyn SessionStore) -> (Session, String) 
     (s, inv.invocation_id)
 }
 
-fn put(s: &Session, inv: &str, step_id: Option<&str>, time: i64, body: &str) -> PutStep {
+pub(crate) fn put(s: &Session, inv: &str, step_id: Option<&str>, time: i64, body: &str) -> PutStep {
     PutStep {
         session: sref(&s.id),
         invocation_id: inv.into(),

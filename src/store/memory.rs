@@ -12,7 +12,10 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use super::{SessionStore, StoreConfig};
+use super::{
+    SessionStore, StoreConfig, not_found_session, require_writable, session_status, tagged_error,
+    tagged_session_ref,
+};
 use crate::clock::Millis;
 use crate::error::{Error, Result};
 use crate::model::{
@@ -93,34 +96,14 @@ impl State {
     }
 
     fn tagged(&self, arn: &ResourceArn) -> Result<&SessionRec> {
-        let sref = tagged_ref(arn);
-        self.session(&sref).map_err(|e| tag_error(arn, e))
+        self.session(&tagged_session_ref(arn))
+            .map_err(|e| tagged_error(arn, e))
     }
 
     fn tagged_mut(&mut self, arn: &ResourceArn) -> Result<&mut SessionRec> {
-        let sref = tagged_ref(arn);
-        self.session_mut(&sref).map_err(|e| tag_error(arn, e))
+        self.session_mut(&tagged_session_ref(arn))
+            .map_err(|e| tagged_error(arn, e))
     }
-}
-
-fn tagged_ref(arn: &ResourceArn) -> SessionRef {
-    SessionRef {
-        raw: arn.raw.clone(),
-        id: arn.arn.session_id.clone(),
-        arn: Some(arn.arn.clone()),
-    }
-}
-
-fn tag_error(arn: &ResourceArn, e: Error) -> Error {
-    if e.code == crate::error::ErrorCode::ResourceNotFound {
-        Error::not_found(format!("Resource {} was not found", arn.raw))
-    } else {
-        e
-    }
-}
-
-fn not_found_session(raw: &str) -> Error {
-    Error::not_found(format!("Session {raw} was not found"))
 }
 
 fn new_id() -> String {
@@ -129,15 +112,7 @@ fn new_id() -> String {
 
 impl SessionRec {
     fn status(&self, cfg: &StoreConfig) -> SessionStatus {
-        if self.ended {
-            return SessionStatus::Ended;
-        }
-        let idle = cfg.clock.now_ms().saturating_sub(self.last_updated_at);
-        if idle >= cfg.idle_timeout.as_millis() as i64 {
-            SessionStatus::Expired
-        } else {
-            SessionStatus::Active
-        }
+        session_status(self.ended, self.last_updated_at, cfg)
     }
 
     fn to_session(&self, cfg: &StoreConfig) -> Session {
@@ -152,16 +127,8 @@ impl SessionRec {
         }
     }
 
-    /// Writes are refused on ENDED and EXPIRED sessions.
     fn require_writable(&self, cfg: &StoreConfig, what: &str) -> Result<()> {
-        match self.status(cfg) {
-            SessionStatus::Active => Ok(()),
-            s => Err(Error::conflict(format!(
-                "Session {} is {}: {what} is not allowed (only ACTIVE sessions accept writes)",
-                self.id,
-                s.as_str()
-            ))),
-        }
+        require_writable(&self.id, self.status(cfg), what)
     }
 
     fn invocation(&self, invocation_id: &str) -> Result<&InvocationRec> {

@@ -12,7 +12,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::Result;
 use crate::model::{
     CreateInvocation, CreateSession, GetStep, Invocation, ListSteps, Page, PageRequest, PutStep,
-    ResourceArn, Session, SessionRef, Step, StepSummary, UpdateSession,
+    ResourceArn, Session, SessionRef, SessionStatus, Step, StepSummary, UpdateSession,
 };
 
 #[cfg(test)]
@@ -66,6 +66,58 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
     ) -> Result<String> {
         let _ = (thread_id, session_id, replace);
         Err(no_thread_index())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rules both embedded stores apply (one copy, so that they cannot drift apart).
+
+/// A session's status: ENDED when ended, else EXPIRED once idle for `idle_timeout`, else ACTIVE.
+pub(crate) fn session_status(
+    ended: bool,
+    last_updated_at: crate::clock::Millis,
+    cfg: &StoreConfig,
+) -> SessionStatus {
+    if ended {
+        return SessionStatus::Ended;
+    }
+    let idle = cfg.clock.now_ms().saturating_sub(last_updated_at);
+    if idle >= cfg.idle_timeout.as_millis() as i64 {
+        SessionStatus::Expired
+    } else {
+        SessionStatus::Active
+    }
+}
+
+/// Writes are refused on ENDED and EXPIRED sessions.
+pub(crate) fn require_writable(session_id: &str, status: SessionStatus, what: &str) -> Result<()> {
+    match status {
+        SessionStatus::Active => Ok(()),
+        s => Err(crate::error::Error::conflict(format!(
+            "Session {session_id} is {}: {what} is not allowed (only ACTIVE sessions accept writes)",
+            s.as_str()
+        ))),
+    }
+}
+
+pub(crate) fn not_found_session(raw: &str) -> crate::error::Error {
+    crate::error::Error::not_found(format!("Session {raw} was not found"))
+}
+
+/// The session named by a tagging ARN, and the error the tagging operations give when there is none.
+pub(crate) fn tagged_session_ref(arn: &ResourceArn) -> SessionRef {
+    SessionRef {
+        raw: arn.raw.clone(),
+        id: arn.arn.session_id.clone(),
+        arn: Some(arn.arn.clone()),
+    }
+}
+
+pub(crate) fn tagged_error(arn: &ResourceArn, e: crate::error::Error) -> crate::error::Error {
+    if e.code == crate::error::ErrorCode::ResourceNotFound {
+        crate::error::Error::not_found(format!("Resource {} was not found", arn.raw))
+    } else {
+        e
     }
 }
 

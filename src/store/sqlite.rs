@@ -480,18 +480,9 @@ fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRow> {
 
 impl SessionRow {
     fn status(&self, cfg: &StoreConfig) -> SessionStatus {
-        match SessionStatus::parse(&self.status) {
-            Some(SessionStatus::Active) => {
-                let idle = cfg.clock.now_ms().saturating_sub(self.last_updated_at);
-                if idle >= cfg.idle_timeout.as_millis() as i64 {
-                    SessionStatus::Expired
-                } else {
-                    SessionStatus::Active
-                }
-            }
-            Some(s) => s,
-            None => SessionStatus::Ended,
-        }
+        // Stored: ACTIVE or ENDED (anything else reads as ENDED).
+        let ended = SessionStatus::parse(&self.status) != Some(SessionStatus::Active);
+        super::session_status(ended, self.last_updated_at, cfg)
     }
 
     fn to_session(&self, cfg: &StoreConfig) -> Result<Session> {
@@ -508,22 +499,12 @@ impl SessionRow {
         })
     }
 
-    /// Writes are refused on ENDED and EXPIRED sessions.
     fn require_writable(&self, cfg: &StoreConfig, what: &str) -> Result<()> {
-        match self.status(cfg) {
-            SessionStatus::Active => Ok(()),
-            s => Err(Error::conflict(format!(
-                "Session {} is {}: {what} is not allowed (only ACTIVE sessions accept writes)",
-                self.id,
-                s.as_str()
-            ))),
-        }
+        super::require_writable(&self.id, self.status(cfg), what)
     }
 }
 
-fn not_found_session(raw: &str) -> Error {
-    Error::not_found(format!("Session {raw} was not found"))
-}
+use super::not_found_session;
 
 fn find_session(tx: &Tx<'_>, sref: &SessionRef) -> Result<SessionRow> {
     let row = tx
@@ -541,18 +522,7 @@ fn find_session(tx: &Tx<'_>, sref: &SessionRef) -> Result<SessionRow> {
 }
 
 fn find_tagged_session(tx: &Tx<'_>, arn: &ResourceArn) -> Result<SessionRow> {
-    let sref = SessionRef {
-        raw: arn.raw.clone(),
-        id: arn.arn.session_id.clone(),
-        arn: Some(arn.arn.clone()),
-    };
-    find_session(tx, &sref).map_err(|e| {
-        if e.code == crate::error::ErrorCode::ResourceNotFound {
-            Error::not_found(format!("Resource {} was not found", arn.raw))
-        } else {
-            e
-        }
-    })
+    find_session(tx, &super::tagged_session_ref(arn)).map_err(|e| super::tagged_error(arn, e))
 }
 
 fn find_invocation_seq(tx: &Tx<'_>, session: &SessionRow, invocation_id: &str) -> Result<i64> {

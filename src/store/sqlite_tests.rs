@@ -1,50 +1,9 @@
 use super::*;
 use crate::model::*;
-use crate::store::conformance::conformance;
+use crate::store::conformance::{conformance, put, session_with_invocation, sref};
 
 // Every store's behaviour, here on an in-memory SQLite database (the file store runs the same SQL).
 conformance!(|cfg| Box::new(SqliteStore::memory(cfg).unwrap()));
-
-fn text(s: &str) -> Payload {
-    Payload {
-        blocks: vec![ContentBlock::Text(s.into())],
-    }
-}
-
-fn sref(id: &str) -> SessionRef {
-    SessionRef::parse("sessionIdentifier", id).unwrap()
-}
-
-fn create_req() -> CreateSession {
-    CreateSession {
-        encryption_key_arn: None,
-        metadata: Default::default(),
-        tags: Default::default(),
-    }
-}
-
-async fn session_with_invocation(store: &SqliteStore) -> (Session, String) {
-    let s = store.create_session(create_req()).await.unwrap();
-    let inv = store
-        .create_invocation(CreateInvocation {
-            session: sref(&s.id),
-            invocation_id: None,
-            description: None,
-        })
-        .await
-        .unwrap();
-    (s, inv.invocation_id)
-}
-
-fn put(s: &Session, inv: &str, step_id: Option<&str>, time: i64, body: &str) -> PutStep {
-    PutStep {
-        session: sref(&s.id),
-        invocation_id: inv.into(),
-        step_id: step_id.map(String::from),
-        time,
-        payload: text(body),
-    }
-}
 
 #[tokio::test]
 async fn file_store_persists_and_shares_between_handles() {
