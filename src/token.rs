@@ -17,6 +17,17 @@ pub fn encode(scope: &str, cursor: Cursor) -> String {
     URL_SAFE_NO_PAD.encode(format!("v1|{scope}|{}|{}", cursor.time, cursor.seq))
 }
 
+/// Where a page starts: after the token's cursor, or at the newest item when there is no token.
+pub fn start(scope: &str, token: Option<&str>) -> Result<Cursor> {
+    match token {
+        Some(t) => decode(scope, t),
+        None => Ok(Cursor {
+            time: i64::MAX,
+            seq: i64::MAX,
+        }),
+    }
+}
+
 pub fn decode(scope: &str, token: &str) -> Result<Cursor> {
     let bad = || Error::validation("Invalid nextToken: it was not returned by this listing");
     let raw = URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?;

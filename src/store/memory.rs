@@ -149,13 +149,7 @@ fn page<V, T>(
     cfg: &StoreConfig,
     map: impl Fn(&Key, &V) -> T,
 ) -> Result<Page<T>> {
-    let cursor = match &req.next_token {
-        Some(t) => token::decode(scope, t)?,
-        None => Cursor {
-            time: i64::MAX,
-            seq: i64::MAX,
-        },
-    };
+    let cursor = token::start(scope, req.next_token.as_deref())?;
     let n = req.max_results.unwrap_or(cfg.default_page_size) as usize;
     let mut items = Vec::with_capacity(n.min(64));
     let mut next_token = None;

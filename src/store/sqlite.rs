@@ -552,13 +552,7 @@ fn keyset<T>(
     cfg: &StoreConfig,
     map: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<(T, Cursor)>,
 ) -> Result<Page<T>> {
-    let cursor = match &page.next_token {
-        Some(t) => token::decode(scope, t)?,
-        None => Cursor {
-            time: i64::MAX,
-            seq: i64::MAX,
-        },
-    };
+    let cursor = token::start(scope, page.next_token.as_deref())?;
     let n = page_size(cfg, page);
     let mut params: Vec<&dyn rusqlite::ToSql> = vec![&cursor.time, &cursor.seq];
     let limit = n + 1;
