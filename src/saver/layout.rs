@@ -491,18 +491,35 @@ pub fn pack(json: &str) -> std::borrow::Cow<'_, str> {
     use std::borrow::Cow;
     // zstd's fastest level: these are small JSON documents written on every call.
     const LEVEL: i32 = 1;
+    // A large envelope is compressed only if a sample of it pays (a state of already-compressed or random
+    // data does not, and compressing megabytes of it only to throw the result away costs more than the write).
+    const PROBE_FROM: usize = 1 << 20;
+    const SAMPLE: usize = 128 * 1024;
+    // Compressed data travels as base64 (4/3 of its size) in a small wrapper: keep it only when that is
+    // at least 10% smaller than the JSON itself.
+    let pays = |z: usize, n: usize| z * 4 / 3 + 64 < n * 9 / 10;
+    let compress = |data: &[u8]| {
+        COMPRESSORS.with(
+            || zstd::bulk::Compressor::new(LEVEL).ok(),
+            |c| match c {
+                Some(z) => z.compress(data),
+                None => zstd::bulk::compress(data, LEVEL),
+            },
+        )
+    };
     if json.len() < COMPRESS_MIN {
         return Cow::Borrowed(json);
     }
-    let compressed = COMPRESSORS.with(
-        || zstd::bulk::Compressor::new(LEVEL).ok(),
-        |c| match c {
-            Some(z) => z.compress(json.as_bytes()),
-            None => zstd::bulk::compress(json.as_bytes(), LEVEL),
-        },
-    );
-    match compressed {
-        Ok(z) if z.len() * 4 / 3 + 64 < json.len() * 9 / 10 => serde_json::to_string(&Compressed {
+    if json.len() >= PROBE_FROM {
+        // The middle of the envelope: its start is the checkpoint's small fields.
+        let from = json.len() / 2 - SAMPLE / 2;
+        let sample = &json.as_bytes()[from..from + SAMPLE];
+        if !compress(sample).is_ok_and(|z| pays(z.len(), SAMPLE)) {
+            return Cow::Borrowed(json);
+        }
+    }
+    match compress(json.as_bytes()) {
+        Ok(z) if pays(z.len(), json.len()) => serde_json::to_string(&Compressed {
             v: LAYOUT.into(),
             z: "zstd".into(),
             data: STANDARD.encode(z),
@@ -858,6 +875,49 @@ mod tests {
             .collect();
         let _ = pack(&noise);
         assert!(unpack(r#"{"v":"bs1","z":"lzma","data":""}"#).is_err());
+    }
+
+    #[test]
+    fn large_incompressible_envelopes_stay_as_they_are_and_text_is_compressed() {
+        // 2 MB of base64 of pseudo-random bytes (a state of already-compressed data): kept as it is.
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let random: Vec<u8> = (0..1_600_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        let noisy = format!(
+            r#"{{"v":"bs1","kind":"x","pad":"{}"}}"#,
+            STANDARD.encode(&random)
+        );
+        assert!(noisy.len() > 2_000_000);
+        assert!(matches!(pack(&noisy), std::borrow::Cow::Borrowed(_)));
+        // 2 MB of text: compressed, and read back whole.
+        let words = [
+            "shoe ",
+            "trail ",
+            "size ",
+            "42 ",
+            "cart ",
+            "checkout ",
+            "grip ",
+            "sole ",
+        ];
+        let text: String = (0..400_000)
+            .map(|i| words[(i * 7 + i / 5) % words.len()])
+            .collect();
+        let texty = format!(r#"{{"v":"bs1","kind":"x","pad":"{text}"}}"#);
+        let packed = pack(&texty);
+        assert!(
+            packed.len() < texty.len() / 4,
+            "{} vs {}",
+            packed.len(),
+            texty.len()
+        );
+        assert_eq!(unpack(&packed).unwrap(), texty);
     }
 
     #[test]
