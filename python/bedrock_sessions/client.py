@@ -6,7 +6,7 @@ import os
 from types import TracebackType
 from typing import Any
 
-from . import _core
+from . import _core, _doors
 from ._paginate import PAGINATED, AsyncPaginator, Paginator
 from .exceptions import client_exceptions
 
@@ -231,13 +231,16 @@ class SessionClient:
 class AsyncSessionClient:
     """Asynchronous session client: the same operations as :class:`SessionClient`, as coroutines.
 
-    Calls run on the core's runtime and never block the event loop; many may run at once.
+    No call blocks the event loop; many may run at once. Each backend is reached its cheapest way: in memory in
+    the calling coroutine, on a SQLite file reads in the calling coroutine and writes on a store thread, on
+    Bedrock through the core's async runtime.
     """
 
     exceptions = client_exceptions
 
     def __init__(self, native: _core.NativeClient) -> None:
         self._native = native
+        self._door = _doors.door_of(native)
         self.meta = _meta_for(native)
 
     @classmethod
@@ -256,7 +259,7 @@ class AsyncSessionClient:
         return cls(_core.NativeClient.open_bedrock(**bedrock_options(**kwargs)))
 
     async def _call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
-        return await self._native.call_async(operation, params)
+        return await _doors.call(self._native, self._door, operation, params)
 
     async def create_session(self, **kwargs: Any) -> dict[str, Any]:
         return await self._call("CreateSession", kwargs)

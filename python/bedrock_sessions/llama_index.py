@@ -38,7 +38,7 @@ from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.storage.chat_store.base import BaseChatStore
 from llama_index.core.storage.chat_store.base_db import AsyncDBChatStore, MessageStatus
 
-from . import _core
+from . import _core, _doors
 from .client import AsyncSessionClient, SessionClient
 from .exceptions import (
     BedrockSessionsError,
@@ -123,6 +123,7 @@ class _Backend:
     def __init__(self, native: _core.NativeClient) -> None:
         self.native = native
         self.saver = _core.NativeSaver(native)
+        self.door = _doors.door_of(native)
 
     def _one_sync(self, req: _Req) -> Any:
         try:
@@ -138,8 +139,13 @@ class _Backend:
     async def _one_async(self, req: _Req) -> Any:
         try:
             if isinstance(req, _Call):
-                return await self.native.call_async(req.op, req.params)
+                return await _doors.call(self.native, self.door, req.op, req.params)
             if isinstance(req, _Resolve):
+                # Finding a key's session reads; making it writes (see _doors).
+                if self.door == "inline" or (self.door == "threads" and not req.create):
+                    return self.saver.resolve_thread(req.thread_id, req.create)
+                if self.door == "threads":
+                    return await _doors.on_store_thread(self.saver.resolve_thread, req.thread_id, req.create)
                 return await self.saver.resolve_thread(req.thread_id, req.create, asynchronous=True)
             await asyncio.sleep(req.seconds)
             return None

@@ -8,18 +8,14 @@ stored envelopes, talks to the store with the GIL released, and merges writes.
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import base64
-import functools
 import json
 import os
 import random
 import sys
-import threading
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -35,7 +31,7 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from . import _core
+from . import _core, _doors
 from .client import AsyncSessionClient, SessionClient
 
 __all__ = ["BedrockSessionSaver", "AsyncBedrockSessionSaver", "decode_step"]
@@ -121,7 +117,7 @@ class BedrockSessionSaver(BaseCheckpointSaver[str]):
         self._native = _core.NativeSaver(self._native_client, deferred=bool(deferred))
         # How the async methods reach the store (see _acall).
         backend = self._native_client.backend
-        self._async_door = _ASYNC_DOORS[backend]
+        self._async_door = _doors.DOORS[backend]
         # A deferred saver's reads first wait for the thread's queued writes: on a file, that waits for the disk.
         self._async_reads_inline = backend == "memory" or (backend == "local" and not deferred)
         if deferred:
@@ -287,22 +283,15 @@ class BedrockSessionSaver(BaseCheckpointSaver[str]):
 
     # ------------------------------------------------------------------ async
     async def _acall(self, read: bool, method: Callable[..., Any], *args: Any) -> Any:
-        """Runs a native call for an async method, by the cheapest door of the store:
-
-        - in memory, in this coroutine (microseconds of CPU, as InMemorySaver's methods);
-        - on a SQLite file, reads in this coroutine too (tens of microseconds, the GIL released; two thread
-          hops cost ten times that), writes on a pool thread (a commit waits for the disk, and the event loop
-          must not): one hop there and one back. A deferred saver's reads go there too (they first wait for
-          the thread's queued writes);
-        - over the network, as a native future (the AWS SDK's own async I/O, no thread per call).
-        """
+        """Runs a native call for an async method, by the door of the store (see ``_doors``): in memory in this
+        coroutine; on a SQLite file reads in this coroutine and writes on a store thread (a deferred saver's reads
+        there too: they first wait for the thread's queued writes, on the disk); over the network as a native
+        future."""
         door = self._async_door
         if door == "inline" or (read and self._async_reads_inline):
             return method(*args)
         if door == "threads":
-            return await asyncio.get_running_loop().run_in_executor(
-                _STORE_THREADS.executor(), functools.partial(method, *args)
-            )
+            return await _doors.on_store_thread(method, *args)
         return await method(*args, asynchronous=True)
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
@@ -414,33 +403,6 @@ class _Listing:
             if self.left is not None:
                 self.left -= 1
             yield tup
-
-
-# The async door of each backend (see BedrockSessionSaver._acall).
-_ASYNC_DOORS = {"memory": "inline", "local": "threads", "bedrock": "native"}
-
-
-class _StoreThreads:
-    """The threads on which the async methods write to SQLite files: one pool per process, made on first use
-    and made anew in a forked child (a pool's threads do not survive fork)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._pid = -1
-        self._executor: ThreadPoolExecutor | None = None
-
-    def executor(self) -> ThreadPoolExecutor:
-        pid = os.getpid()
-        if self._pid != pid or self._executor is None:
-            with self._lock:
-                if self._pid != pid or self._executor is None:
-                    # SQLite writes one transaction at a time per file; a few threads cover several files.
-                    self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="bedrock-sessions-store")
-                    self._pid = pid
-        return self._executor
-
-
-_STORE_THREADS = _StoreThreads()
 
 
 def _keep_latest(strategy: str) -> bool:
