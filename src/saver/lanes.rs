@@ -21,7 +21,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::{Notify, oneshot};
 
@@ -275,8 +275,12 @@ impl Saver {
     ) -> Result<()> {
         let mut result: Option<Result<()>> = None;
         loop {
-            // Regular writes alone: wait a little for the checkpoint that usually follows them.
-            let linger = {
+            // Regular writes alone: wait a little for the checkpoint that usually follows them. Not once our
+            // own record is stored: we hand the lane over at once (the next leader lingers if it must), since
+            // that checkpoint's put may wait for our return (LangGraph chains a thread's puts).
+            let linger = if result.is_some() {
+                None
+            } else {
                 let only_writes = {
                     let st = lane.lock();
                     !st.queue.is_empty() && !st.queue.iter().any(|p| ends_linger(&p.rec))
@@ -323,7 +327,7 @@ impl Saver {
                 }
                 batch
             };
-            let started = Instant::now();
+            let started = tokio::time::Instant::now(); // virtual time in paused tests
             let recs: Vec<&Rec> = batch.iter().map(|p| &*p.rec).collect();
             let r = self.write_batch(store, sid, &recs).await;
             let took = started.elapsed();

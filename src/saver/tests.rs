@@ -488,6 +488,48 @@ async fn concurrent_writes_of_a_superstep_share_one_step_and_read_back_whole() {
     assert_eq!(saver.lanes.count(), 0);
 }
 
+/// A leader whose own record is stored returns at once: it does not linger, for the writes queued behind
+/// it, for a checkpoint that may only come once it returns (LangGraph puts a thread's next checkpoint after
+/// the previous put returned). The writes' new leader lingers instead. On paused (virtual) time: the store's
+/// writes take 10 ms, so a linger would be 5 ms.
+#[tokio::test(start_paused = true)]
+async fn a_leader_whose_record_is_stored_hands_over_without_lingering() {
+    use std::time::Duration;
+    let st = crate::store::testing::Wrapped {
+        put_delay: Duration::from_millis(10),
+        ..crate::store::testing::Wrapped::new(store(), true)
+    };
+    let saver = Saver::new();
+    let ids: Vec<String> = (1..=3).map(uuid6_like).collect();
+    // The lane learns the store's round trip.
+    saver
+        .put(&st, cp("t", "", &ids[0], None, "a"))
+        .await
+        .unwrap();
+    let start = tokio::time::Instant::now();
+    let checkpoint = async {
+        saver
+            .put(&st, cp("t", "", &ids[1], Some(&ids[0]), "b"))
+            .await
+            .unwrap();
+        start.elapsed()
+    };
+    let task_writes = async {
+        tokio::time::sleep(Duration::from_millis(1)).await; // arrives while the checkpoint is in flight
+        saver
+            .put_writes(&st, writes("t", &ids[1], "task", &[("ch", 0, "x")]))
+            .await
+            .unwrap();
+        start.elapsed()
+    };
+    let (checkpoint_took, writes_took) = tokio::join!(checkpoint, task_writes);
+    assert_eq!(checkpoint_took, Duration::from_millis(10));
+    // The writes waited for the lane, lingered (no checkpoint came), then went alone.
+    assert_eq!(writes_took, Duration::from_millis(25));
+    let steps = steps_of(&st, &saver, "t").await;
+    assert_eq!(steps.len(), 3, "{steps:?}");
+}
+
 #[tokio::test]
 async fn deferred_saver_queues_batches_and_flushes() {
     let st: std::sync::Arc<dyn SessionStore> = std::sync::Arc::new(store());
