@@ -62,10 +62,18 @@ async def on_store_thread(fn: Callable[..., Any], *args: Any) -> Any:
     return await asyncio.get_running_loop().run_in_executor(STORE_THREADS.executor(), functools.partial(fn, *args))
 
 
+async def run(door: Door, read: bool, method: Callable[..., Any], *args: Any) -> Any:
+    """``method(*args)``, a native call, through ``door``; ``read``: the call only reads (on a file it then runs in the
+    calling coroutine). Over the network it is the call's native future (``asynchronous=True``)."""
+    if door == "inline" or (door == "threads" and read):
+        return method(*args)
+    if door == "threads":
+        return await on_store_thread(method, *args)
+    return await method(*args, asynchronous=True)
+
+
 async def call(native_client: Any, door: Door, operation: str, params: dict[str, Any]) -> dict[str, Any]:
     """One session API operation through the door of its backend."""
-    if door == "inline" or (door == "threads" and operation in READ_OPERATIONS):
-        return native_client.call(operation, params)
-    if door == "threads":
-        return await on_store_thread(native_client.call, operation, params)
-    return await native_client.call_async(operation, params)
+    if door == "native":
+        return await native_client.call_async(operation, params)
+    return await run(door, operation in READ_OPERATIONS, native_client.call, operation, params)

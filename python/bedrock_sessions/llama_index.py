@@ -141,12 +141,8 @@ class _Backend:
             if isinstance(req, _Call):
                 return await _doors.call(self.native, self.door, req.op, req.params)
             if isinstance(req, _Resolve):
-                # Finding a key's session reads; making it writes (see _doors).
-                if self.door == "inline" or (self.door == "threads" and not req.create):
-                    return self.saver.resolve_thread(req.thread_id, req.create)
-                if self.door == "threads":
-                    return await _doors.on_store_thread(self.saver.resolve_thread, req.thread_id, req.create)
-                return await self.saver.resolve_thread(req.thread_id, req.create, asynchronous=True)
+                # Finding a key's session reads; making it writes.
+                return await _doors.run(self.door, not req.create, self.saver.resolve_thread, req.thread_id, req.create)
             await asyncio.sleep(req.seconds)
             return None
         except BedrockSessionsError as e:

@@ -116,10 +116,8 @@ class BedrockSessionSaver(BaseCheckpointSaver[str]):
             self._native_client = _native_client(client)
         self._native = _core.NativeSaver(self._native_client, deferred=bool(deferred))
         # How the async methods reach the store (see _acall).
-        backend = self._native_client.backend
-        self._async_door = _doors.DOORS[backend]
-        # A deferred saver's reads first wait for the thread's queued writes: on a file, that waits for the disk.
-        self._async_reads_inline = backend == "memory" or (backend == "local" and not deferred)
+        self._async_door = _doors.door_of(self._native_client)
+        self._reads_wait_for_queue = bool(deferred)
         if deferred:
             _DEFERRED.add(self)
 
@@ -283,16 +281,9 @@ class BedrockSessionSaver(BaseCheckpointSaver[str]):
 
     # ------------------------------------------------------------------ async
     async def _acall(self, read: bool, method: Callable[..., Any], *args: Any) -> Any:
-        """Runs a native call for an async method, by the door of the store (see ``_doors``): in memory in this
-        coroutine; on a SQLite file reads in this coroutine and writes on a store thread (a deferred saver's reads
-        there too: they first wait for the thread's queued writes, on the disk); over the network as a native
-        future."""
-        door = self._async_door
-        if door == "inline" or (read and self._async_reads_inline):
-            return method(*args)
-        if door == "threads":
-            return await _doors.on_store_thread(method, *args)
-        return await method(*args, asynchronous=True)
+        """Runs a native call for an async method through the door of the store (see ``_doors``). A deferred saver's
+        reads first wait for the thread's queued writes (on a file, for the disk): they go as writes do."""
+        return await _doors.run(self._async_door, read and not self._reads_wait_for_queue, method, *args)
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         conf = config["configurable"]

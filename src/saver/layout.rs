@@ -72,14 +72,23 @@ fn tag_of(h: [u8; 16]) -> Tag {
     [h[0], h[1], h[2], h[3], h[4], h[5]]
 }
 
+/// `derive(ns)`, computed once for the root namespace (the one that holds most of a graph's steps).
+fn per_namespace<T: Clone>(
+    root: &std::sync::OnceLock<T>,
+    ns: &str,
+    derive: impl Fn(&str) -> T,
+) -> T {
+    if ns.is_empty() {
+        root.get_or_init(|| derive("")).clone()
+    } else {
+        derive(ns)
+    }
+}
+
 /// The tag of a namespace.
 pub fn ns_tag(ns: &str) -> Tag {
     static ROOT: std::sync::OnceLock<Tag> = std::sync::OnceLock::new();
-    let derive = |ns: &str| tag_of(hash(&format!("ns|{ns}")));
-    if ns.is_empty() {
-        return *ROOT.get_or_init(|| derive(""));
-    }
-    derive(ns)
+    per_namespace(&ROOT, ns, |ns| tag_of(hash(&format!("ns|{ns}"))))
 }
 
 /// The tag of a checkpoint id.
@@ -89,13 +98,10 @@ pub fn checkpoint_tag(checkpoint_id: &str) -> Tag {
 
 /// The invocation of namespace `ns`: every step of its checkpoints and writes.
 pub fn namespace_invocation_id(ns: &str) -> String {
-    // The root namespace holds most of a graph's steps: its ids are derived once (here and above).
     static ROOT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let derive = |ns: &str| marked(hash(&format!("nsinv|{ns}")), ns_tag(ns), KIND_INVOCATION);
-    if ns.is_empty() {
-        return ROOT.get_or_init(|| derive("")).clone();
-    }
-    derive(ns)
+    per_namespace(&ROOT, ns, |ns| {
+        marked(hash(&format!("nsinv|{ns}")), ns_tag(ns), KIND_INVOCATION)
+    })
 }
 
 /// The step id of a checkpoint: the id itself when it is a lower-case UUID (LangGraph's uuid6).
@@ -653,10 +659,7 @@ pub fn decode(texts: &[&str]) -> Result<Option<Envelope>> {
 /// langgraph-checkpoint-aws: `UUID(md5("CHECKPOINTS#" + ns))`.
 pub fn legacy_checkpoint_invocation(ns: &str) -> String {
     static ROOT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    if ns.is_empty() {
-        return ROOT.get_or_init(|| legacy_uuid("CHECKPOINTS#")).clone();
-    }
-    legacy_uuid(&format!("CHECKPOINTS#{ns}"))
+    per_namespace(&ROOT, ns, |ns| legacy_uuid(&format!("CHECKPOINTS#{ns}")))
 }
 
 /// langgraph-checkpoint-aws: `UUID(md5("WRITES#" + ns + "#" + checkpoint_id))`.
@@ -861,19 +864,12 @@ mod tests {
             r#"{{"v":"bs1","kind":"x","pad":"{}"}}"#,
             "abc".repeat(10_000)
         );
-        let packed = pack(&big);
-        assert!(
-            packed.len() < big.len() / 10,
-            "{} vs {}",
-            packed.len(),
-            big.len()
-        );
-        assert_eq!(unpack(&packed).unwrap(), big);
-        // Incompressible data stays as it is.
+        assert_packs_smaller(&big, 10);
+        // Whatever is chosen for data that compresses poorly, it reads back whole.
         let noise: String = (0..20_000)
             .map(|i| char::from(b'a' + ((i * 7919 + i / 3 * 104729) % 26) as u8))
             .collect();
-        let _ = pack(&noise);
+        assert_eq!(unpack(&pack(&noise)).unwrap(), noise);
         assert!(unpack(r#"{"v":"bs1","z":"lzma","data":""}"#).is_err());
     }
 
@@ -910,14 +906,19 @@ mod tests {
             .map(|i| words[(i * 7 + i / 5) % words.len()])
             .collect();
         let texty = format!(r#"{{"v":"bs1","kind":"x","pad":"{text}"}}"#);
-        let packed = pack(&texty);
+        assert_packs_smaller(&texty, 4);
+    }
+
+    /// `json` is stored at least `factor` times smaller, and reads back whole.
+    fn assert_packs_smaller(json: &str, factor: usize) {
+        let packed = pack(json);
         assert!(
-            packed.len() < texty.len() / 4,
+            packed.len() < json.len() / factor,
             "{} vs {}",
             packed.len(),
-            texty.len()
+            json.len()
         );
-        assert_eq!(unpack(&packed).unwrap(), texty);
+        assert_eq!(unpack(&packed).unwrap(), json);
     }
 
     #[test]

@@ -91,6 +91,16 @@ pub(crate) fn put(s: &Session, inv: &str, step_id: Option<&str>, time: i64, body
     }
 }
 
+/// Writes a step that must be stored: its id.
+async fn step_ok(store: &dyn SessionStore, req: PutStep) -> String {
+    store.put_invocation_step(req).await.unwrap()
+}
+
+/// Writes a step that must be refused: the error's code.
+async fn step_err(store: &dyn SessionStore, req: PutStep) -> ErrorCode {
+    store.put_invocation_step(req).await.unwrap_err().code
+}
+
 pub async fn create_get_and_arn_forms(make: Make) {
     let store = make(StoreConfig::default());
     let s = store.create_session(create_req()).await.unwrap();
@@ -123,11 +133,10 @@ pub async fn lifecycle_end_delete_expire(make: Make) {
         store.end_session(sref(&s.id)).await.unwrap_err().code,
         ErrorCode::Conflict
     );
-    let e = store
-        .put_invocation_step(put(&s, &inv, None, 1, "x"))
-        .await
-        .unwrap_err();
-    assert_eq!(e.code, ErrorCode::Conflict);
+    assert_eq!(
+        step_err(&*store, put(&s, &inv, None, 1, "x")).await,
+        ErrorCode::Conflict
+    );
     store.delete_session(sref(&s.id)).await.unwrap();
     assert_eq!(
         store.get_session(sref(&s.id)).await.unwrap_err().code,
@@ -141,10 +150,7 @@ pub async fn lifecycle_end_delete_expire(make: Make) {
         store.get_session(sref(&s2.id)).await.unwrap().status,
         SessionStatus::Active
     );
-    store
-        .put_invocation_step(put(&s2, &inv2, None, 1, "keeps it alive"))
-        .await
-        .unwrap();
+    step_ok(&*store, put(&s2, &inv2, None, 1, "keeps it alive")).await;
     clock.advance(3_599_000);
     assert_eq!(
         store.get_session(sref(&s2.id)).await.unwrap().status,
@@ -155,11 +161,10 @@ pub async fn lifecycle_end_delete_expire(make: Make) {
         store.get_session(sref(&s2.id)).await.unwrap().status,
         SessionStatus::Expired
     );
-    let e = store
-        .put_invocation_step(put(&s2, &inv2, None, 1, "late"))
-        .await
-        .unwrap_err();
-    assert_eq!(e.code, ErrorCode::Conflict);
+    assert_eq!(
+        step_err(&*store, put(&s2, &inv2, None, 1, "late")).await,
+        ErrorCode::Conflict
+    );
     assert_eq!(
         store.end_session(sref(&s2.id)).await.unwrap().status,
         SessionStatus::Ended
@@ -174,64 +179,40 @@ pub async fn steps_quota_idempotency_and_conflicts(make: Make) {
     let store = make(cfg);
     let (s, inv) = session_with_invocation(&*store).await;
     let id = "0a1b2c3d-0000-4000-8000-00000000abcd";
-    assert_eq!(
-        store
-            .put_invocation_step(put(&s, &inv, Some(id), 5, "a"))
-            .await
-            .unwrap(),
-        id
-    );
+    assert_eq!(step_ok(&*store, put(&s, &inv, Some(id), 5, "a")).await, id);
     // Same step again: a retry, not a new step.
+    assert_eq!(step_ok(&*store, put(&s, &inv, Some(id), 5, "a")).await, id);
     assert_eq!(
-        store
-            .put_invocation_step(put(&s, &inv, Some(id), 5, "a"))
-            .await
-            .unwrap(),
-        id
+        step_err(&*store, put(&s, &inv, Some(id), 5, "b")).await,
+        ErrorCode::Conflict
     );
-    let e = store
-        .put_invocation_step(put(&s, &inv, Some(id), 5, "b"))
-        .await
-        .unwrap_err();
-    assert_eq!(e.code, ErrorCode::Conflict);
-    store
-        .put_invocation_step(put(&s, &inv, None, 6, "c"))
-        .await
-        .unwrap();
-    store
-        .put_invocation_step(put(&s, &inv, None, 7, "d"))
-        .await
-        .unwrap();
-    let e = store
-        .put_invocation_step(put(&s, &inv, None, 8, "e"))
-        .await
-        .unwrap_err();
-    assert_eq!(e.code, ErrorCode::ServiceQuotaExceeded);
+    step_ok(&*store, put(&s, &inv, None, 6, "c")).await;
+    step_ok(&*store, put(&s, &inv, None, 7, "d")).await;
+    assert_eq!(
+        step_err(&*store, put(&s, &inv, None, 8, "e")).await,
+        ErrorCode::ServiceQuotaExceeded
+    );
     // A full session still answers a retry of a step it holds, and still refuses other content under
     // that id as a conflict (not as the quota).
+    assert_eq!(step_ok(&*store, put(&s, &inv, Some(id), 5, "a")).await, id);
     assert_eq!(
-        store
-            .put_invocation_step(put(&s, &inv, Some(id), 5, "a"))
-            .await
-            .unwrap(),
-        id
+        step_err(&*store, put(&s, &inv, Some(id), 5, "b")).await,
+        ErrorCode::Conflict
     );
-    let e = store
-        .put_invocation_step(put(&s, &inv, Some(id), 5, "b"))
-        .await
-        .unwrap_err();
-    assert_eq!(e.code, ErrorCode::Conflict);
-    let e = store
-        .put_invocation_step(put(
-            &s,
-            &inv,
-            Some("0a1b2c3d-0000-4000-8000-00000000ffff"),
-            9,
-            "f",
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(e.code, ErrorCode::ServiceQuotaExceeded);
+    assert_eq!(
+        step_err(
+            &*store,
+            put(
+                &s,
+                &inv,
+                Some("0a1b2c3d-0000-4000-8000-00000000ffff"),
+                9,
+                "f",
+            )
+        )
+        .await,
+        ErrorCode::ServiceQuotaExceeded
+    );
     // Retries and refusals counted nothing: three steps, as written.
     let page = store
         .list_invocation_steps(ListSteps {
@@ -243,11 +224,10 @@ pub async fn steps_quota_idempotency_and_conflicts(make: Make) {
         .unwrap();
     assert_eq!(page.items.len(), 3);
     let unknown_inv = "0a1b2c3d-0000-4000-8000-000000000000";
-    let e = store
-        .put_invocation_step(put(&s, unknown_inv, None, 8, "e"))
-        .await
-        .unwrap_err();
-    assert_eq!(e.code, ErrorCode::ResourceNotFound);
+    assert_eq!(
+        step_err(&*store, put(&s, unknown_inv, None, 8, "e")).await,
+        ErrorCode::ResourceNotFound
+    );
     let got = store
         .get_invocation_step(GetStep {
             session: sref(&s.id),
@@ -267,15 +247,11 @@ pub async fn max_step_bytes_is_enforced_before_writing(make: Make) {
     };
     let store = make(cfg);
     let (s, inv) = session_with_invocation(&*store).await;
-    store
-        .put_invocation_step(put(&s, &inv, None, 1, "0123456789"))
-        .await
-        .unwrap();
-    let e = store
-        .put_invocation_step(put(&s, &inv, None, 1, "0123456789a"))
-        .await
-        .unwrap_err();
-    assert_eq!(e.code, ErrorCode::Validation);
+    step_ok(&*store, put(&s, &inv, None, 1, "0123456789")).await;
+    assert_eq!(
+        step_err(&*store, put(&s, &inv, None, 1, "0123456789a")).await,
+        ErrorCode::Validation
+    );
 }
 
 pub async fn newest_first_pagination_with_ties(make: Make) {
@@ -284,12 +260,7 @@ pub async fn newest_first_pagination_with_ties(make: Make) {
     let mut ids = Vec::new();
     for i in 0..25 {
         // Times repeat in pairs: ties must come out later-insert first.
-        ids.push(
-            store
-                .put_invocation_step(put(&s, &inv, None, (i / 2) as i64, "x"))
-                .await
-                .unwrap(),
-        );
+        ids.push(step_ok(&*store, put(&s, &inv, None, (i / 2) as i64, "x")).await);
     }
     let mut seen = Vec::new();
     let mut token = None;
@@ -451,25 +422,16 @@ pub async fn invocations_and_steps_by_invocation(make: Make) {
         1_700_000_000_005
     );
     // Steps of each invocation; a step id is unique in the session, across invocations.
-    let sa = store
-        .put_invocation_step(put(
-            &s,
-            a,
-            Some("0a1b2c3d-0000-4000-8000-0000000000a1"),
-            1,
-            "a1",
-        ))
-        .await
-        .unwrap();
-    let sb = store
-        .put_invocation_step(put(&s, b, None, 2, "b1"))
-        .await
-        .unwrap();
-    let e = store
-        .put_invocation_step(put(&s, b, Some(&sa), 1, "a1"))
-        .await
-        .unwrap_err();
-    assert_eq!(e.code, ErrorCode::Conflict);
+    let sa = step_ok(
+        &*store,
+        put(&s, a, Some("0a1b2c3d-0000-4000-8000-0000000000a1"), 1, "a1"),
+    )
+    .await;
+    let sb = step_ok(&*store, put(&s, b, None, 2, "b1")).await;
+    assert_eq!(
+        step_err(&*store, put(&s, b, Some(&sa), 1, "a1")).await,
+        ErrorCode::Conflict
+    );
     let only_a = store
         .list_invocation_steps(ListSteps {
             session: sref(&s.id),

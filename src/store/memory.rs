@@ -13,15 +13,15 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use super::{
-    SessionStore, StoreConfig, not_found_session, require_writable, session_status, tagged_error,
-    tagged_session_ref,
+    SessionStore, StoreConfig, already_ended, check_step_size, check_tag_count, delete_active,
+    invocation_exists, not_found_invocation, not_found_session, not_found_step, require_writable,
+    session_status, step_conflict, step_quota, tagged_error, tagged_session_ref,
 };
 use crate::clock::Millis;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::{
-    CreateInvocation, CreateSession, GetStep, Invocation, ListSteps, MAX_TAGS, Page, PageRequest,
-    Payload, PutStep, ResourceArn, Session, SessionRef, SessionStatus, Step, StepSummary,
-    UpdateSession,
+    CreateInvocation, CreateSession, GetStep, Invocation, ListSteps, Page, PageRequest, Payload,
+    PutStep, ResourceArn, Session, SessionRef, SessionStatus, Step, StepSummary, UpdateSession,
 };
 use crate::token::{self, Cursor};
 use crate::validate::SessionArn;
@@ -132,12 +132,9 @@ impl SessionRec {
     }
 
     fn invocation(&self, invocation_id: &str) -> Result<&InvocationRec> {
-        self.invocations.get(invocation_id).ok_or_else(|| {
-            Error::not_found(format!(
-                "Invocation {invocation_id} was not found in session {}",
-                self.id
-            ))
-        })
+        self.invocations
+            .get(invocation_id)
+            .ok_or_else(|| not_found_invocation(&self.id, invocation_id))
     }
 }
 
@@ -256,10 +253,7 @@ impl SessionStore for MemoryStore {
         let mut st = self.state();
         let s = st.session_mut(&session)?;
         if s.status(cfg) == SessionStatus::Ended {
-            return Err(Error::conflict(format!(
-                "Session {} is already ENDED",
-                s.id
-            )));
+            return Err(already_ended(&s.id));
         }
         s.ended = true;
         s.last_updated_at = cfg.clock.now_ms();
@@ -270,10 +264,7 @@ impl SessionStore for MemoryStore {
         let mut st = self.state();
         let s = st.session(&session)?;
         if s.status(&self.cfg) == SessionStatus::Active {
-            return Err(Error::conflict(format!(
-                "Session {} is ACTIVE: end it (EndSession) before deleting it",
-                s.id
-            )));
+            return Err(delete_active(&s.id));
         }
         let (id, key) = (s.id.clone(), (s.created_at, s.seq));
         // Its invocations, steps, tags and thread bindings go with it.
@@ -291,10 +282,7 @@ impl SessionStore for MemoryStore {
         s.require_writable(cfg, "CreateInvocation")?;
         let id = req.invocation_id.unwrap_or_else(new_id);
         if s.invocations.contains_key(&id) {
-            return Err(Error::conflict(format!(
-                "Invocation {id} already exists in session {}",
-                s.id
-            )));
+            return Err(invocation_exists(&s.id, &id));
         }
         let now = cfg.clock.now_ms();
         s.invocations.insert(
@@ -336,13 +324,7 @@ impl SessionStore for MemoryStore {
 
     async fn put_invocation_step(&self, req: PutStep) -> Result<String> {
         let cfg = &self.cfg;
-        let size = req.payload.byte_size();
-        if size > cfg.max_step_bytes {
-            return Err(Error::validation(format!(
-                "Invalid payload: {size} bytes, a step may hold at most {} bytes",
-                cfg.max_step_bytes
-            )));
-        }
+        check_step_size(&req.payload, cfg)?;
         let mut st = self.state();
         let seq = st.seq();
         let s = st.session_mut(&req.session)?;
@@ -357,17 +339,11 @@ impl SessionStore for MemoryStore {
                 {
                     return Ok(step_id.clone());
                 }
-                return Err(Error::conflict(format!(
-                    "Invocation step {step_id} already exists in session {} with other content",
-                    s.id
-                )));
+                return Err(step_conflict(&s.id, step_id));
             }
         }
         if s.step_count >= cfg.max_steps_per_session {
-            return Err(Error::quota(format!(
-                "Session {} has reached its quota of {} invocation steps",
-                s.id, cfg.max_steps_per_session
-            )));
+            return Err(step_quota(&s.id, cfg));
         }
         let step_id = req.step_id.unwrap_or_else(new_id);
         let key = (req.time, seq);
@@ -405,10 +381,7 @@ impl SessionStore for MemoryStore {
                 },
                 payload: step.payload.clone(),
             }),
-            _ => Err(Error::not_found(format!(
-                "Invocation step {} was not found in invocation {} of session {}",
-                req.step_id, req.invocation_id, s.id
-            ))),
+            _ => Err(not_found_step(&s.id, &req.invocation_id, &req.step_id)),
         }
     }
 
@@ -447,12 +420,7 @@ impl SessionStore for MemoryStore {
         let s = st.tagged_mut(&arn)?;
         let mut merged = s.tags.clone();
         merged.extend(tags);
-        let n = merged.len();
-        if n > MAX_TAGS {
-            return Err(Error::validation(format!(
-                "Invalid tags: the session would have {n} tags, at most {MAX_TAGS} are allowed"
-            )));
-        }
+        check_tag_count(merged.len())?;
         s.tags = merged;
         Ok(())
     }

@@ -104,6 +104,75 @@ pub(crate) fn not_found_session(raw: &str) -> crate::error::Error {
     crate::error::Error::not_found(format!("Session {raw} was not found"))
 }
 
+pub(crate) fn not_found_invocation(session_id: &str, invocation_id: &str) -> crate::error::Error {
+    crate::error::Error::not_found(format!(
+        "Invocation {invocation_id} was not found in session {session_id}"
+    ))
+}
+
+pub(crate) fn not_found_step(
+    session_id: &str,
+    invocation_id: &str,
+    step_id: &str,
+) -> crate::error::Error {
+    crate::error::Error::not_found(format!(
+        "Invocation step {step_id} was not found in invocation {invocation_id} of session {session_id}"
+    ))
+}
+
+pub(crate) fn already_ended(session_id: &str) -> crate::error::Error {
+    crate::error::Error::conflict(format!("Session {session_id} is already ENDED"))
+}
+
+pub(crate) fn delete_active(session_id: &str) -> crate::error::Error {
+    crate::error::Error::conflict(format!(
+        "Session {session_id} is ACTIVE: end it (EndSession) before deleting it"
+    ))
+}
+
+pub(crate) fn invocation_exists(session_id: &str, invocation_id: &str) -> crate::error::Error {
+    crate::error::Error::conflict(format!(
+        "Invocation {invocation_id} already exists in session {session_id}"
+    ))
+}
+
+/// A step id that exists with other content (a retry of the same step is a success instead).
+pub(crate) fn step_conflict(session_id: &str, step_id: &str) -> crate::error::Error {
+    crate::error::Error::conflict(format!(
+        "Invocation step {step_id} already exists in session {session_id} with other content"
+    ))
+}
+
+pub(crate) fn step_quota(session_id: &str, cfg: &StoreConfig) -> crate::error::Error {
+    crate::error::Error::quota(format!(
+        "Session {session_id} has reached its quota of {} invocation steps",
+        cfg.max_steps_per_session
+    ))
+}
+
+/// A step's payload fits `max_step_bytes` (checked before anything is locked or written).
+pub(crate) fn check_step_size(payload: &crate::model::Payload, cfg: &StoreConfig) -> Result<()> {
+    let size = payload.byte_size();
+    if size > cfg.max_step_bytes {
+        return Err(crate::error::Error::validation(format!(
+            "Invalid payload: {size} bytes, a step may hold at most {} bytes",
+            cfg.max_step_bytes
+        )));
+    }
+    Ok(())
+}
+
+/// A session holds at most `MAX_TAGS` tags (checked on the merged set).
+pub(crate) fn check_tag_count(n: usize) -> Result<()> {
+    use crate::model::MAX_TAGS;
+    if n > MAX_TAGS {
+        return Err(crate::error::Error::validation(format!(
+            "Invalid tags: the session would have {n} tags, at most {MAX_TAGS} are allowed"
+        )));
+    }
+    Ok(())
+}
+
 /// The session named by a tagging ARN, and the error the tagging operations give when there is none.
 pub(crate) fn tagged_session_ref(arn: &ResourceArn) -> SessionRef {
     SessionRef {

@@ -13,12 +13,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
-use super::{Durability, SessionStore, StoreConfig};
+use super::{Durability, SessionStore, StoreConfig, not_found_session};
 use crate::clock::Millis;
 use crate::error::{Error, Result};
 use crate::model::{
     ContentBlock, CreateInvocation, CreateSession, GetStep, ImageFormat, ImageSource, Invocation,
-    ListSteps, MAX_TAGS, Page, PageRequest, Payload, PutStep, ResourceArn, Session, SessionRef,
+    ListSteps, Page, PageRequest, Payload, PutStep, ResourceArn, Session, SessionRef,
     SessionStatus, Step, StepSummary, UpdateSession,
 };
 use crate::token::{self, Cursor};
@@ -140,9 +140,7 @@ impl SqliteStore {
             | OpenFlags::SQLITE_OPEN_URI
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(&name, flags).map_err(|e| e.to_string())?;
-        // One connection uses this database for as long as the store lives: it keeps its lock (no lock
-        // taken and no change check made per transaction).
-        conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA locking_mode = EXCLUSIVE;")
+        conn.execute_batch("PRAGMA foreign_keys = ON;")
             .map_err(|e| e.to_string())?;
         tune(&conn).map_err(|e| e.to_string())?;
         migrate(&conn)?;
@@ -194,10 +192,9 @@ impl SqliteStore {
         let inner = self.inner.clone();
         run_blocking(self.is_memory(), move || match &inner.location {
             Location::Memory => {
-                // One connection, used under this lock only: nothing can write between the statements
-                // of a read, so it needs no transaction of its own.
                 let conn = lock(&inner.writer);
-                f(&Tx::under_lock(&conn), &inner.cfg)
+                let tx = Tx::begin(&conn, "BEGIN")?;
+                f(&tx, &inner.cfg)
             }
             Location::File(path) => {
                 let pooled = lock(&inner.readers).pop();
@@ -232,12 +229,6 @@ impl<'c> Tx<'c> {
     fn begin(conn: &'c Connection, sql: &'static str) -> rusqlite::Result<Self> {
         conn.prepare_cached(sql)?.execute([])?;
         Ok(Tx { conn, open: true })
-    }
-
-    /// Statements on a connection no one else can use meanwhile (its store's lock is held), outside any
-    /// transaction.
-    fn under_lock(conn: &'c Connection) -> Self {
-        Tx { conn, open: false }
     }
 
     fn commit(mut self) -> rusqlite::Result<()> {
@@ -504,8 +495,6 @@ impl SessionRow {
     }
 }
 
-use super::not_found_session;
-
 fn find_session(tx: &Tx<'_>, sref: &SessionRef) -> Result<SessionRow> {
     let row = tx
         .prepare_cached(&format!(
@@ -529,12 +518,7 @@ fn find_invocation_seq(tx: &Tx<'_>, session: &SessionRow, invocation_id: &str) -
     tx.prepare_cached("SELECT seq FROM invocations WHERE session_seq = ?1 AND id = ?2")?
         .query_row(params![session.seq, invocation_id], |r| r.get(0))
         .optional()?
-        .ok_or_else(|| {
-            Error::not_found(format!(
-                "Invocation {invocation_id} was not found in session {}",
-                session.id
-            ))
-        })
+        .ok_or_else(|| super::not_found_invocation(&session.id, invocation_id))
 }
 
 fn page_size(cfg: &StoreConfig, page: &PageRequest) -> i64 {
@@ -688,10 +672,7 @@ impl SessionStore for SqliteStore {
         self.write(move |tx, cfg| {
             let row = find_session(tx, &session)?;
             if row.status(cfg) == SessionStatus::Ended {
-                return Err(Error::conflict(format!(
-                    "Session {} is already ENDED",
-                    row.id
-                )));
+                return Err(super::already_ended(&row.id));
             }
             let now = cfg.clock.now_ms();
             tx.prepare_cached(
@@ -707,10 +688,7 @@ impl SessionStore for SqliteStore {
         self.write(move |tx, cfg| {
             let row = find_session(tx, &session)?;
             if row.status(cfg) == SessionStatus::Active {
-                return Err(Error::conflict(format!(
-                    "Session {} is ACTIVE: end it (EndSession) before deleting it",
-                    row.id
-                )));
+                return Err(super::delete_active(&row.id));
             }
             // Invocations, steps and tags go with it (ON DELETE CASCADE).
             tx.prepare_cached("DELETE FROM sessions WHERE seq = ?1")?
@@ -733,7 +711,7 @@ impl SessionStore for SqliteStore {
                 )
                 .optional()?;
             if exists.is_some() {
-                return Err(Error::conflict(format!("Invocation {id} already exists in session {}", row.id)));
+                return Err(super::invocation_exists(&row.id, &id));
             }
             let now = cfg.clock.now_ms();
             tx.prepare_cached("INSERT INTO invocations (session_seq, id, description, created_at) VALUES (?1, ?2, ?3, ?4)")?
@@ -785,13 +763,7 @@ impl SessionStore for SqliteStore {
 
     async fn put_invocation_step(&self, req: PutStep) -> Result<String> {
         // Size checks before taking the write lock.
-        let size = req.payload.byte_size();
-        if size > self.inner.cfg.max_step_bytes {
-            return Err(Error::validation(format!(
-                "Invalid payload: {size} bytes, a step may hold at most {} bytes",
-                self.inner.cfg.max_step_bytes
-            )));
-        }
+        super::check_step_size(&req.payload, &self.inner.cfg)?;
         let blob = encode_payload(&req.payload);
         self.write(move |tx, cfg| {
             let row = find_session(tx, &req.session)?;
@@ -809,10 +781,7 @@ impl SessionStore for SqliteStore {
                     Some((e_inv, e_time, e_payload)) if e_inv == inv_seq && e_time == req.time && e_payload == blob => {
                         Ok(Some(step_id.to_string()))
                     }
-                    Some(_) => Err(Error::conflict(format!(
-                        "Invocation step {step_id} already exists in session {} with other content",
-                        row.id
-                    ))),
+                    Some(_) => Err(super::step_conflict(&row.id, step_id)),
                 }
             };
             if row.step_count as u64 >= cfg.max_steps_per_session {
@@ -820,10 +789,7 @@ impl SessionStore for SqliteStore {
                 if let Some(done) = req.step_id.as_deref().map(existing).transpose()?.flatten() {
                     return Ok(done);
                 }
-                return Err(Error::quota(format!(
-                    "Session {} has reached its quota of {} invocation steps",
-                    row.id, cfg.max_steps_per_session
-                )));
+                return Err(super::step_quota(&row.id, cfg));
             }
             let step_id = req.step_id.clone().unwrap_or_else(new_id);
             // Inserted unless the id exists (one statement on the usual path; the existing step is
@@ -855,12 +821,8 @@ impl SessionStore for SqliteStore {
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .optional()?;
-            let (time, blob) = found.ok_or_else(|| {
-                Error::not_found(format!(
-                    "Invocation step {} was not found in invocation {} of session {}",
-                    req.step_id, req.invocation_id, row.id
-                ))
-            })?;
+            let (time, blob) = found
+                .ok_or_else(|| super::not_found_step(&row.id, &req.invocation_id, &req.step_id))?;
             Ok(Step {
                 summary: StepSummary { session_id: row.id, invocation_id: req.invocation_id, step_id: req.step_id, time },
                 payload: decode_payload(&blob)?,
@@ -913,14 +875,8 @@ impl SessionStore for SqliteStore {
         self.write(move |tx, _cfg| {
             let row = find_tagged_session(tx, &arn)?;
             insert_tags(tx, row.seq, &tags)?;
-            let n = tag_count(tx, row.seq)?;
-            if n as usize > MAX_TAGS {
-                // The transaction rolls back on drop: nothing is written.
-                return Err(Error::validation(format!(
-                    "Invalid tags: the session would have {n} tags, at most {MAX_TAGS} are allowed"
-                )));
-            }
-            Ok(())
+            // Too many: the transaction rolls back on drop, nothing is written.
+            super::check_tag_count(tag_count(tx, row.seq)? as usize)
         })
         .await
     }
