@@ -3,21 +3,26 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Milliseconds since the Unix epoch, UTC. The service's timestamps have millisecond precision.
-pub type Millis = i64;
+/// Microseconds since the Unix epoch, UTC: what a client sends is kept to the microsecond (Python's
+/// `datetime` and botocore carry microseconds), end to end.
+pub type Micros = i64;
+
+/// Microseconds in a millisecond and in a second.
+pub const MICROS_PER_MS: i64 = 1_000;
+pub const MICROS_PER_SEC: i64 = 1_000_000;
 
 pub trait Clock: Send + Sync + std::fmt::Debug {
-    fn now_ms(&self) -> Millis;
+    fn now_us(&self) -> Micros;
 }
 
 #[derive(Debug, Default)]
 pub struct SystemClock;
 
 impl Clock for SystemClock {
-    fn now_ms(&self) -> Millis {
+    fn now_us(&self) -> Micros {
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
+            .map(|d| d.as_micros() as i64)
             .unwrap_or(0)
     }
 }
@@ -29,21 +34,21 @@ pub struct ManualClock {
 }
 
 impl ManualClock {
-    pub fn new(start_ms: Millis) -> Self {
+    pub fn new(start_us: Micros) -> Self {
         ManualClock {
-            now: AtomicI64::new(start_ms),
+            now: AtomicI64::new(start_us),
         }
     }
-    pub fn set(&self, ms: Millis) {
-        self.now.store(ms, Ordering::SeqCst);
+    pub fn set(&self, us: Micros) {
+        self.now.store(us, Ordering::SeqCst);
     }
-    pub fn advance(&self, ms: i64) {
-        self.now.fetch_add(ms, Ordering::SeqCst);
+    pub fn advance(&self, us: i64) {
+        self.now.fetch_add(us, Ordering::SeqCst);
     }
 }
 
 impl Clock for ManualClock {
-    fn now_ms(&self) -> Millis {
+    fn now_us(&self) -> Micros {
         self.now.load(Ordering::SeqCst)
     }
 }

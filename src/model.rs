@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-use crate::clock::Millis;
+use crate::clock::Micros;
 use crate::error::{Error, Result};
 use crate::timefmt;
 use crate::validate::{self, SessionArn, check_len};
@@ -46,8 +46,8 @@ pub struct Session {
     pub id: String,
     pub arn: String,
     pub status: SessionStatus,
-    pub created_at: Millis,
-    pub last_updated_at: Millis,
+    pub created_at: Micros,
+    pub last_updated_at: Micros,
     pub metadata: BTreeMap<String, String>,
     pub encryption_key_arn: Option<String>,
 }
@@ -57,7 +57,7 @@ pub struct Invocation {
     pub session_id: String,
     pub invocation_id: String,
     pub description: Option<String>,
-    pub created_at: Millis,
+    pub created_at: Micros,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,7 +160,7 @@ pub struct StepSummary {
     pub session_id: String,
     pub invocation_id: String,
     pub step_id: String,
-    pub time: Millis,
+    pub time: Micros,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -266,7 +266,7 @@ pub struct PutStep {
     pub session: SessionRef,
     pub invocation_id: String,
     pub step_id: Option<String>,
-    pub time: Millis,
+    pub time: Micros,
     pub payload: Payload,
 }
 
@@ -433,7 +433,7 @@ impl Fields {
         }
     }
 
-    pub fn timestamp(&mut self, name: &str) -> Result<Millis> {
+    pub fn timestamp(&mut self, name: &str) -> Result<Micros> {
         let v = self.req_value(name)?;
         parse_timestamp(name, &v)
     }
@@ -453,27 +453,25 @@ impl Fields {
     }
 }
 
-pub fn parse_timestamp(name: &str, v: &Value) -> Result<Millis> {
+/// A timestamp parameter: a `datetime` (from Python), epoch seconds (a number, or a string of one, as
+/// botocore accepts), or an RFC 3339 string. Only real instants of years 1 to 9999 are taken, so that
+/// nothing stored can make a later read fail.
+pub fn parse_timestamp(name: &str, v: &Value) -> Result<Micros> {
+    let invalid = |why: &dyn std::fmt::Display| {
+        Error::validation(format!("Invalid timestamp for parameter {name}: {why}"))
+    };
+    let checked = |r: std::result::Result<Micros, timefmt::TimeError>,
+                   shown: &dyn std::fmt::Display| {
+        r.map_err(|e| invalid(&format_args!("{shown}: {e}")))
+    };
     match v {
-        Value::Timestamp(ms) => Ok(*ms),
-        Value::Int(secs) => secs.checked_mul(1000).ok_or_else(|| {
-            Error::validation(format!(
-                "Invalid timestamp for parameter {name}: out of range"
-            ))
-        }),
-        Value::Float(secs) if secs.is_finite() && secs.abs() < 1e14 => {
-            Ok((secs * 1000.0).floor() as i64)
-        }
-        Value::Str(s) => timefmt::parse_iso8601(s)
-            .or_else(|| {
-                s.parse::<f64>()
-                    .ok()
-                    .filter(|f| f.is_finite() && f.abs() < 1e14)
-                    .map(|f| (f * 1000.0).floor() as i64)
-            })
-            .ok_or_else(|| {
-                Error::validation(format!("Invalid timestamp for parameter {name}: {s:?}"))
-            }),
+        Value::Timestamp(us) => checked(timefmt::check_range(*us), &"datetime"),
+        Value::Int(secs) => checked(timefmt::from_epoch_seconds(*secs as f64), secs),
+        Value::Float(secs) => checked(timefmt::from_epoch_seconds(*secs), secs),
+        Value::Str(s) => match s.trim().parse::<f64>() {
+            Ok(secs) => checked(timefmt::from_epoch_seconds(secs), &format_args!("{s:?}")),
+            Err(_) => checked(timefmt::parse_iso8601(s), &format_args!("{s:?}")),
+        },
         other => Err(type_error(name, other, "datetime, timestamp")),
     }
 }
@@ -956,7 +954,7 @@ mod tests {
         .unwrap_err();
         assert!(e.message.contains("invocationId"));
         let t = parse_timestamp("t", &s("2025-01-02T03:04:05.5Z")).unwrap();
-        assert_eq!(t, 1_735_787_045_500);
+        assert_eq!(t, 1_735_787_045_500_000);
         assert!(parse_timestamp("t", &Value::Bool(true)).is_err());
     }
 }

@@ -1,109 +1,83 @@
-//! ISO-8601 / RFC 3339 timestamps as the wire uses them: accept 0–9 fraction digits and `Z` or an offset,
-//! emit UTC with milliseconds (the AWS Rust SDK parses strictly).
+//! Timestamps as the wire and the stores keep them: microseconds since the epoch, within the range every
+//! SDK can read back (years 1 to 9999, RFC 3339's range; Python's `datetime` and the AWS SDKs stop there).
+//!
+//! Parsing and calendar rules are the `time` crate's (the AWS SDK for Rust uses it too): February 30th,
+//! hour 24 or a year 0000 are refused, not shifted.
 
-use crate::clock::Millis;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146097 + doe - 719468
+use crate::clock::{MICROS_PER_SEC, Micros};
+
+/// `0001-01-01T00:00:00Z`, the first instant accepted.
+pub const MIN_MICROS: Micros = -62_135_596_800 * MICROS_PER_SEC;
+/// `9999-12-31T23:59:59.999999Z`, the last instant accepted.
+pub const MAX_MICROS: Micros = 253_402_300_800 * MICROS_PER_SEC - 1;
+
+/// Why a timestamp was refused (the caller names the field).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TimeError {
+    /// Not an RFC 3339 / ISO-8601 date-time (or not a real calendar date).
+    Syntax(String),
+    /// A real instant, but outside years 1 to 9999.
+    OutOfRange,
 }
 
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719468;
-    let era = if z >= 0 { z } else { z - 146096 } / 146097;
-    let doe = z - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
+impl std::fmt::Display for TimeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TimeError::Syntax(why) => write!(f, "not an ISO-8601 date-time ({why})"),
+            TimeError::OutOfRange => f.write_str(
+                "out of range: timestamps must lie between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z",
+            ),
+        }
+    }
 }
 
-/// `2025-01-02T03:04:05.123Z`
-pub fn format_rfc3339_ms(ms: Millis) -> String {
-    let secs = ms.div_euclid(1000);
-    let milli = ms.rem_euclid(1000);
-    let days = secs.div_euclid(86400);
-    let sod = secs.rem_euclid(86400);
-    let (y, m, d) = civil_from_days(days);
+/// Whether `us` lies in the accepted range.
+pub fn check_range(us: Micros) -> Result<Micros, TimeError> {
+    if (MIN_MICROS..=MAX_MICROS).contains(&us) {
+        Ok(us)
+    } else {
+        Err(TimeError::OutOfRange)
+    }
+}
+
+/// Seconds since the epoch (as JSON numbers and epoch strings carry them) → microseconds, rounded to the
+/// nearest microsecond, within range.
+pub fn from_epoch_seconds(secs: f64) -> Result<Micros, TimeError> {
+    if !secs.is_finite() {
+        return Err(TimeError::OutOfRange);
+    }
+    // `as` saturates, and the range check is done on integers (MAX_MICROS is not exact as an f64).
+    check_range((secs * MICROS_PER_SEC as f64).round() as i64)
+}
+
+/// Parses an RFC 3339 timestamp (`Z` or an offset, 0–9 fraction digits; digits past the microsecond
+/// are truncated) into microseconds.
+pub fn parse_iso8601(s: &str) -> Result<Micros, TimeError> {
+    let dt = OffsetDateTime::parse(s, &Rfc3339).map_err(|e| TimeError::Syntax(e.to_string()))?;
+    let us = dt.unix_timestamp_nanos().div_euclid(1_000);
+    check_range(i64::try_from(us).map_err(|_| TimeError::OutOfRange)?)
+}
+
+/// `2025-01-02T03:04:05.123456Z`: UTC, always six fraction digits (botocore and the AWS SDK for Rust read
+/// them). Values out of range are clamped to it (stores hold only checked values; this keeps a
+/// formatter total).
+pub fn format_rfc3339(us: Micros) -> String {
+    let us = us.clamp(MIN_MICROS, MAX_MICROS);
+    let dt = OffsetDateTime::from_unix_timestamp_nanos(us as i128 * 1_000)
+        .expect("clamped to the supported range");
     format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{milli:03}Z",
-        sod / 3600,
-        (sod / 60) % 60,
-        sod % 60
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+        dt.year(),
+        u8::from(dt.month()),
+        dt.day(),
+        dt.hour(),
+        dt.minute(),
+        dt.second(),
+        dt.microsecond()
     )
-}
-
-/// Parses an ISO-8601 timestamp into milliseconds (fractions beyond milliseconds are truncated).
-pub fn parse_iso8601(s: &str) -> Option<Millis> {
-    let b = s.as_bytes();
-    let num = |from: usize, len: usize| -> Option<i64> {
-        let part = b.get(from..from + len)?;
-        if !part.iter().all(u8::is_ascii_digit) {
-            return None;
-        }
-        std::str::from_utf8(part).ok()?.parse().ok()
-    };
-    if b.len() < 19
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || !matches!(b[10], b'T' | b't' | b' ')
-        || b[13] != b':'
-        || b[16] != b':'
-    {
-        return None;
-    }
-    let (y, mo, d, h, mi, se) = (
-        num(0, 4)?,
-        num(5, 2)?,
-        num(8, 2)?,
-        num(11, 2)?,
-        num(14, 2)?,
-        num(17, 2)?,
-    );
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
-        return None;
-    }
-    let mut i = 19;
-    let mut frac_ms = 0i64;
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        let start = i;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        let digits = &s[start..i];
-        if digits.is_empty() || digits.len() > 9 {
-            return None;
-        }
-        let mut padded = digits.to_string();
-        while padded.len() < 3 {
-            padded.push('0');
-        }
-        frac_ms = padded[..3].parse().ok()?;
-    }
-    let offset_min = match b.get(i) {
-        Some(b'Z') | Some(b'z') if i + 1 == b.len() => 0,
-        Some(&sign @ (b'+' | b'-')) if b.len() == i + 6 && b[i + 3] == b':' => {
-            let (oh, om) = (num(i + 1, 2)?, num(i + 4, 2)?);
-            if oh > 23 || om > 59 {
-                return None;
-            }
-            let off = oh * 60 + om;
-            if sign == b'+' { off } else { -off }
-        }
-        _ => return None,
-    };
-    let days = days_from_civil(y, mo, d);
-    let secs = days * 86400 + h * 3600 + mi * 60 + se - offset_min * 60;
-    Some(secs * 1000 + frac_ms)
 }
 
 #[cfg(test)]
@@ -111,21 +85,70 @@ mod tests {
     use super::*;
 
     #[test]
-    fn round_trip() {
-        let ms = parse_iso8601("2025-01-02T03:04:05.123Z").unwrap();
-        assert_eq!(ms, 1_735_787_045_123);
-        assert_eq!(format_rfc3339_ms(ms), "2025-01-02T03:04:05.123Z");
+    fn round_trip_keeps_microseconds() {
+        let us = parse_iso8601("2025-01-02T03:04:05.123456Z").unwrap();
+        assert_eq!(us, 1_735_787_045_123_456);
+        assert_eq!(format_rfc3339(us), "2025-01-02T03:04:05.123456Z");
         assert_eq!(
             parse_iso8601("2025-01-02T03:04:05Z").unwrap(),
-            1_735_787_045_000
+            1_735_787_045_000_000
         );
-        assert_eq!(parse_iso8601("2025-01-02T03:04:05.123456789Z").unwrap(), ms);
-        assert_eq!(parse_iso8601("2025-01-02T05:04:05.123+02:00").unwrap(), ms);
-        assert_eq!(format_rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(format_rfc3339_ms(-1), "1969-12-31T23:59:59.999Z");
-        assert!(parse_iso8601("2025-13-02T03:04:05Z").is_none());
-        assert!(parse_iso8601("2025-01-02T03:04:05").is_none());
-        assert!(parse_iso8601("2025-01-02T03:04:05.Z").is_none());
-        assert!(parse_iso8601("yesterday").is_none());
+        assert_eq!(parse_iso8601("2025-01-02T03:04:05.123456789Z").unwrap(), us);
+        assert_eq!(
+            parse_iso8601("2025-01-02T05:04:05.123456+02:00").unwrap(),
+            us
+        );
+        assert_eq!(format_rfc3339(0), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(format_rfc3339(-1), "1969-12-31T23:59:59.999999Z");
+    }
+
+    #[test]
+    fn impossible_dates_are_refused() {
+        for bad in [
+            "2025-02-30T00:00:00Z",
+            "2025-13-02T03:04:05Z",
+            "2025-01-02T24:00:00Z",
+            "2025-01-02T03:04:05",
+            "2025-01-02T03:04:05.Z",
+            "yesterday",
+            "",
+        ] {
+            assert!(
+                matches!(parse_iso8601(bad), Err(TimeError::Syntax(_))),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            parse_iso8601("0000-12-31T00:00:00Z"),
+            Err(TimeError::OutOfRange)
+        );
+        assert_eq!(
+            parse_iso8601("0001-01-01T00:00:00Z"),
+            Ok(MIN_MICROS),
+            "year 1 is the first accepted"
+        );
+        assert_eq!(parse_iso8601("9999-12-31T23:59:59.999999Z"), Ok(MAX_MICROS));
+        assert_eq!(format_rfc3339(MIN_MICROS), "0001-01-01T00:00:00.000000Z");
+        assert_eq!(format_rfc3339(MAX_MICROS), "9999-12-31T23:59:59.999999Z");
+    }
+
+    #[test]
+    fn epoch_seconds_within_range() {
+        assert_eq!(from_epoch_seconds(1.000_1), Ok(1_000_100));
+        assert_eq!(
+            from_epoch_seconds(253_402_300_800.0),
+            Err(TimeError::OutOfRange)
+        );
+        // Milliseconds passed as seconds: year 56,000 and more.
+        assert_eq!(
+            from_epoch_seconds(1_733_390_000_000.0),
+            Err(TimeError::OutOfRange)
+        );
+        assert_eq!(from_epoch_seconds(f64::NAN), Err(TimeError::OutOfRange));
+        assert!(from_epoch_seconds(-62_135_596_800.0).is_ok());
+        assert_eq!(
+            from_epoch_seconds(-62_135_596_801.0),
+            Err(TimeError::OutOfRange)
+        );
     }
 }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::clock::Millis;
+use crate::clock::Micros;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
@@ -13,8 +13,8 @@ pub enum Value {
     Float(f64),
     Str(String),
     Bytes(Vec<u8>),
-    /// Milliseconds since the epoch, UTC.
-    Timestamp(Millis),
+    /// Microseconds since the epoch, UTC.
+    Timestamp(Micros),
     List(Vec<Value>),
     Map(Vec<(String, Value)>),
     /// A value of a type the API has no use for; kept so the error can name the field and the type.
@@ -53,7 +53,7 @@ impl MapBuilder {
     pub fn str(self, key: &str, v: impl Into<String>) -> Self {
         self.put(key, Value::Str(v.into()))
     }
-    pub fn ts(self, key: &str, v: Millis) -> Self {
+    pub fn ts(self, key: &str, v: Micros) -> Self {
         self.put(key, Value::Timestamp(v))
     }
     pub fn opt_str(self, key: &str, v: Option<String>) -> Self {

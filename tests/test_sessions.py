@@ -283,7 +283,7 @@ def test_end_and_delete_unknown(client):
 
 
 # ---------------------------------------------------------------- timestamps and response metadata
-def test_timestamps_are_aware_utc_milliseconds(client):
+def test_timestamps_are_aware_utc(client):
     sid, _ = new_session(client)
     stamps = []
     created = client.create_session()
@@ -297,7 +297,6 @@ def test_timestamps_are_aware_utc_milliseconds(client):
     for ts in stamps:
         assert isinstance(ts, dt.datetime)
         assert ts.tzinfo is not None and ts.utcoffset() == dt.timedelta(0), ts
-        assert ts.microsecond % 1000 == 0, ts
     # the system clock: created "now"
     assert abs(created["createdAt"] - dt.datetime.now(UTC)) < dt.timedelta(minutes=5)
 
@@ -307,10 +306,10 @@ def test_manual_clock_drives_timestamps(make_client):
     client = make_client(clock=clock)
     assert clock.now() == T0
     a = client.create_session()
-    clock.set(T0 + dt.timedelta(days=1, milliseconds=250))
+    clock.set(T0 + dt.timedelta(days=1, microseconds=250_001))
     b = client.create_session()
     assert a["createdAt"] == T0
-    assert b["createdAt"] == T0 + dt.timedelta(days=1, milliseconds=250)
+    assert b["createdAt"] == T0 + dt.timedelta(days=1, microseconds=250_001)
 
 
 def test_response_metadata(client):

@@ -443,12 +443,12 @@ def test_list_steps_unknown_session(client):
         client.list_invocation_steps(sessionIdentifier=new_uuid())
 
 
-def test_step_time_millisecond_precision(inv):
+def test_step_time_microsecond_precision(inv):
     client, sid, iid = inv
-    step_id = put_text(client, sid, iid, when=dt.datetime(2025, 1, 2, 3, 4, 5, 987000, tzinfo=UTC))
+    step_id = put_text(client, sid, iid, when=dt.datetime(2025, 1, 2, 3, 4, 5, 987654, tzinfo=UTC))
     for ts in (
         get_step(client, sid, iid, step_id)["invocationStepTime"],
         client.list_invocation_steps(sessionIdentifier=sid)["invocationStepSummaries"][0]["invocationStepTime"],
     ):
-        assert ts == dt.datetime(2025, 1, 2, 3, 4, 5, 987000, tzinfo=UTC)
+        assert ts == dt.datetime(2025, 1, 2, 3, 4, 5, 987654, tzinfo=UTC)
         assert ts.tzinfo is not None and ts.utcoffset() == dt.timedelta(0)

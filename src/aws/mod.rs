@@ -141,12 +141,18 @@ fn classify<E: ProvideErrorMetadata + std::fmt::Debug>(
     }
 }
 
-fn dt(ms: i64) -> DateTime {
-    DateTime::from_millis(ms)
+/// Microseconds since the epoch ⇄ the SDK's date-times (which carry nanoseconds: no precision is lost).
+fn dt(us: i64) -> DateTime {
+    DateTime::from_secs_and_nanos(
+        us.div_euclid(crate::clock::MICROS_PER_SEC),
+        (us.rem_euclid(crate::clock::MICROS_PER_SEC) * 1_000) as u32,
+    )
 }
 
-fn ms(d: &DateTime) -> i64 {
-    d.to_millis().unwrap_or(0)
+fn us(d: &DateTime) -> i64 {
+    d.secs()
+        .saturating_mul(crate::clock::MICROS_PER_SEC)
+        .saturating_add(i64::from(d.subsec_nanos() / 1_000))
 }
 
 fn status(s: &t::SessionStatus) -> SessionStatus {
@@ -334,8 +340,8 @@ fn session_out(
         id: id.to_string(),
         arn: arn.to_string(),
         status: status(st),
-        created_at: created.map(ms).unwrap_or(0),
-        last_updated_at: updated.or(created).map(ms).unwrap_or(0),
+        created_at: created.map(us).unwrap_or(0),
+        last_updated_at: updated.or(created).map(us).unwrap_or(0),
         metadata: BTreeMap::new(),
         encryption_key_arn: None,
     }
@@ -540,7 +546,7 @@ impl SessionStore for BedrockStore {
                         session_id: o.session_id().to_string(),
                         invocation_id: o.invocation_id().to_string(),
                         description: description.clone(),
-                        created_at: ms(o.created_at()),
+                        created_at: us(o.created_at()),
                     }),
                     Err(e) => {
                         let a = classify(e);
@@ -584,7 +590,7 @@ impl SessionStore for BedrockStore {
                         session_id: i.session_id().to_string(),
                         invocation_id: i.invocation_id().to_string(),
                         description: None,
-                        created_at: ms(i.created_at()),
+                        created_at: us(i.created_at()),
                     })
                     .collect();
                 Ok(Page {
@@ -668,7 +674,7 @@ impl SessionStore for BedrockStore {
                         session_id: s.session_id().to_string(),
                         invocation_id: s.invocation_id().to_string(),
                         step_id: s.invocation_step_id().to_string(),
-                        time: ms(s.invocation_step_time()),
+                        time: us(s.invocation_step_time()),
                     },
                     payload,
                 })
@@ -696,7 +702,7 @@ impl SessionStore for BedrockStore {
                         session_id: s.session_id().to_string(),
                         invocation_id: s.invocation_id().to_string(),
                         step_id: s.invocation_step_id().to_string(),
-                        time: ms(s.invocation_step_time()),
+                        time: us(s.invocation_step_time()),
                     })
                     .collect();
                 Ok(Page {

@@ -9,7 +9,7 @@ use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use super::convert::{datetime_to_ms, error_to_py, ms_to_datetime, py_to_value, value_to_py};
+use super::convert::{datetime_to_us, error_to_py, py_to_value, us_to_datetime, value_to_py};
 use super::runtime::{ForkAwareRuntime, InFlight, runtime};
 use crate::aws::{BedrockConfig, BedrockStore, RetryPolicy};
 use crate::clock::{Clock, ManualClock, SystemClock};
@@ -32,13 +32,13 @@ impl PyManualClock {
     #[new]
     #[pyo3(signature = (start=None))]
     fn new(start: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
-        let ms = match start {
-            None => SystemClock.now_ms(),
-            Some(dt) => datetime_to_ms(dt)?
+        let us = match start {
+            None => SystemClock.now_us(),
+            Some(dt) => datetime_to_us(dt)?
                 .ok_or_else(|| PyValueError::new_err("start must be a datetime"))?,
         };
         Ok(PyManualClock {
-            inner: Arc::new(ManualClock::new(ms)),
+            inner: Arc::new(ManualClock::new(us)),
         })
     }
 
@@ -47,21 +47,22 @@ impl PyManualClock {
         if !seconds.is_finite() {
             return Err(PyValueError::new_err("seconds must be finite"));
         }
-        self.inner.advance((seconds * 1000.0).round() as i64);
+        self.inner
+            .advance((seconds * crate::clock::MICROS_PER_SEC as f64).round() as i64);
         Ok(())
     }
 
     /// Sets the clock to a datetime (naive means UTC).
     fn set(&self, when: &Bound<'_, PyAny>) -> PyResult<()> {
-        let ms = datetime_to_ms(when)?
+        let us = datetime_to_us(when)?
             .ok_or_else(|| PyValueError::new_err("when must be a datetime"))?;
-        self.inner.set(ms);
+        self.inner.set(us);
         Ok(())
     }
 
     /// The clock's time as a UTC datetime.
     fn now<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        ms_to_datetime(py, self.inner.now_ms())
+        us_to_datetime(py, self.inner.now_us())
     }
 }
 

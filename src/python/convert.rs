@@ -14,7 +14,7 @@ struct DateTimeApi {
     datetime: Py<PyAny>,
     utc: Py<PyAny>,
     epoch: Py<PyAny>,
-    one_ms: Py<PyAny>,
+    one_us: Py<PyAny>,
     timedelta: Py<PyAny>,
 }
 
@@ -30,21 +30,22 @@ fn dt_api(py: Python<'_>) -> PyResult<&DateTimeApi> {
         let kwargs = PyDict::new(py);
         kwargs.set_item("tzinfo", &utc)?;
         let epoch = datetime.call((1970, 1, 1), Some(&kwargs))?;
-        let ms = PyDict::new(py);
-        ms.set_item("milliseconds", 1)?;
-        let one_ms = timedelta.call((), Some(&ms))?;
+        let us = PyDict::new(py);
+        us.set_item("microseconds", 1)?;
+        let one_us = timedelta.call((), Some(&us))?;
         Ok(DateTimeApi {
             datetime: datetime.unbind(),
             utc: utc.unbind(),
             epoch: epoch.unbind(),
-            one_ms: one_ms.unbind(),
+            one_us: one_us.unbind(),
             timedelta: timedelta.unbind(),
         })
     })
 }
 
-/// A datetime (naive means UTC, as botocore assumes) → milliseconds since the epoch, truncated.
-pub fn datetime_to_ms(obj: &Bound<'_, PyAny>) -> PyResult<Option<i64>> {
+/// A datetime (naive means UTC, as botocore assumes) → microseconds since the epoch (exact: a datetime
+/// has microseconds).
+pub fn datetime_to_us(obj: &Bound<'_, PyAny>) -> PyResult<Option<i64>> {
     let py = obj.py();
     let api = dt_api(py)?;
     if !obj.is_instance(api.datetime.bind(py))? {
@@ -58,14 +59,14 @@ pub fn datetime_to_ms(obj: &Bound<'_, PyAny>) -> PyResult<Option<i64>> {
         obj.clone()
     };
     let delta = aware.call_method1("__sub__", (api.epoch.bind(py),))?;
-    let ms = delta.call_method1("__floordiv__", (api.one_ms.bind(py),))?;
-    Ok(Some(ms.extract::<i64>()?))
+    let us = delta.call_method1("__floordiv__", (api.one_us.bind(py),))?;
+    Ok(Some(us.extract::<i64>()?))
 }
 
-pub fn ms_to_datetime<'py>(py: Python<'py>, ms: i64) -> PyResult<Bound<'py, PyAny>> {
+pub fn us_to_datetime<'py>(py: Python<'py>, us: i64) -> PyResult<Bound<'py, PyAny>> {
     let api = dt_api(py)?;
     let kwargs = PyDict::new(py);
-    kwargs.set_item("milliseconds", ms)?;
+    kwargs.set_item("microseconds", us)?;
     let delta = api.timedelta.bind(py).call((), Some(&kwargs))?;
     api.epoch.bind(py).call_method1("__add__", (delta,))
 }
@@ -101,8 +102,8 @@ pub fn py_to_value(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
         let b = obj.py().get_type::<PyBytes>().call1((obj,))?;
         return Ok(Value::Bytes(b.cast::<PyBytes>()?.as_bytes().to_vec()));
     }
-    if let Some(ms) = datetime_to_ms(obj)? {
-        return Ok(Value::Timestamp(ms));
+    if let Some(us) = datetime_to_us(obj)? {
+        return Ok(Value::Timestamp(us));
     }
     if let Ok(d) = obj.cast::<PyDict>() {
         let mut items = Vec::with_capacity(d.len());
@@ -138,7 +139,7 @@ pub fn value_to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny
         Value::Float(f) => PyFloat::new(py, *f).into_any(),
         Value::Str(s) => PyString::new(py, s).into_any(),
         Value::Bytes(b) => PyBytes::new(py, b).into_any(),
-        Value::Timestamp(ms) => ms_to_datetime(py, *ms)?,
+        Value::Timestamp(us) => us_to_datetime(py, *us)?,
         Value::List(items) => {
             let list = PyList::empty(py);
             for it in items {

@@ -24,7 +24,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
-use crate::clock::Millis;
 use crate::error::{Error, Result};
 use crate::validate::is_uuid;
 
@@ -209,7 +208,7 @@ pub fn classify_step(step_id: &str) -> (StepKind, Tag) {
 }
 
 /// The time a uuid6 (or uuid1) id carries, in milliseconds since the epoch.
-pub fn uuid_time_ms(id: &str) -> Option<Millis> {
+pub fn uuid_time_ms(id: &str) -> Option<i64> {
     let u = Uuid::parse_str(id).ok()?;
     if !is_uuid(id) {
         return None;
@@ -229,7 +228,7 @@ pub fn uuid_time_ms(id: &str) -> Option<Millis> {
     };
     // 100 ns ticks since 1582-10-15.
     const GREGORIAN_OFFSET: u64 = 0x01B2_1DD2_1381_4000;
-    Some((ts.checked_sub(GREGORIAN_OFFSET)? / 10_000) as Millis)
+    Some((ts.checked_sub(GREGORIAN_OFFSET)? / 10_000) as i64)
 }
 
 // ---------------------------------------------------------------------------------------------

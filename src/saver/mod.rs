@@ -22,6 +22,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use futures::future::join_all;
 use serde_json::value::RawValue;
 
+use crate::clock::MICROS_PER_MS;
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::{
     ContentBlock, CreateInvocation, CreateSession, GetStep, ListSteps, PageRequest, Payload,
@@ -96,6 +97,17 @@ fn now_ns() -> i64 {
 
 fn now_ms() -> i64 {
     now_ns() / 1_000_000
+}
+
+/// The layout keeps step times in milliseconds (a checkpoint step's time is its uuid6 id's millisecond);
+/// stores keep microseconds. These two convert at the store's boundary.
+fn store_time(ms: i64) -> i64 {
+    ms.saturating_mul(MICROS_PER_MS)
+}
+
+fn layout_time(mut s: StepSummary) -> StepSummary {
+    s.time = s.time.div_euclid(MICROS_PER_MS);
+    s
 }
 
 fn sref(session_id: &str) -> SessionRef {
@@ -911,7 +923,7 @@ impl Saver {
                 session: sref(sid),
                 invocation_id: inv.clone(),
                 step_id: Some(id.clone()),
-                time: hi,
+                time: store_time(hi),
                 payload: text_payload(text.to_string()),
             };
             match self.put_step(store, sid, ns, step).await {
@@ -939,7 +951,7 @@ impl Saver {
             session: sref(sid),
             invocation_id: inv.clone(),
             step_id: Some(step_id.to_string()),
-            time: rec.time,
+            time: store_time(rec.time),
             payload: text_payload(text.to_string()),
         };
         let main = layout::checkpoint_step_id(&env.checkpoint_id);
@@ -984,7 +996,7 @@ impl Saver {
             session: sref(sid),
             invocation_id: inv.clone(),
             step_id: Some(step_id.to_string()),
-            time: rec.time,
+            time: store_time(rec.time),
             payload: text_payload(text.to_string()),
         };
         match self.put_step(store, sid, &rec.ns, step).await {
@@ -1053,7 +1065,7 @@ impl Saver {
                 }
                 Err(e) => return Err(e),
             };
-            out.extend(page.items);
+            out.extend(page.items.into_iter().map(layout_time));
             match page.next_token {
                 Some(t) => token = Some(t),
                 None => return Ok(Some(out)),
@@ -1299,7 +1311,7 @@ impl Saver {
             } else {
                 (page_size * 8).min(1000)
             };
-            for s in page.items {
+            for s in page.items.into_iter().map(layout_time) {
                 if stop_below.is_some_and(|t| s.time < t) {
                     break 'pages;
                 }
@@ -1468,7 +1480,7 @@ impl Saver {
                 Err(e) if is_code(&e, ErrorCode::ResourceNotFound) => return Ok(()),
                 Err(e) => return Err(e),
             };
-            for s in page.items {
+            for s in page.items.into_iter().map(layout_time) {
                 by_inv.entry(s.invocation_id.clone()).or_default().push(s);
             }
             match page.next_token {

@@ -25,6 +25,7 @@ macro_rules! conformance {
             steps_quota_idempotency_and_conflicts,
             max_step_bytes_is_enforced_before_writing,
             newest_first_pagination_with_ties,
+            step_times_keep_microseconds,
             tags_limit_rolls_back,
             dispatch_validates_and_shapes_responses,
             invocations_and_steps_by_invocation,
@@ -118,7 +119,7 @@ pub async fn create_get_and_arn_forms(make: Make) {
 }
 
 pub async fn lifecycle_end_delete_expire(make: Make) {
-    let clock = Arc::new(ManualClock::new(1_700_000_000_000));
+    let clock = Arc::new(ManualClock::new(1_700_000_000_000_000));
     let store = make(cfg_with(clock.clone()));
     let (s, inv) = session_with_invocation(&*store).await;
 
@@ -145,18 +146,18 @@ pub async fn lifecycle_end_delete_expire(make: Make) {
 
     // Idle expiry follows the injected clock.
     let (s2, inv2) = session_with_invocation(&*store).await;
-    clock.advance(3_599_000);
+    clock.advance(3_599_000_000);
     assert_eq!(
         store.get_session(sref(&s2.id)).await.unwrap().status,
         SessionStatus::Active
     );
     step_ok(&*store, put(&s2, &inv2, None, 1, "keeps it alive")).await;
-    clock.advance(3_599_000);
+    clock.advance(3_599_000_000);
     assert_eq!(
         store.get_session(sref(&s2.id)).await.unwrap().status,
         SessionStatus::Active
     );
-    clock.advance(1_000);
+    clock.advance(1_000_000);
     assert_eq!(
         store.get_session(sref(&s2.id)).await.unwrap().status,
         SessionStatus::Expired
@@ -309,6 +310,47 @@ pub async fn newest_first_pagination_with_ties(make: Make) {
     assert_eq!(e.code, ErrorCode::Validation);
 }
 
+pub async fn step_times_keep_microseconds(make: Make) {
+    let store = make(StoreConfig::default());
+    let (s, inv) = session_with_invocation(&*store).await;
+    // 2025-01-01T00:00:00.000100Z, .000200 and .000300: one millisecond, three instants. Written out of
+    // order; listed newest first by time, and each read back as written.
+    let t0 = 1_735_689_600_000_000;
+    let mut ids = Vec::new();
+    for dt in [200, 300, 100] {
+        ids.push((
+            t0 + dt,
+            step_ok(&*store, put(&s, &inv, None, t0 + dt, "x")).await,
+        ));
+    }
+    let page = store
+        .list_invocation_steps(ListSteps {
+            session: sref(&s.id),
+            invocation_id: None,
+            page: PageRequest::default(),
+        })
+        .await
+        .unwrap();
+    let listed: Vec<(i64, String)> = page
+        .items
+        .iter()
+        .map(|x| (x.time, x.step_id.clone()))
+        .collect();
+    ids.sort_by_key(|x| std::cmp::Reverse(x.0));
+    assert_eq!(listed, ids);
+    for (time, id) in &ids {
+        let step = store
+            .get_invocation_step(GetStep {
+                session: sref(&s.id),
+                invocation_id: inv.clone(),
+                step_id: id.clone(),
+            })
+            .await
+            .unwrap();
+        assert_eq!(step.summary.time, *time);
+    }
+}
+
 pub async fn tags_limit_rolls_back(make: Make) {
     let store = make(StoreConfig::default());
     let s = store.create_session(create_req()).await.unwrap();
@@ -381,7 +423,7 @@ pub async fn dispatch_validates_and_shapes_responses(make: Make) {
 }
 
 pub async fn invocations_and_steps_by_invocation(make: Make) {
-    let clock = Arc::new(ManualClock::new(1_700_000_000_000));
+    let clock = Arc::new(ManualClock::new(1_700_000_000_000_000));
     let store = make(cfg_with(clock.clone()));
     let s = store.create_session(create_req()).await.unwrap();
     let mk = |id: &str, d: Option<&str>| CreateInvocation {
@@ -394,10 +436,10 @@ pub async fn invocations_and_steps_by_invocation(make: Make) {
     let inv_a = store.create_invocation(mk(a, Some("first"))).await.unwrap();
     assert_eq!(
         (inv_a.invocation_id.as_str(), inv_a.created_at),
-        (a, 1_700_000_000_000)
+        (a, 1_700_000_000_000_000)
     );
     assert_eq!(inv_a.session_id, s.id);
-    clock.advance(5);
+    clock.advance(5_000);
     store.create_invocation(mk(b, None)).await.unwrap();
     let e = store.create_invocation(mk(a, None)).await.unwrap_err();
     assert_eq!(e.code, ErrorCode::Conflict);
@@ -419,7 +461,7 @@ pub async fn invocations_and_steps_by_invocation(make: Make) {
             .await
             .unwrap()
             .last_updated_at,
-        1_700_000_000_005
+        1_700_000_000_005_000
     );
     // Steps of each invocation; a step id is unique in the session, across invocations.
     let sa = step_ok(
@@ -515,19 +557,19 @@ pub async fn thread_index_binds_rebinds_and_forgets_deleted_sessions(make: Make)
 }
 
 pub async fn sessions_list_newest_first_and_updates_keep_their_place(make: Make) {
-    let clock = Arc::new(ManualClock::new(1_700_000_000_000));
+    let clock = Arc::new(ManualClock::new(1_700_000_000_000_000));
     let store = make(cfg_with(clock.clone()));
     let mut ids = Vec::new();
     for i in 0..5 {
         if i == 3 {
-            clock.advance(10);
+            clock.advance(10_000);
         }
         ids.push(store.create_session(create_req()).await.unwrap().id);
     }
     // Updating a session changes its metadata and activity, not its place (sessions sort by creation).
     let mut md = BTreeMap::new();
     md.insert("k".to_string(), "v".to_string());
-    clock.advance(10);
+    clock.advance(10_000);
     let updated = store
         .update_session(UpdateSession {
             session: sref(&ids[0]),
@@ -537,7 +579,7 @@ pub async fn sessions_list_newest_first_and_updates_keep_their_place(make: Make)
         .unwrap();
     assert_eq!(
         (updated.metadata, updated.last_updated_at),
-        (md, 1_700_000_000_020)
+        (md, 1_700_000_000_020_000)
     );
     let mut seen = Vec::new();
     let mut token = None;

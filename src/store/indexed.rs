@@ -36,11 +36,9 @@ pub fn thread_invocation_id(thread_id: &str) -> String {
     uuid::Uuid::from_bytes(b).to_string()
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+fn now_us() -> i64 {
+    use crate::clock::Clock;
+    crate::clock::SystemClock.now_us()
 }
 
 impl IndexedStore {
@@ -203,12 +201,12 @@ impl SessionStore for IndexedStore {
         if replace {
             let newest = self.lookup(thread_id).await?.map(|(_, t)| t).unwrap_or(0);
             // Strictly newer than the binding it replaces.
-            self.put_binding(thread_id, session_id, now_ms().max(newest + 1))
+            self.put_binding(thread_id, session_id, now_us().max(newest + 1))
                 .await?;
             return Ok(session_id.to_string());
         }
         if created {
-            self.put_binding(thread_id, session_id, now_ms()).await?;
+            self.put_binding(thread_id, session_id, now_us()).await?;
             return Ok(session_id.to_string());
         }
         // Bound by another writer: wait for its binding step (it follows its invocation closely).
@@ -219,7 +217,7 @@ impl SessionStore for IndexedStore {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         // That writer died between its two calls: take the thread.
-        self.put_binding(thread_id, session_id, now_ms()).await?;
+        self.put_binding(thread_id, session_id, now_us()).await?;
         Ok(session_id.to_string())
     }
 }

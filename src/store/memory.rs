@@ -17,7 +17,7 @@ use super::{
     invocation_exists, not_found_invocation, not_found_session, not_found_step, require_writable,
     session_status, step_conflict, step_quota, tagged_error, tagged_session_ref,
 };
-use crate::clock::Millis;
+use crate::clock::Micros;
 use crate::error::Result;
 use crate::model::{
     CreateInvocation, CreateSession, GetStep, Invocation, ListSteps, Page, PageRequest, Payload,
@@ -27,7 +27,7 @@ use crate::token::{self, Cursor};
 use crate::validate::SessionArn;
 
 /// Newest-first listing keys: (time, seq), the sequence number breaking ties in insertion order.
-type Key = (Millis, i64);
+type Key = (Micros, i64);
 
 #[derive(Debug)]
 struct SessionRec {
@@ -35,8 +35,8 @@ struct SessionRec {
     id: String,
     arn: String,
     ended: bool,
-    created_at: Millis,
-    last_updated_at: Millis,
+    created_at: Micros,
+    last_updated_at: Micros,
     metadata: BTreeMap<String, String>,
     encryption_key_arn: Option<String>,
     tags: BTreeMap<String, String>,
@@ -51,14 +51,14 @@ struct SessionRec {
 #[derive(Debug)]
 struct InvocationRec {
     description: Option<String>,
-    created_at: Millis,
+    created_at: Micros,
     steps_newest: BTreeMap<Key, String>,
 }
 
 #[derive(Debug)]
 struct StepRec {
     invocation_id: String,
-    time: Millis,
+    time: Micros,
     payload: Payload,
 }
 
@@ -201,7 +201,7 @@ impl SessionStore for MemoryStore {
         let mut st = self.state();
         let id = new_id();
         let arn = SessionArn::format(&cfg.partition, &cfg.region, &cfg.account_id, &id);
-        let now = cfg.clock.now_ms();
+        let now = cfg.clock.now_us();
         let seq = st.seq();
         let rec = SessionRec {
             seq,
@@ -244,7 +244,7 @@ impl SessionStore for MemoryStore {
         if let Some(m) = req.metadata {
             s.metadata = m;
         }
-        s.last_updated_at = cfg.clock.now_ms();
+        s.last_updated_at = cfg.clock.now_us();
         Ok(s.to_session(cfg))
     }
 
@@ -256,7 +256,7 @@ impl SessionStore for MemoryStore {
             return Err(already_ended(&s.id));
         }
         s.ended = true;
-        s.last_updated_at = cfg.clock.now_ms();
+        s.last_updated_at = cfg.clock.now_us();
         Ok(s.to_session(cfg))
     }
 
@@ -284,7 +284,7 @@ impl SessionStore for MemoryStore {
         if s.invocations.contains_key(&id) {
             return Err(invocation_exists(&s.id, &id));
         }
-        let now = cfg.clock.now_ms();
+        let now = cfg.clock.now_us();
         s.invocations.insert(
             id.clone(),
             InvocationRec {
@@ -363,7 +363,7 @@ impl SessionStore for MemoryStore {
             },
         );
         s.step_count += 1;
-        s.last_updated_at = cfg.clock.now_ms();
+        s.last_updated_at = cfg.clock.now_us();
         Ok(step_id)
     }
 
@@ -388,7 +388,7 @@ impl SessionStore for MemoryStore {
     async fn list_invocation_steps(&self, req: ListSteps) -> Result<Page<StepSummary>> {
         let st = self.state();
         let s = st.session(&req.session)?;
-        let summary = |step_id: &String, invocation_id: &String, time: Millis| StepSummary {
+        let summary = |step_id: &String, invocation_id: &String, time: Micros| StepSummary {
             session_id: s.id.clone(),
             invocation_id: invocation_id.clone(),
             step_id: step_id.clone(),

@@ -75,14 +75,14 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
 /// A session's status: ENDED when ended, else EXPIRED once idle for `idle_timeout`, else ACTIVE.
 pub(crate) fn session_status(
     ended: bool,
-    last_updated_at: crate::clock::Millis,
+    last_updated_at: crate::clock::Micros,
     cfg: &StoreConfig,
 ) -> SessionStatus {
     if ended {
         return SessionStatus::Ended;
     }
-    let idle = cfg.clock.now_ms().saturating_sub(last_updated_at);
-    if idle >= cfg.idle_timeout.as_millis() as i64 {
+    let idle = cfg.clock.now_us().saturating_sub(last_updated_at);
+    if idle >= cfg.idle_timeout.as_micros() as i64 {
         SessionStatus::Expired
     } else {
         SessionStatus::Active

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use super::{Durability, SessionStore, StoreConfig, not_found_session};
-use crate::clock::Millis;
+use crate::clock::Micros;
 use crate::error::{Error, Result};
 use crate::model::{
     ContentBlock, CreateInvocation, CreateSession, GetStep, ImageFormat, ImageSource, Invocation,
@@ -72,6 +72,15 @@ CREATE TABLE threads (
     session_seq INTEGER NOT NULL REFERENCES sessions(seq) ON DELETE CASCADE
 );
 CREATE INDEX threads_by_session ON threads (session_seq);
+"#,
+    // Version 3: times in microseconds (were milliseconds), so a step keeps the time its client sent.
+    // Times that no SDK can read back (outside years 1 to 9999, which version 2 let in) are clamped into
+    // that range, so that no stored value can make a read fail.
+    r#"
+UPDATE sessions SET created_at = MIN(MAX(created_at, -62135596800000), 253402300799999) * 1000,
+                    last_updated_at = MIN(MAX(last_updated_at, -62135596800000), 253402300799999) * 1000;
+UPDATE invocations SET created_at = MIN(MAX(created_at, -62135596800000), 253402300799999) * 1000;
+UPDATE steps SET step_time = MIN(MAX(step_time, -62135596800000), 253402300799999) * 1000;
 "#,
 ];
 
@@ -445,8 +454,8 @@ struct SessionRow {
     id: String,
     arn: String,
     status: String,
-    created_at: Millis,
-    last_updated_at: Millis,
+    created_at: Micros,
+    last_updated_at: Micros,
     metadata: String,
     encryption_key_arn: Option<String>,
     step_count: i64,
@@ -590,7 +599,7 @@ impl SessionStore for SqliteStore {
         self.write(move |tx, cfg| {
             let id = new_id();
             let arn = SessionArn::format(&cfg.partition, &cfg.region, &cfg.account_id, &id);
-            let now = cfg.clock.now_ms();
+            let now = cfg.clock.now_us();
             let metadata = serde_json::to_string(&req.metadata).map_err(|e| Error::internal(e.to_string()))?;
             tx.prepare_cached("INSERT INTO sessions (id, arn, status, created_at, last_updated_at, metadata, encryption_key_arn)
                  VALUES (?1, ?2, 'ACTIVE', ?3, ?3, ?4, ?5)")?
@@ -648,7 +657,7 @@ impl SessionStore for SqliteStore {
         self.write(move |tx, cfg| {
             let row = find_session(tx, &req.session)?;
             row.require_writable(cfg, "UpdateSession")?;
-            let now = cfg.clock.now_ms();
+            let now = cfg.clock.now_us();
             match &req.metadata {
                 Some(m) => {
                     let json =
@@ -674,7 +683,7 @@ impl SessionStore for SqliteStore {
             if row.status(cfg) == SessionStatus::Ended {
                 return Err(super::already_ended(&row.id));
             }
-            let now = cfg.clock.now_ms();
+            let now = cfg.clock.now_us();
             tx.prepare_cached(
                 "UPDATE sessions SET status = 'ENDED', last_updated_at = ?1 WHERE seq = ?2",
             )?
@@ -713,7 +722,7 @@ impl SessionStore for SqliteStore {
             if exists.is_some() {
                 return Err(super::invocation_exists(&row.id, &id));
             }
-            let now = cfg.clock.now_ms();
+            let now = cfg.clock.now_us();
             tx.prepare_cached("INSERT INTO invocations (session_seq, id, description, created_at) VALUES (?1, ?2, ?3, ?4)")?
 .execute(
                 params![row.seq, id, req.description, now],
@@ -804,7 +813,7 @@ impl SessionStore for SqliteStore {
                 };
             }
             tx.prepare_cached("UPDATE sessions SET step_count = step_count + 1, last_updated_at = ?1 WHERE seq = ?2")?
-                .execute(params![cfg.clock.now_ms(), row.seq])?;
+                .execute(params![cfg.clock.now_us(), row.seq])?;
             Ok(step_id)
         })
         .await

@@ -59,6 +59,57 @@ fn newer_schema_is_refused() {
     assert!(err.contains("newer"), "{err}");
 }
 
+#[tokio::test]
+async fn version_2_files_move_to_microseconds_and_unreadable_times_are_clamped() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    {
+        // A file as version 2 wrote it: times in milliseconds, one step of year 10000 (version 2 took it).
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("PRAGMA journal_mode = WAL").unwrap();
+        for sql in &MIGRATIONS[..2] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(
+            "PRAGMA user_version = 2;
+             INSERT INTO sessions (seq, id, arn, status, created_at, last_updated_at, metadata)
+               VALUES (1, '0a1b2c3d-0000-4000-8000-00000000abcd',
+                       'arn:aws:bedrock:us-east-1:000000000000:session/0a1b2c3d-0000-4000-8000-00000000abcd',
+                       'ACTIVE', 1735689600123, 1735689600456, '{}');
+             INSERT INTO invocations (seq, session_seq, id, created_at)
+               VALUES (1, 1, '0a1b2c3d-0000-4000-8000-0000000000a1', 1735689600123);",
+        )
+        .unwrap();
+        let payload = encode_payload(&crate::store::conformance::text("x"));
+        for (seq, time) in [(1, 1_735_689_600_789_i64), (2, 253_402_300_800_000)] {
+            conn.execute(
+                "INSERT INTO steps (seq, session_seq, invocation_seq, id, step_time, payload) VALUES (?1, 1, 1, ?2, ?3, ?4)",
+                params![seq, format!("0a1b2c3d-0000-4000-8000-00000000000{seq}"), time, payload],
+            )
+            .unwrap();
+        }
+    }
+    let store = SqliteStore::open(&path, StoreConfig::default()).unwrap();
+    let s = store
+        .get_session(sref("0a1b2c3d-0000-4000-8000-00000000abcd"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (s.created_at, s.last_updated_at),
+        (1_735_689_600_123_000, 1_735_689_600_456_000)
+    );
+    let page = store
+        .list_invocation_steps(ListSteps {
+            session: sref(&s.id),
+            invocation_id: None,
+            page: PageRequest::default(),
+        })
+        .await
+        .unwrap();
+    let times: Vec<i64> = page.items.iter().map(|x| x.time).collect();
+    assert_eq!(times, vec![253_402_300_799_999_000, 1_735_689_600_789_000]);
+}
+
 #[test]
 fn payload_encoding_round_trips_and_detects_corruption() {
     let p = Payload {
