@@ -14,21 +14,20 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Router;
-use axum::body::{Body, Bytes, to_bytes};
-use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
-use axum::response::Response;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use percent_encoding::percent_decode_str;
-use tokio::sync::oneshot;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
 
 use crate::error::{Error, ErrorCode};
 use crate::ops::{self, Operation};
 use crate::store::SessionStore;
 use crate::timefmt;
 use crate::value::Value;
+
+mod http;
+use self::http::{Request, Response};
 
 /// Requests larger than this are refused (a step may hold 50 MB; base64 and JSON add a third).
 pub const MAX_BODY: usize = 80 * 1024 * 1024;
@@ -171,7 +170,7 @@ fn seed_state(seed: u64) -> u64 {
 pub struct ServerHandle {
     pub addr: SocketAddr,
     pub stats: Arc<Stats>,
-    shutdown: Option<oneshot::Sender<()>>,
+    shutdown: Option<watch::Sender<bool>>,
     done: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
@@ -179,7 +178,7 @@ impl ServerHandle {
     /// Stops accepting connections, lets in-flight requests finish, and waits for the server to end.
     pub async fn stop(mut self) -> std::io::Result<()> {
         if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
+            let _ = tx.send(true);
         }
         match self.done.take() {
             Some(j) => j.await.map_err(std::io::Error::other)?,
@@ -190,7 +189,7 @@ impl ServerHandle {
     /// Sends the stop signal without waiting.
     pub fn signal_stop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
+            let _ = tx.send(true);
         }
     }
 
@@ -225,21 +224,44 @@ pub async fn start(
         options,
         stats: stats.clone(),
     });
-    let app = Router::new().fallback(handle).with_state(state);
-    let (tx, rx) = oneshot::channel::<()>();
-    let done = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = rx.await;
-            })
-            .await
-    });
+    let (tx, rx) = watch::channel(false);
+    let done = tokio::spawn(accept_loop(listener, state, rx));
     Ok(ServerHandle {
         addr,
         stats,
         shutdown: Some(tx),
         done: Some(done),
     })
+}
+
+/// Accepts connections until shutdown, then waits for the open ones: a request in flight finishes and is
+/// answered, idle keep-alive connections close.
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    mut shutdown: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    connections.spawn(http::serve_connection(stream, state.clone(), shutdown.clone()));
+                }
+                // Out of descriptors or an aborted handshake: the listener itself is fine.
+                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            _ = shutdown.changed() => break,
+        }
+    }
+    drop(listener);
+    while connections.join_next().await.is_some() {}
+    Ok(())
+}
+
+fn new_request_id() -> String {
+    uuid::Uuid::new_v4().to_string()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -264,7 +286,7 @@ fn segments(path: &str) -> Result<Vec<String>, Error> {
 type Labels = Vec<(&'static str, String)>;
 
 /// The operation of a request and its URI labels.
-fn route(method: &Method, path: &str) -> Result<Option<(Operation, Labels)>, Error> {
+fn route(method: &str, path: &str) -> Result<Option<(Operation, Labels)>, Error> {
     let mut segs = segments(path)?;
     // `/sessions/` and `/sessions` route alike: drop one trailing empty segment.
     if segs.len() > 1 && segs.last().is_some_and(|s| s.is_empty()) {
@@ -272,7 +294,7 @@ fn route(method: &Method, path: &str) -> Result<Option<(Operation, Labels)>, Err
     }
     let s: Vec<&str> = segs.iter().map(String::as_str).collect();
     let sid = |i: usize| vec![("sessionIdentifier", segs[i].clone())];
-    let op = match (method.as_str(), s.as_slice()) {
+    let op = match (method, s.as_slice()) {
         ("PUT", ["sessions"]) => (Operation::CreateSession, vec![]),
         ("POST", ["sessions"]) => (Operation::ListSessions, vec![]),
         ("GET", ["sessions", _]) => (Operation::GetSession, sid(1)),
@@ -351,7 +373,7 @@ pub fn value_to_json(v: &Value) -> serde_json::Value {
         Value::Float(f) => serde_json::Value::from(*f),
         Value::Str(s) => serde_json::Value::String(s.clone()),
         Value::Bytes(b) => serde_json::Value::String(STANDARD.encode(b)),
-        Value::Timestamp(ms) => serde_json::Value::String(timefmt::format_rfc3339_ms(*ms)),
+        Value::Timestamp(us) => serde_json::Value::String(timefmt::format_rfc3339(*us)),
         Value::List(items) => serde_json::Value::Array(items.iter().map(value_to_json).collect()),
         Value::Map(items) => serde_json::Value::Object(
             items
@@ -395,6 +417,26 @@ fn decode_blobs(input: &mut Value) -> Result<(), Error> {
     Ok(())
 }
 
+/// Members of the inputs that are maps (their entries are data, not members).
+const MAP_MEMBERS: &[&str] = &["sessionMetadata", "tags"];
+
+/// `null` for a member of a structure means the member is absent, as the service reads JSON; list items
+/// keep theirs (and are then refused by type).
+fn without_null_members(v: serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(o) => serde_json::Value::Object(
+            o.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, without_null_members(v)))
+                .collect(),
+        ),
+        serde_json::Value::Array(a) => {
+            serde_json::Value::Array(a.into_iter().map(without_null_members).collect())
+        }
+        other => other,
+    }
+}
+
 fn build_input(
     op: Operation,
     labels: Vec<(&'static str, String)>,
@@ -405,9 +447,18 @@ fn build_input(
         Vec::new()
     } else {
         match serde_json::from_slice::<serde_json::Value>(body) {
-            Ok(serde_json::Value::Object(o)) => {
-                o.into_iter().map(|(k, v)| (k, json_to_value(v))).collect()
-            }
+            Ok(serde_json::Value::Object(o)) => o
+                .into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| {
+                    let v = if MAP_MEMBERS.contains(&k.as_str()) {
+                        v
+                    } else {
+                        without_null_members(v)
+                    };
+                    (k, json_to_value(v))
+                })
+                .collect(),
             Ok(_) => return Err(Error::validation("the request body must be a JSON object")),
             Err(e) => {
                 return Err(Error::validation(format!(
@@ -442,30 +493,12 @@ fn build_input(
 // ---------------------------------------------------------------------------------------------
 // Responses
 
-fn with_request_id(mut r: Response, request_id: &str) -> Response {
-    if let Ok(v) = HeaderValue::from_str(request_id) {
-        r.headers_mut().insert("x-amzn-RequestId", v);
-    }
-    r
-}
-
 fn json_response(status: u16, body: Vec<u8>, request_id: &str) -> Response {
-    let mut r = Response::new(Body::from(body));
-    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    with_request_id(r, request_id)
+    Response::json(status, body, request_id)
 }
 
 fn error_response(code: &str, status: u16, message: &str, request_id: &str) -> Response {
-    let body = serde_json::json!({"message": message, "__type": code});
-    let mut r = json_response(status, body.to_string().into_bytes(), request_id);
-    if let Ok(v) = HeaderValue::from_str(code) {
-        r.headers_mut().insert("x-amzn-ErrorType", v);
-    }
-    r
+    Response::error(code, status, message, request_id)
 }
 
 fn core_error(e: &Error, request_id: &str) -> Response {
@@ -477,20 +510,11 @@ fn core_error(e: &Error, request_id: &str) -> Response {
     )
 }
 
-/// A response whose body fails mid-stream: the client sees the connection drop.
+/// A response whose body never comes: the client sees the connection drop.
 fn dropped(request_id: &str) -> Response {
-    let stream = futures::stream::once(async {
-        Err::<Bytes, std::io::Error>(std::io::Error::new(
-            std::io::ErrorKind::ConnectionAborted,
-            "injected fault",
-        ))
-    });
-    let mut r = Response::new(Body::from_stream(stream));
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    with_request_id(r, request_id)
+    let mut r = Response::json(200, Vec::new(), request_id);
+    r.drop = true;
+    r
 }
 
 struct InFlight<'a>(&'a Stats);
@@ -509,17 +533,20 @@ impl Drop for InFlight<'_> {
     }
 }
 
-async fn handle(State(app): State<Arc<AppState>>, req: Request) -> Response {
-    let request_id = uuid::Uuid::new_v4().to_string();
-    let method = req.method().clone();
-    let path = req.uri().path().to_string();
-    let query = req.uri().query().map(String::from);
+async fn handle(app: Arc<AppState>, req: Request) -> Response {
+    let request_id = new_request_id();
+    let Request {
+        method,
+        path,
+        query,
+        body,
+    } = req;
 
-    if method == Method::GET && (path == "/health" || path == "/_bedrock_sessions/health") {
+    if method == "GET" && (path == "/health" || path == "/_bedrock_sessions/health") {
         return json_response(200, br#"{"status":"ok"}"#.to_vec(), &request_id);
     }
     if path == "/_bedrock_sessions/stats" {
-        if method == Method::DELETE {
+        if method == "DELETE" {
             app.stats.reset();
         }
         let (requests, faults, max_in_flight, per) = app.stats.snapshot();
@@ -551,15 +578,6 @@ async fn handle(State(app): State<Arc<AppState>>, req: Request) -> Response {
     if !app.options.latency.is_zero() {
         tokio::time::sleep(app.options.latency).await;
     }
-    let body = match to_bytes(req.into_body(), MAX_BODY).await {
-        Ok(b) => b,
-        Err(e) => {
-            return core_error(
-                &Error::validation(format!("cannot read the request body: {e}")),
-                &request_id,
-            );
-        }
-    };
     let fault = app.fault();
     if fault.is_some() {
         app.stats.faults.fetch_add(1, Ordering::SeqCst);
@@ -619,26 +637,22 @@ mod tests {
         let arn =
             "arn:aws:bedrock:us-east-1:000000000000:session/0a1b2c3d-0000-4000-8000-00000000abcd";
         let enc = arn.replace(':', "%3A").replace('/', "%2F");
-        let (op, labels) = route(&Method::GET, &format!("/sessions/{enc}/"))
-            .unwrap()
-            .unwrap();
+        let (op, labels) = route("GET", &format!("/sessions/{enc}/")).unwrap().unwrap();
         assert_eq!(op, Operation::GetSession);
         assert_eq!(labels, vec![("sessionIdentifier", arn.to_string())]);
-        let (op, _) = route(&Method::PATCH, &format!("/sessions/{enc}"))
+        let (op, _) = route("PATCH", &format!("/sessions/{enc}"))
             .unwrap()
             .unwrap();
         assert_eq!(op, Operation::EndSession);
-        let (op, labels) = route(&Method::POST, "/sessions/abc/invocationSteps/def")
+        let (op, labels) = route("POST", "/sessions/abc/invocationSteps/def")
             .unwrap()
             .unwrap();
         assert_eq!(op, Operation::GetInvocationStep);
         assert_eq!(labels[1], ("invocationStepId", "def".to_string()));
-        let (op, _) = route(&Method::DELETE, &format!("/tags/{enc}"))
-            .unwrap()
-            .unwrap();
+        let (op, _) = route("DELETE", &format!("/tags/{enc}")).unwrap().unwrap();
         assert_eq!(op, Operation::UntagResource);
-        assert!(route(&Method::GET, "/nothing/here").unwrap().is_none());
-        assert!(route(&Method::PATCH, "/sessions/").unwrap().is_none());
+        assert!(route("GET", "/nothing/here").unwrap().is_none());
+        assert!(route("PATCH", "/sessions/").unwrap().is_none());
     }
 
     #[test]
@@ -677,6 +691,29 @@ mod tests {
             get_mut(&mut input.clone(), "maxResults"),
             Some(Value::Str(_))
         ));
+        // null means absent, at any depth of structures; map entries keep theirs.
+        let input = build_input(
+            Operation::PutInvocationStep,
+            vec![],
+            None,
+            br#"{"invocationStepId":null,"payload":{"contentBlocks":[{"text":"t","image":null}]}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            value_to_json(&input),
+            serde_json::json!({"payload": {"contentBlocks": [{"text": "t"}]}})
+        );
+        let input = build_input(
+            Operation::CreateSession,
+            vec![],
+            None,
+            br#"{"sessionMetadata":{"k":null},"tags":null}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            value_to_json(&input),
+            serde_json::json!({"sessionMetadata": {"k": null}})
+        );
         assert!(build_input(Operation::CreateSession, vec![], None, b"[1]").is_err());
         assert!(build_input(Operation::CreateSession, vec![], None, b"{bad").is_err());
         let bad64 = br#"{"payload":{"contentBlocks":[{"image":{"format":"png","source":{"bytes":"!!"}}}]}}"#;
