@@ -16,6 +16,9 @@ def _serve(args: argparse.Namespace) -> int:
     server = LocalServer(
         args.db, host=args.host, port=args.port, latency=args.latency_ms / 1000.0,
         fault_rate=args.fault_rate, faults=faults, seed=args.seed,
+        region=args.region, account_id=args.account_id, idle_timeout=args.idle_timeout,
+        max_steps_per_session=args.max_steps_per_session, max_step_bytes=args.max_step_bytes,
+        default_page_size=args.default_page_size, durability=args.durability,
     )
     stop = threading.Event()
 
@@ -48,6 +51,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--fault-rate", type=float, default=0.0, help="share of API requests that get a fault (0-1)")
     serve.add_argument("--faults", help=f"comma-separated faults to inject, among {','.join(FAULTS)} (default: all)")
     serve.add_argument("--seed", type=int, default=24301, help="seed of the fault generator")
+    assumed = serve.add_argument_group(
+        "the service's assumed behaviours", "where the service is undocumented, the local choice (docs/server.md)")
+    assumed.add_argument("--region", default="us-east-1", help="region of the session ARNs (default us-east-1)")
+    assumed.add_argument("--account-id", default="000000000000",
+                         help="12-digit account of the session ARNs (default 000000000000)")
+    assumed.add_argument("--idle-timeout", type=float, default=3600.0,
+                         help="seconds without a write before a session reads as EXPIRED (default 3600)")
+    assumed.add_argument("--max-steps-per-session", type=int, default=1000,
+                         help="quota: invocation steps per session (default 1000)")
+    assumed.add_argument("--max-step-bytes", type=int, default=52_428_800,
+                         help="quota: bytes of one step's payload (default 52428800)")
+    assumed.add_argument("--default-page-size", type=int, default=10,
+                         help="page size of lists without maxResults, 1-1000 (default 10)")
+    serve.add_argument("--durability", choices=("full", "normal"), default="full",
+                       help="full: fsync per commit (survives power loss); normal: survives a crash of the process")
     args = parser.parse_args(argv)
     if args.command == "serve":
         try:

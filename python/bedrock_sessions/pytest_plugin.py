@@ -5,7 +5,9 @@ against a local server, without AWS.
 Fixtures:
 
 - ``bedrock_sessions_server``: a :class:`~bedrock_sessions.server.LocalServer` on a free 127.0.0.1 port with a
-  temporary database; stopped after the test.
+  temporary database; stopped after the test. Its options (``idle_timeout``, ``max_steps_per_session``,
+  ``region``, ``account_id``, ``default_page_size``, ``latency``, ``fault_rate``...) come from the test's
+  ``@pytest.mark.bedrock_sessions_server(...)`` marker, if any.
 - ``aws_credentials``: dummy AWS credentials and region in the environment (and no profile or config files),
   so no real account is ever reached.
 - ``bedrock_sessions_endpoint``: both of the above, plus ``AWS_ENDPOINT_URL_BEDROCK_AGENT_RUNTIME`` pointing at
@@ -31,6 +33,14 @@ DUMMY_CREDENTIALS = {
 }
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "bedrock_sessions_server(**options): options of the bedrock_sessions_server fixture's LocalServer "
+        "(idle_timeout, max_steps_per_session, region, account_id, default_page_size, latency, fault_rate...)",
+    )
+
+
 @pytest.fixture
 def aws_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[dict[str, str]]:
     """Dummy credentials and region; profiles and shared files are hidden from boto3."""
@@ -47,11 +57,14 @@ def aws_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator
 
 
 @pytest.fixture
-def bedrock_sessions_server(tmp_path: Path) -> Iterator[Any]:
-    """A local Bedrock session server with a temporary database, stopped after the test."""
+def bedrock_sessions_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """A local Bedrock session server with a temporary database, stopped after the test; options from the
+    ``bedrock_sessions_server`` marker."""
     from .server import LocalServer
 
-    with LocalServer(str(tmp_path / "bedrock-sessions-server.db")) as server:
+    marker = request.node.get_closest_marker("bedrock_sessions_server")
+    options = dict(marker.kwargs) if marker is not None else {}
+    with LocalServer(str(tmp_path / "bedrock-sessions-server.db"), **options) as server:
         yield server
 
 

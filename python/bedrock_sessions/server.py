@@ -28,8 +28,12 @@ class LocalServer:
     ``latency`` (seconds) is added to every API request; ``fault_rate`` (0–1) of API requests get one of
     ``faults`` (throttle: 429 ThrottlingException; 500: InternalServerException; drop-before: the connection
     drops before the operation runs; drop-after: it runs and commits, then the connection drops), drawn from
-    a generator seeded with ``seed``. Other keyword options go to the store (``idle_timeout``, ``clock``,
-    ``max_steps_per_session``...).
+    a generator seeded with ``seed``.
+
+    The service's assumed behaviours are options (docs/server.md): ``region`` and ``account_id`` (of the
+    session ARNs), ``idle_timeout`` (seconds before an idle session reads as EXPIRED), the quotas
+    ``max_steps_per_session`` and ``max_step_bytes``, and ``default_page_size`` (lists without
+    ``maxResults``). Other keyword options go to the store (``clock``, ``durability``, ``busy_timeout``).
     """
 
     def __init__(
@@ -42,9 +46,19 @@ class LocalServer:
         fault_rate: float = 0.0,
         faults: tuple[str, ...] | list[str] | None = None,
         seed: int = 24301,
+        region: str | None = None,
+        account_id: str | None = None,
+        idle_timeout: float | None = None,
+        max_steps_per_session: int | None = None,
+        max_step_bytes: int | None = None,
+        default_page_size: int | None = None,
         **store_options: Any,
     ) -> None:
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        assumed = dict(region=region, account_id=account_id, idle_timeout=idle_timeout,
+                       max_steps_per_session=max_steps_per_session, max_step_bytes=max_step_bytes,
+                       default_page_size=default_page_size)
+        store_options.update({k: v for k, v in assumed.items() if v is not None})
         if isinstance(db, SessionClient):
             if store_options:
                 raise TypeError("store options apply to a new store, not to a given client")

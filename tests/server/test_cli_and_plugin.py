@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
@@ -205,11 +206,47 @@ def test_serve_with_faults_and_latency(serve):
     assert code == 0, stderr
 
 
+def test_serve_assumed_behaviours_are_options(serve):
+    """ARNs, page size, quotas and the idle timeout: the choices made where the service is undocumented."""
+    s = serve("--region", "eu-west-3", "--account-id", "123456789012", "--default-page-size", "2",
+              "--max-steps-per-session", "1", "--max-step-bytes", "10", "--idle-timeout", "1")
+    url, _, _ = s.url()
+    c = boto3_for(url)
+    try:
+        created = c.create_session()
+        assert created["sessionArn"].startswith("arn:aws:bedrock:eu-west-3:123456789012:session/")
+        for _ in range(2):
+            c.create_session()
+        assert len(c.list_sessions()["sessionSummaries"]) == 2
+        sid = created["sessionId"]
+        iid = c.create_invocation(sessionIdentifier=sid)["invocationId"]
+        with pytest.raises(c.exceptions.ValidationException):
+            c.put_invocation_step(sessionIdentifier=sid, invocationIdentifier=iid, invocationStepTime=T0,
+                                  payload=text_payload("x" * 11))
+        c.put_invocation_step(sessionIdentifier=sid, invocationIdentifier=iid, invocationStepTime=T0,
+                              payload=text_payload("x"))
+        with pytest.raises(c.exceptions.ServiceQuotaExceededException):
+            c.put_invocation_step(sessionIdentifier=sid, invocationIdentifier=iid, invocationStepTime=T0,
+                                  payload=text_payload("y"))
+        fresh = c.create_session()["sessionId"]
+        deadline = time.monotonic() + 10
+        while c.get_session(sessionIdentifier=fresh)["sessionStatus"] != "EXPIRED":
+            assert time.monotonic() < deadline, "an idle session must expire after --idle-timeout"
+            time.sleep(0.2)
+    finally:
+        c.close()
+    code, _, stderr = s.stop()
+    assert code == 0, stderr
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--fault-rate", "2"], "fault_rate must be between 0 and 1"),
         (["--faults", "nope"], 'unknown fault "nope"'),
+        (["--default-page-size", "0"], "default_page_size must be between 1 and 1000"),
+        (["--idle-timeout", "-1"], "idle_timeout must be a non-negative number of seconds"),
+        (["--account-id", "12"], "account"),
     ],
 )
 def test_serve_refuses_bad_options_with_exit_code_2(args, message):
@@ -345,3 +382,19 @@ def test_langgraph_checkpoint_aws_saver_against_the_server(bedrock_sessions_endp
         client.close()
     ops = bedrock_sessions_server.stats()["operations"]
     assert ops.get("PutInvocationStep", 0) >= 4 and ops.get("CreateInvocation", 0) >= 1
+
+
+@pytest.mark.bedrock_sessions_server(max_steps_per_session=2, region="ap-south-1", default_page_size=1)
+def test_plugin_marker_sets_the_server_options(bedrock_agent_runtime_client):
+    c = bedrock_agent_runtime_client
+    created = c.create_session()
+    assert ":ap-south-1:" in created["sessionArn"]
+    c.create_session()
+    assert len(c.list_sessions()["sessionSummaries"]) == 1
+    iid = c.create_invocation(sessionIdentifier=created["sessionId"])["invocationId"]
+    for n in range(2):
+        c.put_invocation_step(sessionIdentifier=created["sessionId"], invocationIdentifier=iid,
+                              invocationStepTime=T0, payload=text_payload(str(n)))
+    with pytest.raises(c.exceptions.ServiceQuotaExceededException):
+        c.put_invocation_step(sessionIdentifier=created["sessionId"], invocationIdentifier=iid,
+                              invocationStepTime=T0, payload=text_payload("over"))
