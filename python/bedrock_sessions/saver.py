@@ -168,9 +168,9 @@ class BedrockSessionSaver(BaseCheckpointSaver[str]):
         ns = conf.get("checkpoint_ns", "")
         c = checkpoint.copy()
         values: dict[str, Any] = c.pop("channel_values", {})  # type: ignore[misc]
-        versions = checkpoint.get("channel_versions", {})
         dumps = self.serde.dumps_typed
-        channel_values = [(k, dumps(v)) for k, v in values.items() if k in versions]
+        # Every value is kept, also of a channel without a version (as the replaced saver and SqliteSaver do).
+        channel_values = [(k, dumps(v)) for k, v in values.items()]
         md = get_checkpoint_metadata(config, metadata)
         try:
             metadata_json = _METADATA_JSON.encode(md)
@@ -203,8 +203,7 @@ class BedrockSessionSaver(BaseCheckpointSaver[str]):
         loads = self.serde.loads_typed
         checkpoint = loads(cp_typed)
         if values is not None:
-            versions = checkpoint.get("channel_versions", {})
-            checkpoint["channel_values"] = {k: loads(v) for k, v in values if k in versions}
+            checkpoint["channel_values"] = {k: loads(v) for k, v in values}
         else:
             # The replaced saver's layout: the checkpoint carries its channel values.
             checkpoint.setdefault("channel_values", {})
