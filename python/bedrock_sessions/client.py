@@ -40,11 +40,75 @@ class _Meta:
 
 def _meta_for(native: _core.NativeClient) -> _Meta:
     if native.backend == "bedrock":
+        # bedrock_options resolved the endpoint and passed it on; without one the SDK uses the service's default.
         region = native.region
-        where = native.endpoint_url or f"https://bedrock-agent-runtime.{region}.amazonaws.com"
-        return _Meta(region, where)
+        return _Meta(region, native.endpoint_url or default_endpoint(region))
     where = f"file:{native.path}" if native.path else "memory:"
     return _Meta(native.region, where)
+
+
+def default_endpoint(region: str) -> str:
+    """The service's own endpoint in ``region`` (as botocore resolves it, FIPS and dual-stack variants aside)."""
+    suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+    return f"https://bedrock-agent-runtime.{region}.{suffix}"
+
+
+_SERVICE_ENDPOINT_VARIABLE = "AWS_ENDPOINT_URL_BEDROCK_AGENT_RUNTIME"
+
+
+class _SharedConfig:
+    """The shared AWS config file as botocore reads it (the profile of a boto3 session, ``credentials_profile_name`` or
+    ``AWS_PROFILE``), read only when needed; empty without botocore or when the profile or file is unusable (the
+    backend then reports the problem when it opens)."""
+
+    def __init__(self, session: Any, profile: str | None) -> None:
+        self._session, self._profile = session, profile
+        self._loaded: tuple[dict[str, Any], dict[str, Any]] | None = None
+
+    def _load(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        if self._loaded is None:
+            self._loaded = {}, {}
+            try:
+                import botocore.session
+
+                core = getattr(self._session, "_session", None) or botocore.session.Session(profile=self._profile)
+                self._loaded = core.full_config, core.get_scoped_config()
+            except Exception:  # noqa: BLE001 - no botocore, no such profile, a malformed file
+                pass
+        return self._loaded
+
+    def get(self, key: str) -> Any:
+        """A setting of the profile."""
+        return self._load()[1].get(key)
+
+    def service_endpoint(self) -> str | None:
+        """``endpoint_url`` of bedrock_agent_runtime in the ``services`` section the profile names."""
+        full, scoped = self._load()
+        section = full.get("services", {}).get(scoped.get("services"), {})
+        return section.get("bedrock_agent_runtime", {}).get("endpoint_url")
+
+
+def _true(value: Any) -> bool:
+    return str(value).strip().lower() == "true"
+
+
+def _resolve_endpoint(config: Any, shared: _SharedConfig, region: str | None) -> str | None:
+    """The endpoint botocore would use when none is given: the service's variable, the global one, the profile's services
+    section, the profile's ``endpoint_url`` — none of them if configured endpoints are ignored (``Config``, then
+    ``AWS_IGNORE_CONFIGURED_ENDPOINT_URLS``, then the profile). None: the service's default."""
+    ignore = getattr(config, "ignore_configured_endpoint_urls", None)
+    if ignore is None:
+        setting = os.environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+        ignore = _true(setting if setting is not None else shared.get("ignore_configured_endpoint_urls"))
+    if ignore:
+        # Pinned: the AWS SDK for Rust reads the service's variable and the profile even when told to ignore them.
+        return default_endpoint(region) if region else None
+    return (
+        os.environ.get(_SERVICE_ENDPOINT_VARIABLE)
+        or os.environ.get("AWS_ENDPOINT_URL")
+        or shared.service_endpoint()
+        or shared.get("endpoint_url")
+    )
 
 
 def _secret(value: Any) -> str | None:
@@ -72,7 +136,12 @@ def bedrock_options(
     thread_index: str | None = None,
 ) -> dict[str, Any]:
     """Maps the replaced saver's AWS arguments (and a boto3 session, client or botocore Config) to the
-    native backend's options. Explicit arguments win over what a session or client carries."""
+    native backend's options. Explicit arguments win over what a session or client carries.
+
+    The region and the endpoint are resolved here, as botocore resolves them, and passed to the backend explicitly, so
+    that ``client.meta`` reports what the requests use. Region: the argument, a boto3 client's, a Config's, a boto3
+    session's, ``AWS_DEFAULT_REGION``, ``AWS_REGION`` (read by the other AWS SDKs), the profile's. Endpoint: the
+    argument, a boto3 client's, then :func:`_resolve_endpoint`."""
     region = region_name
     profile = credentials_profile_name
     key, secret, token = _secret(aws_access_key_id), _secret(aws_secret_access_key), _secret(aws_session_token)
@@ -80,7 +149,7 @@ def bedrock_options(
     if client is not None:
         meta = getattr(client, "meta", None)
         region = region or getattr(meta, "region_name", None)
-        endpoint = endpoint or getattr(meta, "endpoint_url", None)
+        endpoint = endpoint or getattr(meta, "endpoint_url", None)  # botocore resolved it when it made the client
         signer = getattr(client, "_request_signer", None)
         creds = getattr(signer, "_credentials", None)
         if creds is not None and key is None:
@@ -89,6 +158,8 @@ def bedrock_options(
         client_config = getattr(meta, "config", None)
         if config is None:
             config = client_config
+    if config is not None:  # botocore: a Config's region before the session's
+        region = region or getattr(config, "region_name", None)
     if session is not None:
         region = region or session.region_name
         if key is None and profile is None:
@@ -96,8 +167,10 @@ def bedrock_options(
             if creds is not None:
                 frozen = creds.get_frozen_credentials()
                 key, secret, token = frozen.access_key, frozen.secret_key, frozen.token
+    shared = _SharedConfig(session, profile)
+    region = region or os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or shared.get("region")
+    endpoint = endpoint or _resolve_endpoint(config, shared, region)
     if config is not None:
-        region = region or getattr(config, "region_name", None)
         connect_timeout = connect_timeout if connect_timeout is not None else getattr(config, "connect_timeout", None)
         read_timeout = read_timeout if read_timeout is not None else getattr(config, "read_timeout", None)
         retries = getattr(config, "retries", None) or {}
