@@ -98,7 +98,7 @@ class Fixture:
             return BedrockSessionSaver(client=_new_store(self.path))
         if k == "ours-memory":
             self.saver = BedrockSessionSaver(client=_new_store(None))
-            self.store = self.saver.session_client
+            self.store = self.saver.sessions
             return self.saver
         if k == "inmemory":
             from langgraph.checkpoint.memory import InMemorySaver
@@ -114,7 +114,7 @@ class Fixture:
 
     def done_building(self, saver: Any) -> None:
         if self.kind == "ours-local":
-            saver.session_client.close()
+            saver.sessions.close()
         elif self.kind == "sqlite":
             saver.conn.close()
 
@@ -169,7 +169,7 @@ class Env:
                 self.saver = _ours_over_http(self.server, deferred=k in DEFERRED_KINDS)
         elif k in ("ours-local", "ours-local-deferred"):
             self.saver = BedrockSessionSaver(client=_new_store(self.path), deferred=k in DEFERRED_KINDS)
-            self.store = self.saver.session_client
+            self.store = self.saver.sessions
         elif k in ("ours-memory", "inmemory"):
             if self.fixture is not None:
                 self.saver = self.fixture.saver
@@ -180,7 +180,7 @@ class Env:
             else:
                 self.saver = BedrockSessionSaver(client=_new_store(None))
             if k == "ours-memory":
-                self.store = self.saver.session_client
+                self.store = self.saver.sessions
         elif k == "sqlite" and self.api == "sync":
             from langgraph.checkpoint.sqlite import SqliteSaver
 
@@ -231,7 +231,7 @@ class Env:
         if k in DEFERRED_KINDS and self.saver is not None:
             self.saver.flush()
         if k in ("ours-http", "ours-http-deferred") and self.saver is not None:
-            self.saver.session_client.close()  # the AWS SDK client's connections
+            self.saver.sessions.close()  # the AWS SDK client's connections
         if self.boto is not None:
             self.boto.close()
         if self.server is not None:
@@ -239,7 +239,7 @@ class Env:
         if self._own_store and self.store is not None:
             self.store.close()
         if k in ("ours-local", "ours-local-deferred") and self.saver is not None:
-            self.saver.session_client.close()
+            self.saver.sessions.close()
         if k == "sqlite" and self.api == "sync" and self.saver is not None:
             self.saver.conn.close()
 

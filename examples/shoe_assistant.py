@@ -287,7 +287,7 @@ def run(graph: Any, saver: Any) -> None:
 def audit(saver: BedrockSessionSaver) -> None:
     """Read the raw data back as an auditor would: plain session API calls on the same store, then
     decode_step() and saver.serde.loads_typed() to turn each stored step back into LangGraph values."""
-    client = saver.session_client
+    client = saver.sessions
     print("\n7. Audit: the raw session data, read back through the session API")
     sessions = client.list_sessions()["sessionSummaries"]
     print(f"   list_sessions: {len(sessions)} session(s)")
@@ -358,7 +358,7 @@ def main() -> None:
         path = args.db or os.path.join(tmp, "shoe-sessions.db")
         print(f"embedded session store: {path}")
         saver = make_checkpointer(path)
-        with saver.session_client:  # closes the store at the end (before the temporary folder goes)
+        with saver.sessions:  # closes the store at the end (before the temporary folder goes)
             run(build_graph(saver), saver)
             audit(saver)
 

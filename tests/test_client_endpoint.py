@@ -31,13 +31,19 @@ Handed = tuple[str, Any, Callable[[], Any]]  # what, the client object, one requ
 
 def handed_out(**kwargs: Any) -> list[Handed]:
     """Every client object we hand out for these arguments, each with a call that makes one request through it."""
+    from bedrock_sessions import AsyncBedrockSessionSaver
+
     sync_client = SessionClient.bedrock(max_attempts=1, **kwargs)
     async_client = AsyncSessionClient.bedrock(max_attempts=1, **kwargs)
     saver = BedrockSessionSaver(**kwargs)
+    async_saver = AsyncBedrockSessionSaver(**kwargs)
     return [
         ("SessionClient.bedrock", sync_client, sync_client.list_sessions),
         ("AsyncSessionClient.bedrock", async_client, lambda: asyncio.run(async_client.list_sessions())),
-        ("saver.session_client", saver.session_client, saver.session_client.list_sessions),
+        ("saver.sessions", saver.sessions, saver.sessions.list_sessions),
+        ("saver.session_client.client", saver.session_client.client, saver.session_client.client.list_sessions),
+        ("async saver.session_client.client", async_saver.session_client.client,
+         async_saver.session_client.client.list_sessions),
     ]
 
 

@@ -12,6 +12,7 @@ from . import exceptions
 from ._core import SCHEMA_VERSION, ManualClock, __version__
 from ._core import quiesce as _quiesce
 from .client import AsyncSessionClient, SessionClient
+from .compat import AsyncBedrockAgentRuntimeSessionClient, BedrockAgentRuntimeSessionClient
 
 # Async calls complete on the core's threads, which hand results to Python: let them finish before the
 # interpreter finalizes (a thread attaching during finalization aborts the process).
@@ -29,8 +30,10 @@ except ImportError as _err:  # pragma: no cover - exercised only without langgra
         raise AttributeError(name)
 
 __all__ = [
+    "AsyncBedrockAgentRuntimeSessionClient",
     "AsyncBedrockSessionSaver",
     "AsyncSessionClient",
+    "BedrockAgentRuntimeSessionClient",
     "BedrockSessionSaver",
     "BedrockSessionsError",
     "ManualClock",

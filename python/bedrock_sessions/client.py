@@ -186,6 +186,24 @@ def bedrock_options(
     )
 
 
+def open_native(client: Any = None, **aws_args: Any) -> _core.NativeClient:
+    """The store the replaced saver's constructor arguments name: ``client`` (one of our session clients, or a boto3
+    ``bedrock-agent-runtime`` client: its region, endpoint and credentials are used), else Amazon Bedrock opened with
+    ``aws_args`` (``region_name``, ``session``, ``config``, ...). As with the replaced saver, ``aws_args`` are not
+    looked at when a client is given."""
+    if isinstance(client, (SessionClient, AsyncSessionClient)):
+        return client._native
+    if client is None:
+        return _core.NativeClient.open_bedrock(**bedrock_options(**aws_args))
+    service = getattr(getattr(getattr(client, "meta", None), "service_model", None), "service_name", None)
+    if service == "bedrock-agent-runtime":
+        return _core.NativeClient.open_bedrock(**bedrock_options(client=client))
+    raise TypeError(
+        "client must be a bedrock_sessions SessionClient/AsyncSessionClient or a boto3 bedrock-agent-runtime "
+        f"client (got {type(client).__name__})"
+    )
+
+
 def _check_name(name: str) -> None:
     if name not in PAGINATED:
         raise ValueError(f"Operation cannot be paginated: {name}")

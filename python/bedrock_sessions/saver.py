@@ -32,7 +32,8 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from . import _core, _doors
-from .client import AsyncSessionClient, SessionClient
+from .client import SessionClient, open_native
+from .compat import AsyncBedrockAgentRuntimeSessionClient, BedrockAgentRuntimeSessionClient
 
 __all__ = ["BedrockSessionSaver", "AsyncBedrockSessionSaver", "decode_step"]
 
@@ -55,20 +56,6 @@ _AWS_ARGS = (
 Record = tuple[Any, ...]
 
 
-def _native_client(client: Any) -> _core.NativeClient:
-    if isinstance(client, (SessionClient, AsyncSessionClient)):
-        return client._native
-    meta = getattr(client, "meta", None)
-    service = getattr(getattr(meta, "service_model", None), "service_name", None)
-    if service == "bedrock-agent-runtime":
-        # A boto3 client, as the replaced saver took: its region, endpoint and credentials are used.
-        return SessionClient.bedrock(client=client)._native
-    raise TypeError(
-        "client must be a bedrock_sessions SessionClient/AsyncSessionClient or a boto3 bedrock-agent-runtime "
-        f"client (got {type(client).__name__})"
-    )
-
-
 class BedrockSessionSaver(BaseCheckpointSaver[str]):
     """Stores LangGraph checkpoints in Bedrock sessions (a thread is a session).
 
@@ -76,7 +63,13 @@ class BedrockSessionSaver(BaseCheckpointSaver[str]):
     client) uses Amazon Bedrock; ``BedrockSessionSaver(client=SessionClient.local("state.db"))`` the embedded
     store, where any thread id string works. A thread id that is a session id or ARN maps to that session, as
     with the replaced saver. Every method has its async twin (``aget_tuple``, ``alist``...).
+
+    ``saver.sessions`` is our boto3-shaped :class:`~bedrock_sessions.SessionClient` over the saver's store;
+    ``saver.session_client`` is the replaced saver's session client (see :mod:`bedrock_sessions.compat`).
     """
+
+    # The flavour of ``session_client``: the replaced sync saver's (AsyncBedrockSessionSaver: its async saver's).
+    _session_client_class: type[Any] = BedrockAgentRuntimeSessionClient
 
     def __init__(
         self,
@@ -109,11 +102,11 @@ class BedrockSessionSaver(BaseCheckpointSaver[str]):
             )
             if value is not None
         }
-        if client is None:
-            # The replaced saver's AWS arguments (all optional: the standard credential chain and region).
-            self._native_client = SessionClient.bedrock(**given)._native
-        else:
-            self._native_client = _native_client(client)
+        # A client (ours, or a boto3 client: its region, endpoint and credentials), else the replaced saver's AWS
+        # arguments (all optional: the standard credential chain and region).
+        self._native_client = open_native(client, **given)
+        self._sessions = client if isinstance(client, SessionClient) else SessionClient(self._native_client)
+        self._session_client = self._session_client_class(client=self._sessions)
         self._native = _core.NativeSaver(self._native_client, deferred=bool(deferred))
         # How the async methods reach the store (see _acall).
         self._async_door = _doors.door_of(self._native_client)
@@ -147,9 +140,16 @@ class BedrockSessionSaver(BaseCheckpointSaver[str]):
         await self._acall(False, self._native.flush, None if thread_id is None else str(thread_id))
 
     @property
-    def session_client(self) -> SessionClient:
-        """The session API over the same store (auditing, export)."""
-        return SessionClient(self._native_client)
+    def sessions(self) -> SessionClient:
+        """The session API over the saver's store, with boto3's method names, arguments and responses (auditing,
+        export, creating sessions)."""
+        return self._sessions
+
+    @property
+    def session_client(self) -> BedrockAgentRuntimeSessionClient:
+        """The replaced saver's session client: its request and response models
+        (``session_client.create_session().session_id``), and ``.client``, the boto3-shaped client (:attr:`sessions`)."""
+        return self._session_client
 
     # ------------------------------------------------------------------ threads
     def create_thread(self, metadata: dict[str, str] | None = None, tags: dict[str, str] | None = None) -> str:
@@ -416,8 +416,18 @@ def _flush_deferred() -> None:
             print(f"bedrock-sessions: queued checkpoint writes were lost at exit: {e}", file=sys.stderr)
 
 
-# Code that names the async class keeps working: one class has both halves.
-AsyncBedrockSessionSaver = BedrockSessionSaver
+class AsyncBedrockSessionSaver(BedrockSessionSaver):
+    """The same saver, every sync and async method included, for code written against the replaced
+    ``AsyncBedrockSessionSaver``: its ``session_client`` is the replaced async saver's
+    (``await saver.session_client.create_session()``)."""
+
+    _session_client_class = AsyncBedrockAgentRuntimeSessionClient
+
+    @property
+    def session_client(self) -> AsyncBedrockAgentRuntimeSessionClient:  # type: ignore[override]
+        """The replaced async saver's session client: its methods are coroutines; ``.client`` is the boto3-shaped
+        client (:attr:`sessions`)."""
+        return self._session_client
 
 
 def decode_step(payload: dict[str, Any]) -> dict[str, Any] | None:

@@ -103,7 +103,7 @@ def _stored_typed_values(saver: Any) -> list[tuple[str, bytes]]:
     """Every (type tag, bytes) the saver stored, read back through the session API over its store."""
     from bedrock_sessions.saver import decode_step
 
-    client = saver.session_client
+    client = saver.sessions
     found: list[tuple[str, bytes]] = []
     for page in client.get_paginator("list_sessions").paginate():
         for session in page["sessionSummaries"]:
