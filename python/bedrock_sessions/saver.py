@@ -159,6 +159,16 @@ class BedrockSessionSaver(BaseCheckpointSaver[str]):
     async def acreate_thread(self, metadata: dict[str, str] | None = None, tags: dict[str, str] | None = None) -> str:
         return await self._acall(False, self._native.create_thread, metadata, tags)
 
+    def continue_thread(self, thread_id: str) -> str:
+        """Carries a thread on in a new session and returns the new thread id (the new session's id); its
+        history, every checkpoint before, is read through it. For a thread whose id is a session id that no
+        longer accepts writes (EXPIRED after an idle hour, or ENDED) on a store without a thread index; with
+        an index (the embedded store, or ``thread_index=``), threads move on by themselves."""
+        return self._native.continue_thread(str(thread_id))
+
+    async def acontinue_thread(self, thread_id: str) -> str:
+        return await self._acall(False, self._native.continue_thread, str(thread_id))
+
     # ------------------------------------------------------------------ encoding
     def _put_args(
         self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata

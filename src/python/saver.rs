@@ -438,6 +438,27 @@ impl PyNativeSaver {
         )
     }
 
+    #[pyo3(signature = (thread_id, *, asynchronous=false))]
+    fn continue_thread<'py>(
+        &self,
+        py: Python<'py>,
+        thread_id: String,
+        asynchronous: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (store, saver) = self.parts()?;
+        run(
+            py,
+            self.door(asynchronous),
+            "continue_thread",
+            move || async move {
+                saver
+                    .continue_thread(&*store, &thread_id)
+                    .await
+                    .map(Out::Str)
+            },
+        )
+    }
+
     #[pyo3(signature = (source_thread_id, target_thread_id, *, asynchronous=false))]
     fn copy_thread<'py>(
         &self,

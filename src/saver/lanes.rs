@@ -329,7 +329,12 @@ impl Saver {
             };
             let started = tokio::time::Instant::now(); // virtual time in paused tests
             let recs: Vec<&Rec> = batch.iter().map(|p| &*p.rec).collect();
-            let r = self.write_batch(store, sid, &recs).await;
+            let r = match self.write_batch(store, sid, &recs).await {
+                // A background leader has no caller to try again: it follows the thread to its next
+                // generation itself (see `chain`).
+                Err(e) if mine.is_none() => self.write_moved_on(store, sid, &recs, e).await,
+                r => r,
+            };
             let took = started.elapsed();
             {
                 let mut rtt = locked(&self.lanes.rtt);
@@ -348,6 +353,32 @@ impl Saver {
                 }
             }
         }
+    }
+
+    /// After a write into `sid` failed with `e`: if the session is done with (full, expired, ended), the
+    /// thread moves on and the records go to its new session.
+    async fn write_moved_on(
+        &self,
+        store: &dyn SessionStore,
+        sid: &str,
+        recs: &[&Rec],
+        mut e: Error,
+    ) -> Result<()> {
+        let Some(thread) = recs.first().map(|r| r.thread_id().to_string()) else {
+            return Err(e);
+        };
+        let mut sid = sid.to_string();
+        for _ in 0..super::MAX_MOVES {
+            if !self.needs_rollover(store, &sid, &e).await? {
+                break;
+            }
+            sid = self.advance(store, &thread, &sid).await?;
+            match self.write_batch(store, &sid, recs).await {
+                Ok(()) => return Ok(()),
+                Err(next) => e = next,
+            }
+        }
+        Err(Self::thread_error(&thread, e))
     }
 
     /// Waits until the lanes of a session (all with `None`) are idle; returns a deferred failure.

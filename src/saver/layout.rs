@@ -31,6 +31,12 @@ pub const LAYOUT: &str = "bs1";
 /// Session metadata keys written by the saver.
 pub const META_THREAD: &str = "langgraph:thread_id";
 pub const META_LAYOUT: &str = "langgraph:layout";
+/// The earlier generations of the thread, newest first, space-separated (see `chain`).
+pub const META_PREVIOUS: &str = "langgraph:previous";
+/// How many generations came before this session (see `chain`).
+pub const META_GENERATION: &str = "langgraph:generation";
+/// The session the thread moved on to (a thread whose id is a session id; see `chain`).
+pub const META_NEXT: &str = "langgraph:next";
 
 const MARK: u8 = 0x8B;
 const KIND_INVOCATION: u8 = 0x51;

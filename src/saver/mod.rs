@@ -11,6 +11,7 @@
 //! - `list`: the session's step summaries (one call per 1000 steps), then checkpoints fetched
 //!   concurrently in bounded batches, in order.
 
+mod chain;
 mod lanes;
 pub mod layout;
 
@@ -34,6 +35,9 @@ use layout::{Envelope, StepKind, Typed};
 
 /// How many checkpoints `list` loads at once.
 pub const LIST_BATCH: usize = 16;
+/// How many times one write follows its thread to a next generation before giving up (concurrent writers
+/// may fill a new generation before this one's write lands).
+const MAX_MOVES: usize = 8;
 
 #[derive(Debug, Clone)]
 pub struct PutCheckpoint {
@@ -226,6 +230,13 @@ impl Rec {
         })
     }
 
+    fn thread_id(&self) -> &str {
+        match &self.kind {
+            RecKind::Checkpoint { env } => &env.thread_id,
+            RecKind::Writes { env, .. } => &env.thread_id,
+        }
+    }
+
     fn is_checkpoint(&self) -> bool {
         matches!(self.kind, RecKind::Checkpoint { .. })
     }
@@ -311,6 +322,13 @@ fn is_code(e: &Error, code: ErrorCode) -> bool {
 /// A step summary grouped by invocation, from a session listing.
 type ByInvocation = HashMap<String, Vec<StepSummary>>;
 
+/// While a chain is queued: the checkpoints a newer generation holds, and steps of checkpoints that it
+/// does not (by checkpoint tag: (session, steps)).
+type Strays<'a> = (
+    &'a HashSet<layout::Tag>,
+    &'a mut HashMap<layout::Tag, Vec<(String, Vec<StepSummary>)>>,
+);
+
 /// One checkpoint to load in a listing.
 #[derive(Debug, Clone)]
 struct ListEntry {
@@ -323,6 +341,8 @@ struct ListEntry {
     /// Legacy: the checkpoint step's (invocation, step id).
     legacy_step: Option<(String, String)>,
     sort: (i64, String),
+    /// Steps of the checkpoint (writes) in newer generations: (session, steps).
+    later: Vec<(String, Vec<StepSummary>)>,
 }
 
 /// The state of a streaming `list`.
@@ -338,6 +358,20 @@ pub struct ListCursor {
     queue: VecDeque<Item>,
     /// Steps of checkpoints (revisions, writes) whose checkpoint is in a batch: (session, tag) → steps.
     orphans: HashMap<(String, layout::Tag), Vec<StepSummary>>,
+    /// List the given session alone, not its thread's chain (the seeds of a new generation).
+    single_session: bool,
+    /// Per session of a chain: the checkpoints that a newer generation holds too (its copy wins).
+    superseded: HashMap<String, HashSet<layout::Tag>>,
+    /// The namespaces (tags) met in the listed sessions.
+    ns_tags: HashSet<layout::Tag>,
+}
+
+impl ListCursor {
+    /// Whether `latest` has a checkpoint of every namespace met so far.
+    pub(crate) fn namespaces_found(&self, latest: &HashMap<String, CheckpointRecord>) -> bool {
+        let found: HashSet<layout::Tag> = latest.keys().map(|ns| layout::ns_tag(ns)).collect();
+        self.ns_tags.is_subset(&found)
+    }
 }
 
 /// One thing to load in a listing.
@@ -394,6 +428,10 @@ pub struct Saver {
     round_trips: bool,
     /// Held while a deleted thread is rebound, so that concurrent writers of this process rebind it once.
     recovering: tokio::sync::Mutex<()>,
+    /// The generations of threads (see [`chain`]): newest session → the chain, newest first.
+    chains: Mutex<HashMap<String, Vec<String>>>,
+    /// Held while a thread moves on to a new generation, so that this process's writers move it once.
+    advancing: tokio::sync::Mutex<()>,
 }
 
 /// How a saver writes.
@@ -531,8 +569,13 @@ impl Saver {
                 .await
             {
                 Ok(s) => {
-                    self.remember_thread(thread_id, &s.id);
-                    return Ok(Some(s.id));
+                    // The thread may have moved on to newer sessions (see `chain`).
+                    let newest = match s.metadata.get(layout::META_NEXT) {
+                        Some(_) => self.follow_next(store, &s.id).await?,
+                        None => s.id,
+                    };
+                    self.remember_thread(thread_id, &newest);
+                    return Ok(Some(newest));
                 }
                 Err(e) if is_code(&e, ErrorCode::ResourceNotFound) => {}
                 Err(e) => return Err(e),
@@ -713,21 +756,28 @@ impl Saver {
         F: Fn(String) -> Fut,
         Fut: Future<Output = Result<()>>,
     {
-        let once = || async {
+        let (mut recovered, mut moves) = (false, 0);
+        loop {
             let sid = self
                 .resolve(store, thread_id, true)
-                .await?
+                .await
+                .map_err(|e| Self::thread_error(thread_id, e))?
                 .expect("created");
-            write(sid).await
-        };
-        match once().await {
-            Err(e) if is_deleted_session(&e) => {
-                self.recover_deleted_thread(store, thread_id).await?;
-                once().await
+            match write(sid.clone()).await {
+                Err(e) if is_deleted_session(&e) && !recovered => {
+                    recovered = true;
+                    self.recover_deleted_thread(store, thread_id).await?;
+                }
+                // Full, expired or ended: the thread moves on to its next generation (see `chain`).
+                Err(e) if moves < MAX_MOVES && self.needs_rollover(store, &sid, &e).await? => {
+                    moves += 1;
+                    self.advance(store, thread_id, &sid)
+                        .await
+                        .map_err(|e| Self::thread_error(thread_id, e))?;
+                }
+                other => return other.map_err(|e| Self::thread_error(thread_id, e)),
             }
-            other => other,
         }
-        .map_err(|e| Self::thread_error(thread_id, e))
     }
 
     pub async fn put(&self, store: &dyn SessionStore, req: PutCheckpoint) -> Result<()> {
@@ -878,9 +928,15 @@ impl Saver {
     /// Before a read in deferred mode: this process's queued writes of the thread are stored first.
     async fn settle(&self, sid: &str, thread_id: &str) -> Result<()> {
         if self.deferred {
-            self.flush_lanes(Some(sid))
-                .await
-                .map_err(|e| Self::thread_error(thread_id, e))?;
+            // Every generation's lanes: writes queued for an older one land in the newest (see `chain`).
+            let mut sids = locked(&self.chains).get(sid).cloned().unwrap_or_default();
+            sids.retain(|s| s != sid);
+            sids.insert(0, sid.to_string());
+            for s in sids {
+                self.flush_lanes(Some(&s))
+                    .await
+                    .map_err(|e| Self::thread_error(thread_id, e))?;
+            }
         }
         Ok(())
     }
@@ -1143,66 +1199,58 @@ impl Saver {
         Ok(out)
     }
 
+    /// A checkpoint by id: in the newest generation of the thread, else in the older ones, newest first
+    /// (see [`chain`]). Writes of it put after the thread moved on are in newer generations: they join it.
     async fn load_by_id(
         &self,
         store: &dyn SessionStore,
         thread_id: &str,
-        sid: &str,
+        newest: &str,
         ns: &str,
         cp: &str,
     ) -> Result<Option<CheckpointRecord>> {
+        let chain = self.generations(store, newest).await?;
         let inv = layout::namespace_invocation_id(ns);
         let tag = layout::checkpoint_tag(cp);
         let time = layout::uuid_time_ms(cp);
-        let steps: Vec<StepSummary> = self
-            .list_invocation(store, sid, &inv)
-            .await?
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|s| match layout::classify_step(&s.step_id) {
-                (StepKind::Batch, _) => time.is_some_and(|t| covers(s, t)),
-                (_, t) => t == tag,
-            })
-            .collect();
-        self.load_ours(store, thread_id, sid, ns, cp, steps).await
-    }
-
-    /// Loads a checkpoint of this layout from its invocation's steps; falls back to the legacy layout.
-    async fn load_ours(
-        &self,
-        store: &dyn SessionStore,
-        thread_id: &str,
-        sid: &str,
-        ns: &str,
-        cp: &str,
-        steps: Vec<StepSummary>,
-    ) -> Result<Option<CheckpointRecord>> {
-        let envs = self.fetch_all(store, sid, &steps).await?;
-        let writes_only: Vec<layout::WritesEnvelope> = envs
-            .iter()
-            .filter_map(|e| match e {
-                Envelope::Writes(w) if w.checkpoint_id == cp && w.checkpoint_ns == ns => {
-                    Some(w.clone())
-                }
+        let mut later: Vec<layout::WritesEnvelope> = Vec::new();
+        for (i, sid) in chain.iter().enumerate() {
+            let steps: Vec<StepSummary> = self
+                .list_invocation(store, sid, &inv)
+                .await?
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|s| match layout::classify_step(&s.step_id) {
+                    (StepKind::Batch, _) => time.is_some_and(|t| covers(s, t)),
+                    (_, t) => t == tag,
+                })
+                .collect();
+            let oldest = i + 1 == chain.len();
+            if steps.is_empty() && !oldest {
+                continue;
+            }
+            let mut envs = self.fetch_all(store, sid, &steps).await?;
+            let found = envs.iter().any(|e| {
+                matches!(e, Envelope::Checkpoint(c) if c.checkpoint_id == cp && c.checkpoint_ns == ns)
+            });
+            if found {
+                envs.extend(later.into_iter().map(Envelope::Writes));
+                return Ok(assemble(envs, Some((ns, cp)))
+                    .map(|(c, writes)| record_of(thread_id, c, writes)));
+            }
+            later.extend(envs.into_iter().filter_map(|e| match e {
+                Envelope::Writes(w) if w.checkpoint_id == cp && w.checkpoint_ns == ns => Some(w),
                 _ => None,
-            })
-            .collect();
-        match assemble(envs, Some((ns, cp))) {
-            Some((c, writes)) => Ok(Some(record_of(thread_id, c, writes))),
-            // Only writes of ours: the checkpoint may be one of the replaced saver's.
-            None => {
-                self.load_legacy(
-                    store,
-                    thread_id,
-                    sid,
-                    ns,
-                    cp,
-                    None,
-                    merge_writes(writes_only),
-                )
-                .await
+            }));
+            if oldest {
+                // Only writes of ours: the checkpoint may be one of the replaced saver's (which only the
+                // first generation can hold).
+                return self
+                    .load_legacy(store, thread_id, sid, ns, cp, None, merge_writes(later))
+                    .await;
             }
         }
+        Ok(None)
     }
 
     /// The replaced saver's layout: the checkpoint step in `UUID(md5("CHECKPOINTS#ns"))`, every write
@@ -1427,6 +1475,17 @@ impl Saver {
         Ok(cursor)
     }
 
+    /// A listing of one session alone, every namespace (not the rest of its thread's chain).
+    fn list_session(&self, sid: &str) -> ListCursor {
+        let mut cursor = ListCursor {
+            single_session: true,
+            sessions_done: true,
+            ..ListCursor::default()
+        };
+        cursor.threads.push_back((String::new(), sid.to_string()));
+        cursor
+    }
+
     async fn next_sessions(&self, store: &dyn SessionStore, cursor: &mut ListCursor) -> Result<()> {
         let page = store
             .list_sessions(PageRequest {
@@ -1438,11 +1497,23 @@ impl Saver {
         for got in gets {
             match got {
                 Ok(s) => {
+                    // A thread is listed once, from its newest generation, which lists the others.
+                    if s.metadata.contains_key(layout::META_NEXT) {
+                        continue;
+                    }
                     let thread = s
                         .metadata
                         .get(layout::META_THREAD)
                         .cloned()
                         .unwrap_or_else(|| s.id.clone());
+                    if thread != s.id
+                        && self
+                            .resolve(store, &thread, false)
+                            .await?
+                            .is_some_and(|newest| newest != s.id)
+                    {
+                        continue;
+                    }
                     cursor.threads.push_back((thread, s.id));
                 }
                 Err(e) if is_code(&e, ErrorCode::ResourceNotFound) => {}
@@ -1454,20 +1525,75 @@ impl Saver {
         Ok(())
     }
 
-    /// Lists the step summaries of a thread and queues its checkpoints and batches, newest first.
+    /// Lists the step summaries of a thread (every generation, newest first: see [`chain`]) and queues its
+    /// checkpoints and batches, newest first. A checkpoint that a newer generation holds too (a seed) is
+    /// taken from there.
     async fn queue_thread(
         &self,
         store: &dyn SessionStore,
         cursor: &mut ListCursor,
         thread: String,
-        sid: String,
+        newest: String,
     ) -> Result<()> {
+        let chain = if cursor.single_session {
+            vec![newest]
+        } else {
+            self.generations(store, &newest).await?
+        };
+        cursor.orphans.clear();
+        let mut items = Vec::new();
+        // Checkpoints with a step of their own in a newer generation.
+        let mut newer: HashSet<layout::Tag> = HashSet::new();
+        // Steps (writes) of checkpoints that a newer generation does not hold: they join the checkpoint's
+        // entry in an older one (writes put just after the thread moved on).
+        let mut strays: HashMap<layout::Tag, Vec<(String, Vec<StepSummary>)>> = HashMap::new();
+        for sid in chain {
+            let Some(by_inv) = self.session_steps(store, &sid).await? else {
+                continue;
+            };
+            let here = self.queue_session(
+                cursor,
+                (&thread, &sid),
+                &by_inv,
+                (&newer, &mut strays),
+                &mut items,
+            );
+            if !newer.is_empty() {
+                cursor.superseded.insert(sid.clone(), newer.clone());
+            }
+            newer.extend(here);
+        }
+        // Writes of a checkpoint kept in another generation than the checkpoint's listed step.
+        if !strays.is_empty() {
+            for item in items.iter_mut() {
+                if let Item::Entry(e) = item {
+                    let Some(first) = e.steps.first() else {
+                        continue;
+                    };
+                    if let Some(more) = strays.remove(&layout::classify_step(&first.step_id).1) {
+                        e.later
+                            .extend(more.into_iter().filter(|(s, _)| *s != e.session_id));
+                    }
+                }
+            }
+        }
+        items.sort_by(|a, b| b.key().cmp(&a.key()));
+        cursor.queue.extend(items);
+        Ok(())
+    }
+
+    /// Every step summary of a session, by invocation (`None`: the session is gone).
+    async fn session_steps(
+        &self,
+        store: &dyn SessionStore,
+        sid: &str,
+    ) -> Result<Option<ByInvocation>> {
         let mut by_inv: ByInvocation = HashMap::new();
         let mut token = None;
         loop {
             let page = store
                 .list_invocation_steps(ListSteps {
-                    session: sref(&sid),
+                    session: sref(sid),
                     invocation_id: None,
                     page: PageRequest {
                         max_results: Some(1000),
@@ -1477,7 +1603,7 @@ impl Saver {
                 .await;
             let page = match page {
                 Ok(p) => p,
-                Err(e) if is_code(&e, ErrorCode::ResourceNotFound) => return Ok(()),
+                Err(e) if is_code(&e, ErrorCode::ResourceNotFound) => return Ok(None),
                 Err(e) => return Err(e),
             };
             for s in page.items.into_iter().map(layout_time) {
@@ -1485,17 +1611,29 @@ impl Saver {
             }
             match page.next_token {
                 Some(t) => token = Some(t),
-                None => break,
+                None => return Ok(Some(by_inv)),
             }
         }
+    }
+
+    /// Queues the checkpoints and batches of one session, except the checkpoints in `newer`; returns the
+    /// checkpoints that have a step of their own here.
+    fn queue_session(
+        &self,
+        cursor: &mut ListCursor,
+        (thread, sid): (&str, &str),
+        by_inv: &ByInvocation,
+        (newer, strays): Strays<'_>,
+        items: &mut Vec<Item>,
+    ) -> HashSet<layout::Tag> {
+        let mut here = HashSet::new();
         let tag = cursor.ns.as_deref().map(layout::ns_tag);
         let legacy_ns = cursor.ns.clone().unwrap_or_default();
         let legacy_inv = layout::legacy_checkpoint_invocation(&legacy_ns);
         let before_time = cursor.before.as_deref().and_then(layout::uuid_time_ms);
-        let mut items = Vec::new();
-        cursor.orphans.clear();
-        for (inv, steps) in &by_inv {
+        for (inv, steps) in by_inv {
             if let Some(t) = layout::parse_invocation(inv) {
+                cursor.ns_tags.insert(t);
                 if tag.is_some_and(|want| want != t) {
                     continue;
                 }
@@ -1511,8 +1649,8 @@ impl Saver {
                                 continue;
                             }
                             items.push(Item::Batch {
-                                thread_id: thread.clone(),
-                                session_id: sid.clone(),
+                                thread_id: thread.to_string(),
+                                session_id: sid.to_string(),
                                 step: s.clone(),
                                 lo,
                             });
@@ -1525,10 +1663,30 @@ impl Saver {
                         .iter()
                         .find(|s| layout::classify_step(&s.step_id).0 == StepKind::Checkpoint)
                         .cloned();
-                    let Some(main) = main else {
-                        cursor.orphans.insert((sid.clone(), cp_tag), group);
-                        continue;
+                    let main = match main {
+                        Some(m) if !newer.contains(&cp_tag) => m,
+                        _ => {
+                            // The checkpoint is listed from elsewhere (a newer generation's copy, another
+                            // generation, a batch): its other steps here (writes put before or after the thread
+                            // moved on) join it there.
+                            let rest: Vec<StepSummary> = group
+                                .iter()
+                                .filter(|s| layout::classify_step(&s.step_id).0 == StepKind::Writes)
+                                .cloned()
+                                .collect();
+                            if !rest.is_empty() {
+                                strays
+                                    .entry(cp_tag)
+                                    .or_default()
+                                    .push((sid.to_string(), rest));
+                            }
+                            if !newer.contains(&cp_tag) {
+                                cursor.orphans.insert((sid.to_string(), cp_tag), group);
+                            }
+                            continue;
+                        }
                     };
+                    here.insert(cp_tag);
                     let cp = (layout::checkpoint_step_id(&main.step_id) == main.step_id)
                         .then(|| main.step_id.clone());
                     if let (Some(b), Some(id)) = (&cursor.before, &cp) {
@@ -1537,13 +1695,14 @@ impl Saver {
                         }
                     }
                     items.push(Item::Entry(ListEntry {
-                        thread_id: thread.clone(),
-                        session_id: sid.clone(),
+                        thread_id: thread.to_string(),
+                        session_id: sid.to_string(),
                         ns: cursor.ns.clone(),
                         legacy: false,
                         steps: group,
                         legacy_step: None,
                         sort: (main.time, cp.unwrap_or_default()),
+                        later: Vec::new(),
                     }));
                 }
             } else if *inv == legacy_inv {
@@ -1553,8 +1712,8 @@ impl Saver {
                     }
                     let w_inv = layout::legacy_writes_invocation(&legacy_ns, &s.step_id);
                     items.push(Item::Entry(ListEntry {
-                        thread_id: thread.clone(),
-                        session_id: sid.clone(),
+                        thread_id: thread.to_string(),
+                        session_id: sid.to_string(),
                         ns: Some(legacy_ns.clone()),
                         legacy: true,
                         steps: by_inv.get(&w_inv).cloned().unwrap_or_default(),
@@ -1563,13 +1722,12 @@ impl Saver {
                             layout::uuid_time_ms(&s.step_id).unwrap_or(s.time),
                             s.step_id.clone(),
                         ),
+                        later: Vec::new(),
                     }));
                 }
             }
         }
-        items.sort_by(|a, b| b.key().cmp(&a.key()));
-        cursor.queue.extend(items);
-        Ok(())
+        here
     }
 
     /// The next checkpoints of a listing (empty when it is over), loaded concurrently.
@@ -1632,50 +1790,83 @@ impl Saver {
         cursor: &mut ListCursor,
         items: Vec<Item>,
     ) -> Result<Vec<CheckpointRecord>> {
-        // (thread, session, fallback time, steps): one unit per entry of ours and per batch.
-        let mut units: Vec<(String, String, i64, Vec<StepSummary>)> = Vec::new();
+        // (thread, session, fallback time, steps, session the steps are in): one unit per entry of ours
+        // and per batch, and one per newer generation holding writes of an entry's checkpoint.
+        let mut units: Vec<(String, String, i64, Vec<StepSummary>, String)> = Vec::new();
         let mut legacy = Vec::new();
         for item in items {
             match item {
                 Item::Entry(e) if e.legacy => legacy.push(e),
-                Item::Entry(e) => units.push((e.thread_id, e.session_id, e.sort.0, e.steps)),
+                Item::Entry(e) => {
+                    for (in_sid, steps) in e.later {
+                        units.push((
+                            e.thread_id.clone(),
+                            e.session_id.clone(),
+                            e.sort.0,
+                            steps,
+                            in_sid,
+                        ));
+                    }
+                    units.push((
+                        e.thread_id,
+                        e.session_id.clone(),
+                        e.sort.0,
+                        e.steps,
+                        e.session_id,
+                    ))
+                }
                 Item::Batch {
                     thread_id,
                     session_id,
                     step,
                     ..
-                } => units.push((thread_id, session_id, step.time, vec![step])),
+                } => units.push((
+                    thread_id,
+                    session_id.clone(),
+                    step.time,
+                    vec![step],
+                    session_id,
+                )),
             }
         }
         let (fetched, legacy_loaded) = futures::join!(
             join_all(
                 units
                     .iter()
-                    .map(|(_, sid, _, steps)| self.fetch_all(store, sid, steps))
+                    .map(|(_, _, _, steps, in_sid)| self.fetch_all(store, in_sid, steps))
             ),
             join_all(legacy.iter().map(|e| self.load_entry(store, e)))
         );
-        // (session, ns, checkpoint id) → (thread, fallback time, envelopes)
+        // (thread, ns, checkpoint id) → (fallback time, envelopes), whichever generations they come from.
         type Key = (String, String, String);
-        let mut groups: HashMap<Key, (String, i64, Vec<Envelope>)> = HashMap::new();
+        let mut groups: HashMap<Key, (i64, Vec<Envelope>)> = HashMap::new();
         let mut more: Vec<(String, String, i64, Vec<StepSummary>)> = Vec::new();
-        let place = |groups: &mut HashMap<Key, (String, i64, Vec<Envelope>)>,
+        let superseded = std::mem::take(&mut cursor.superseded);
+        let place = |groups: &mut HashMap<Key, (i64, Vec<Envelope>)>,
                      thread: &str,
                      sid: &str,
                      time: i64,
                      env: Envelope| {
             let (ns, cp) = match &env {
-                Envelope::Checkpoint(c) => (c.checkpoint_ns.clone(), c.checkpoint_id.clone()),
+                Envelope::Checkpoint(c) => {
+                    // A newer generation holds this checkpoint too: its copy is the one listed.
+                    if superseded.get(sid).is_some_and(|tags| {
+                        tags.contains(&layout::checkpoint_tag(&c.checkpoint_id))
+                    }) {
+                        return;
+                    }
+                    (c.checkpoint_ns.clone(), c.checkpoint_id.clone())
+                }
                 Envelope::Writes(w) => (w.checkpoint_ns.clone(), w.checkpoint_id.clone()),
                 _ => return,
             };
             groups
-                .entry((sid.to_string(), ns, cp))
-                .or_insert_with(|| (thread.to_string(), time, Vec::new()))
-                .2
+                .entry((thread.to_string(), ns, cp))
+                .or_insert_with(|| (time, Vec::new()))
+                .1
                 .push(env);
         };
-        for ((thread, sid, time, _), envs) in units.iter().zip(fetched) {
+        for ((thread, _, time, _, sid), envs) in units.iter().zip(fetched) {
             for env in envs? {
                 if let Envelope::Checkpoint(c) = &env {
                     // A checkpoint found in a batch: its own steps (revisions, writes) too.
@@ -1697,8 +1888,9 @@ impl Saver {
                 place(&mut groups, thread, sid, *time, env);
             }
         }
+        cursor.superseded = superseded;
         let mut out: Vec<((i64, String), CheckpointRecord)> = Vec::new();
-        for ((_, ns, cp), (thread, time, envs)) in groups {
+        for ((thread, ns, cp), (time, envs)) in groups {
             if let Some((c, writes)) = assemble(envs, Some((&ns, &cp))) {
                 out.push((checkpoint_key(&c, time), record_of(&thread, c, writes)));
             }
@@ -1760,32 +1952,34 @@ impl Saver {
             let _ = self.flush_lanes(Some(&sid)).await;
         }
         self.forget_thread(thread_id);
-        drop_session(store, &sid).await
+        // Every generation (see `chain`), the newest first: its binding in the index goes with it.
+        for s in self.generations(store, &sid).await? {
+            drop_session(store, &s).await?;
+        }
+        locked(&self.chains).remove(&sid);
+        Ok(())
     }
 
-    /// Writes records into a session (oldest first), ids, parents and writes preserved.
     /// Writes records (oldest first, ids, parents and writes preserved) into `thread_id`, or straight
-    /// into `session` when given (a rewrite fills its new session before the thread points at it).
+    /// into `session` when given (a rewrite fills its new session before the thread points at it). A
+    /// session that fills up moves on to a next generation (see [`chain`]); returns the session written
+    /// last. `batch`: a checkpoint and its writes share a step when they fit (seeds keep a step each, so
+    /// that a listing sees which checkpoints a generation holds).
     async fn write_records(
         &self,
         store: &dyn SessionStore,
         thread_id: &str,
         records: &[CheckpointRecord],
         session: Option<&str>,
-    ) -> Result<()> {
+        batch: bool,
+    ) -> Result<Option<String>> {
         if records.iter().any(|r| r.channel_values.is_none()) {
             return Err(Error::validation(
                 "checkpoints of the replaced saver's layout cannot be copied or rewritten: continue the \
                  thread once under this saver first",
             ));
         }
-        let sid = match session {
-            Some(s) => s.to_string(),
-            None => self
-                .resolve(store, thread_id, true)
-                .await?
-                .expect("created"),
-        };
+        let mut target = session.map(String::from);
         let mut ordered: Vec<&CheckpointRecord> = records.iter().collect();
         ordered.sort_by(|a, b| a.checkpoint_id.cmp(&b.checkpoint_id));
         for r in ordered {
@@ -1816,25 +2010,78 @@ impl Saver {
                     writes,
                 })?);
             }
-            // A checkpoint and its writes in one step when they fit in a batch, else a step each.
-            let batchable = recs[0].cp_time.is_some()
-                && recs.iter().map(|r| r.json.len()).sum::<usize>() <= lanes::MAX_BATCH_BYTES;
-            let refs: Vec<&Rec> = recs.iter().collect();
-            let res = if batchable {
-                self.write_batch(store, &sid, &refs).await
-            } else {
-                let mut out = Ok(());
-                for r in refs {
-                    out = self.write_batch(store, &sid, &[r]).await;
-                    if out.is_err() {
-                        break;
+            // A checkpoint and its writes in one step when they fit in a batch; seeds keep the checkpoint
+            // in a step of its own (a listing sees which checkpoints a generation holds), its writes batched.
+            let write = |sid: String| {
+                let recs = &recs;
+                async move {
+                    if batch {
+                        return self.write_grouped(store, &sid, recs).await;
                     }
+                    let (checkpoint, writes) = recs.split_at(1);
+                    self.write_batch(store, &sid, &[&checkpoint[0]]).await?;
+                    self.write_grouped(store, &sid, writes).await
                 }
-                out
             };
-            res.map_err(|e| Self::thread_error(thread_id, e))?;
+            match &mut target {
+                None => self.in_thread(store, thread_id, write).await?,
+                Some(sid) => loop {
+                    match write(sid.clone()).await {
+                        Err(e) if self.needs_rollover(store, sid, &e).await? => {
+                            *sid = self.new_generation(store, Some(thread_id), sid).await?;
+                        }
+                        other => break other.map_err(|e| Self::thread_error(thread_id, e))?,
+                    }
+                },
+            }
+        }
+        Ok(target)
+    }
+
+    /// Records of one namespace in as few steps as batches allow (each alone where they cannot share one).
+    pub(crate) async fn write_grouped(
+        &self,
+        store: &dyn SessionStore,
+        sid: &str,
+        recs: &[Rec],
+    ) -> Result<()> {
+        let (batchable, alone): (Vec<&Rec>, Vec<&Rec>) =
+            recs.iter().partition(|r| r.cp_time.is_some());
+        let mut chunk: Vec<&Rec> = Vec::new();
+        let (mut size, mut lo, mut hi) = (0usize, i64::MAX, i64::MIN);
+        for r in batchable {
+            let t = r.cp_time.unwrap_or_default();
+            let fits = size + r.json.len() <= lanes::MAX_BATCH_BYTES
+                && hi.max(t) - lo.min(t) <= layout::BATCH_MAX_SPAN_MS;
+            if !chunk.is_empty() && !fits {
+                self.write_batch(store, sid, &chunk).await?;
+                chunk.clear();
+                (size, lo, hi) = (0, i64::MAX, i64::MIN);
+            }
+            size += r.json.len();
+            (lo, hi) = (lo.min(t), hi.max(t));
+            chunk.push(r);
+        }
+        if !chunk.is_empty() {
+            self.write_batch(store, sid, &chunk).await?;
+        }
+        for r in alone {
+            self.write_batch(store, sid, &[r]).await?;
         }
         Ok(())
+    }
+
+    /// The first steps of a new generation: the seeds (see [`chain`]).
+    pub(crate) async fn write_seeds(
+        &self,
+        store: &dyn SessionStore,
+        thread_id: &str,
+        seeds: &[CheckpointRecord],
+        sid: &str,
+    ) -> Result<()> {
+        self.write_records(store, thread_id, seeds, Some(sid), false)
+            .await
+            .map(|_| ())
     }
 
     pub async fn copy_thread(
@@ -1847,7 +2094,9 @@ impl Saver {
         if records.is_empty() {
             return Ok(());
         }
-        self.write_records(store, target, &records, None).await
+        self.write_records(store, target, &records, None, true)
+            .await
+            .map(|_| ())
     }
 
     /// Replaces a thread's session by a new one holding only `keep` (steps are immutable: the only way
@@ -1868,7 +2117,14 @@ impl Saver {
         }
         let info = store.get_session(sref(&old)).await?;
         let mut metadata = info.metadata.clone();
-        metadata.remove(layout::META_THREAD);
+        for key in [
+            layout::META_THREAD,
+            layout::META_PREVIOUS,
+            layout::META_GENERATION,
+            layout::META_NEXT,
+        ] {
+            metadata.remove(key);
+        }
         let tags = store
             .list_tags_for_resource(crate::model::ResourceArn::parse(&info.arn)?)
             .await
@@ -1876,18 +2132,26 @@ impl Saver {
         let new = self
             .create_thread_session(store, thread_id, metadata, tags)
             .await?;
-        // Write into the new session under a private name, then point the thread at it.
+        // Write into the new session under a private name (more sessions when it fills up), then point
+        // the thread at the newest, and drop every old generation.
         let written = self
-            .write_records(store, thread_id, &keep, Some(&new))
+            .write_records(store, thread_id, &keep, Some(&new), true)
             .await;
-        if let Err(e) = written {
-            let _ = drop_session(store, &new).await;
-            return Err(e);
-        }
-        store.bind_thread(thread_id, &new, true).await?;
+        let newest = match written {
+            Ok(n) => n.unwrap_or(new),
+            Err(e) => {
+                let _ = drop_session(store, &new).await;
+                return Err(e);
+            }
+        };
+        store.bind_thread(thread_id, &newest, true).await?;
         self.forget_thread(thread_id);
-        self.remember_thread(thread_id, &new);
-        drop_session(store, &old).await
+        self.remember_thread(thread_id, &newest);
+        for s in self.generations(store, &old).await? {
+            drop_session(store, &s).await?;
+        }
+        locked(&self.chains).remove(&old);
+        Ok(())
     }
 
     pub async fn prune(

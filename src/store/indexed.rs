@@ -220,6 +220,84 @@ impl SessionStore for IndexedStore {
         self.put_binding(thread_id, session_id, now_us()).await?;
         Ok(session_id.to_string())
     }
+
+    /// Who moves a thread on from `from` is decided by one claim step, whose id is derived from (thread,
+    /// `from`): the first put stands, another with a different next session is refused, and its writer
+    /// reads the winner's from the claim. Claims carry the epoch as their time, so a lookup (the newest
+    /// step) never takes one for a binding.
+    async fn rebind_thread(&self, thread_id: &str, from: &str, to: &str) -> Result<String> {
+        self.create_thread_invocation(thread_id).await?;
+        let claim = claim_step_id(thread_id, from);
+        let inv = thread_invocation_id(thread_id);
+        let body =
+            serde_json::json!({"thread_id": thread_id, "from": from, "next": to}).to_string();
+        let put = self
+            .inner
+            .put_invocation_step(PutStep {
+                session: self.index.clone(),
+                invocation_id: inv.clone(),
+                step_id: Some(claim.clone()),
+                time: 0,
+                payload: Payload {
+                    blocks: vec![ContentBlock::Text(body)],
+                },
+            })
+            .await;
+        let winner = match put {
+            Ok(_) => to.to_string(),
+            Err(e) if e.code == ErrorCode::Conflict && e.message.contains("already exists") => {
+                let step = self
+                    .inner
+                    .get_invocation_step(GetStep {
+                        session: self.index.clone(),
+                        invocation_id: inv,
+                        step_id: claim,
+                    })
+                    .await
+                    .map_err(|e| index_error(&self.index.raw, e))?;
+                let next = step.payload.blocks.iter().find_map(|b| match b {
+                    ContentBlock::Text(t) => serde_json::from_str::<serde_json::Value>(t)
+                        .ok()
+                        .and_then(|v| v["next"].as_str().map(String::from)),
+                    _ => None,
+                });
+                next.ok_or_else(|| {
+                    Error::new(
+                        ErrorCode::InternalServer,
+                        format!(
+                            "thread index session {}: the claim step of thread {thread_id:?} is unreadable",
+                            self.index.raw
+                        ),
+                    )
+                })?
+            }
+            Err(e) => return Err(index_error(&self.index.raw, e)),
+        };
+        // The winner's binding (written again by whoever gets here: identical steps are one).
+        let current = self.lookup(thread_id).await?;
+        if current.as_ref().map(|(s, _)| s.as_str()) != Some(winner.as_str()) {
+            let newest = current.map_or(0, |(_, t)| t);
+            match self
+                .put_binding(thread_id, &winner, now_us().max(newest + 1))
+                .await
+            {
+                Err(e) if e.code == ErrorCode::Conflict && e.message.contains("already exists") => {
+                }
+                other => other?,
+            }
+        }
+        Ok(winner)
+    }
+}
+
+/// The id of the claim step that moves `thread_id` on from session `from` (see `rebind_thread`).
+fn claim_step_id(thread_id: &str, from: &str) -> String {
+    let ns = uuid::Uuid::from_u128(0x7468_7265_6164_636c_6169_6d62_7331_0001);
+    let mut b = *uuid::Uuid::new_v5(&ns, format!("{from}\n{thread_id}").as_bytes()).as_bytes();
+    b[6] = 0x8C;
+    b[7] = 0x1A;
+    b[8] = (b[8] & 0x3F) | 0x80;
+    uuid::Uuid::from_bytes(b).to_string()
 }
 
 #[cfg(test)]

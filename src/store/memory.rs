@@ -462,6 +462,18 @@ impl SessionStore for MemoryStore {
         }
         Ok(st.threads[thread_id].clone())
     }
+
+    async fn rebind_thread(&self, thread_id: &str, from: &str, to: &str) -> Result<String> {
+        let mut st = self.state();
+        if !st.sessions.contains_key(to) {
+            return Err(not_found_session(to));
+        }
+        let bound = st.threads.get(thread_id).cloned();
+        if bound.is_none() || bound.as_deref() == Some(from) {
+            st.threads.insert(thread_id.to_string(), to.to_string());
+        }
+        Ok(st.threads[thread_id].clone())
+    }
 }
 
 #[cfg(test)]

@@ -67,6 +67,14 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
         let _ = (thread_id, session_id, replace);
         Err(no_thread_index())
     }
+
+    /// Points `thread_id` at `to` if it is bound to `from` (compare and swap, atomic across processes);
+    /// returns the session it is bound to afterwards: `to`, or what another writer bound first. Two
+    /// writers that move one thread on at once thus agree on one next session.
+    async fn rebind_thread(&self, thread_id: &str, from: &str, to: &str) -> Result<String> {
+        let _ = (thread_id, from, to);
+        Err(no_thread_index())
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -951,6 +951,38 @@ impl SessionStore for SqliteStore {
         .await
     }
 
+    async fn rebind_thread(&self, thread_id: &str, from: &str, to: &str) -> Result<String> {
+        let (thread_id, from, to) = (thread_id.to_string(), from.to_string(), to.to_string());
+        self.write(move |tx, _cfg| {
+            let seq_of = |id: &str| -> Result<Option<i64>> {
+                Ok(tx
+                    .prepare_cached("SELECT seq FROM sessions WHERE id = ?1")?
+                    .query_row([id], |r| r.get(0))
+                    .optional()?)
+            };
+            let to_seq = seq_of(&to)?.ok_or_else(|| not_found_session(&to))?;
+            match seq_of(&from)? {
+                Some(from_seq) => {
+                    tx.prepare_cached(
+                        "UPDATE threads SET session_seq = ?1 WHERE thread_id = ?2 AND session_seq = ?3",
+                    )?
+                    .execute(params![to_seq, thread_id, from_seq])?;
+                }
+                // `from` is gone (deleted, and its binding with it): bind unless bound.
+                None => {
+                    tx.prepare_cached(
+                        "INSERT INTO threads (thread_id, session_seq) VALUES (?1, ?2) ON CONFLICT (thread_id) DO NOTHING",
+                    )?
+                    .execute(params![thread_id, to_seq])?;
+                }
+            }
+            Ok(tx
+                .prepare_cached("SELECT s.id FROM threads t JOIN sessions s ON s.seq = t.session_seq WHERE t.thread_id = ?1")?
+                .query_row([&thread_id], |r| r.get(0))?)
+        })
+        .await
+    }
+
     async fn list_tags_for_resource(&self, arn: ResourceArn) -> Result<BTreeMap<String, String>> {
         self.read(move |tx, _cfg| {
             let row = find_tagged_session(tx, &arn)?;

@@ -1,0 +1,438 @@
+//! A thread is a chain of sessions, its generations. A session holds at most the service's steps (1,000),
+//! expires after an idle hour and cannot be written once ended; a thread outlives all three: when its
+//! session refuses a write for one of these reasons, the thread moves on to a new session (the next
+//! generation), and the write goes there.
+//!
+//! - A new generation is seeded with the latest checkpoint of every namespace and its pending writes, each
+//!   in its own step (ids, parents and writes kept), so that `get_tuple` of the latest checkpoint reads the
+//!   newest session alone. Older checkpoints stay where they are, readable (an EXPIRED or ENDED session
+//!   can still be read): reads by id and listings walk the chain, newest first; a checkpoint found in a
+//!   newer generation (a seed) hides its older copy.
+//! - Each generation names its predecessors in its session metadata (`langgraph:previous`, newest first,
+//!   at most [`MAX_LISTED_PREVIOUS`]; `langgraph:generation` counts them), so the whole chain is known from
+//!   its newest session in one request per 100 generations, and cached (links never change).
+//! - Who moves a thread on: with a thread index, a compare-and-swap of the binding
+//!   ([`SessionStore::rebind_thread`]): two writers that move one thread at once agree on one next session,
+//!   the loser drops its own. A thread whose id is a session id (no index) is moved on through its old
+//!   session: a claim invocation (created once; a second writer's is refused) and the successor's id in
+//!   the old session's metadata (`langgraph:next`), which readers follow. That needs the old session to
+//!   still take writes, so it works for a full session; an EXPIRED or ENDED one cannot point anywhere, and
+//!   the error says to use [`Saver::continue_thread`] (a new session continuing the thread, whose id is
+//!   the new thread id) or a thread index.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Duration;
+
+use super::{
+    LIST_BATCH, PutWrites, Rec, Saver, drop_session, is_already_exists, is_code, locked, sref,
+};
+use crate::error::{Error, ErrorCode, Result};
+use crate::model::{CreateInvocation, CreateSession, ResourceArn, SessionStatus, UpdateSession};
+use crate::saver::{CheckpointRecord, layout, layout::Envelope};
+use crate::store::SessionStore;
+
+/// Predecessors a generation lists in its metadata (each id takes 37 of a value's 5,000 characters).
+pub const MAX_LISTED_PREVIOUS: usize = 100;
+
+/// The invocation that claims the right to move a session's thread on (no thread index).
+fn claim_invocation_id(sid: &str) -> String {
+    let ns = uuid::Uuid::from_u128(0x6e65_7874_6765_6e65_7261_7469_6f6e_0001);
+    let mut b = *uuid::Uuid::new_v5(&ns, sid.as_bytes()).as_bytes();
+    b[6] = 0x8B;
+    b[7] = 0x4E;
+    b[8] = (b[8] & 0x3F) | 0x80;
+    uuid::Uuid::from_bytes(b).to_string()
+}
+
+/// The predecessors listed in a session's metadata, newest first, and its generation number.
+fn links(metadata: &BTreeMap<String, String>) -> (Vec<String>, usize) {
+    let listed: Vec<String> = metadata
+        .get(layout::META_PREVIOUS)
+        .map(|v| v.split_whitespace().map(String::from).collect())
+        .unwrap_or_default();
+    let generation = metadata
+        .get(layout::META_GENERATION)
+        .and_then(|g| g.parse().ok())
+        .unwrap_or(listed.len());
+    (listed, generation)
+}
+
+impl Saver {
+    /// Whether a refused write means the session is done with (full, expired, ended) and the thread must
+    /// move on. A conflict other than "already exists" is checked against the session's status (the
+    /// service's messages are no contract).
+    pub(super) async fn needs_rollover(
+        &self,
+        store: &dyn SessionStore,
+        sid: &str,
+        e: &Error,
+    ) -> Result<bool> {
+        match e.code {
+            ErrorCode::ServiceQuotaExceeded => Ok(true),
+            ErrorCode::Conflict if !is_already_exists(e) => {
+                match store.get_session(sref(sid)).await {
+                    Ok(s) => Ok(s.status != SessionStatus::Active),
+                    Err(_) => Ok(false),
+                }
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// The sessions of a thread whose newest session is `newest`, newest first.
+    pub(super) async fn generations(
+        &self,
+        store: &dyn SessionStore,
+        newest: &str,
+    ) -> Result<Vec<String>> {
+        if let Some(chain) = locked(&self.chains).get(newest) {
+            return Ok(chain.clone());
+        }
+        let mut chain = vec![newest.to_string()];
+        let mut at = newest.to_string();
+        let mut seen = HashSet::from([newest.to_string()]);
+        loop {
+            let s = match store.get_session(sref(&at)).await {
+                Ok(s) => s,
+                // A predecessor deleted by hand: the chain ends there.
+                Err(e) if is_code(&e, ErrorCode::ResourceNotFound) => break,
+                Err(e) => return Err(e),
+            };
+            let (listed, generation) = links(&s.metadata);
+            let more = generation > listed.len();
+            let Some(last) = listed.last().cloned() else {
+                break;
+            };
+            for id in listed {
+                if seen.insert(id.clone()) {
+                    chain.push(id);
+                }
+            }
+            if !more || at == last {
+                break;
+            }
+            at = last;
+        }
+        locked(&self.chains).insert(newest.to_string(), chain.clone());
+        Ok(chain)
+    }
+
+    /// The newest session of a thread whose id is a session id: its successors are named in the
+    /// metadata of each (`langgraph:next`).
+    pub(super) async fn follow_next(&self, store: &dyn SessionStore, sid: &str) -> Result<String> {
+        let mut at = sid.to_string();
+        for _ in 0..100_000 {
+            let s = match store.get_session(sref(&at)).await {
+                Ok(s) => s,
+                Err(e) if is_code(&e, ErrorCode::ResourceNotFound) && at != sid => return Ok(at),
+                Err(e) => return Err(e),
+            };
+            match s.metadata.get(layout::META_NEXT) {
+                Some(next) if *next != at => at = next.clone(),
+                _ => return Ok(at),
+            }
+        }
+        Ok(at)
+    }
+
+    /// Moves a thread on from `old` (full, expired or ended): a new session seeded from it, to which the
+    /// thread then points. Returns the thread's session afterwards (another writer's, if one moved it
+    /// first).
+    pub(super) async fn advance(
+        &self,
+        store: &dyn SessionStore,
+        thread_id: &str,
+        old: &str,
+    ) -> Result<String> {
+        let _one_at_a_time = self.advancing.lock().await;
+        if let Some(now) = self.cached_thread(thread_id) {
+            if now != old {
+                return Ok(now);
+            }
+        }
+        // Bound in the index, or a thread whose id is a session id (found through `langgraph:next`).
+        let bound = if store.has_thread_index() {
+            store.thread_session(thread_id).await?
+        } else {
+            None
+        };
+        let indexed = bound.is_some();
+        // Another process may have moved it on already.
+        let current = match bound {
+            Some(b) => b,
+            None => self.follow_next(store, old).await?,
+        };
+        if current != old {
+            self.remember_thread(thread_id, &current);
+            return Ok(current);
+        }
+        if !indexed {
+            if let Some(next) = self.claim_successor(store, thread_id, old).await? {
+                self.remember_thread(thread_id, &next);
+                return Ok(next);
+            }
+        }
+        let thread_meta = Some(thread_id);
+        let new = self.new_generation(store, thread_meta, old).await?;
+        let winner = if indexed {
+            store.rebind_thread(thread_id, old, &new).await?
+        } else {
+            self.point_to_successor(store, old, &new).await?;
+            new.clone()
+        };
+        if winner != new {
+            let _ = drop_session(store, &new).await;
+        }
+        self.remember_thread(thread_id, &winner);
+        Ok(winner)
+    }
+
+    /// No thread index: the right to move the thread on from `old` is claimed by creating one invocation in
+    /// it (a second writer's is refused). `None`: ours to do; else the successor another writer made.
+    async fn claim_successor(
+        &self,
+        store: &dyn SessionStore,
+        thread_id: &str,
+        old: &str,
+    ) -> Result<Option<String>> {
+        let claimed = store
+            .create_invocation(CreateInvocation {
+                session: sref(old),
+                invocation_id: Some(claim_invocation_id(old)),
+                description: Some("langgraph: the thread moves on to a new session".into()),
+            })
+            .await;
+        match claimed {
+            Ok(_) => Ok(None),
+            Err(e) if is_already_exists(&e) => {
+                // The claimer names its successor in `old` right after seeding it.
+                for _ in 0..1500 {
+                    let next = self.follow_next(store, old).await?;
+                    if next != old {
+                        return Ok(Some(next));
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(Error::conflict(format!(
+                    "thread {thread_id:?}: another writer claimed the move from session {old} to a new \
+                     session and did not finish it within 30 s"
+                )))
+            }
+            Err(e) if e.code == ErrorCode::Conflict => Err(Error::conflict(format!(
+                "thread {thread_id:?}: its session {old} no longer accepts writes ({}), and the thread id is \
+                 that session's id, with no thread index to find a successor by: call \
+                 continue_thread({thread_id:?}) to carry the thread on in a new session (it returns the new \
+                 thread id; the history stays readable through it), or use a store with a thread index",
+                e.message
+            ))),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Names the successor in the old session's metadata (kept: its own keys), for readers to follow.
+    async fn point_to_successor(
+        &self,
+        store: &dyn SessionStore,
+        old: &str,
+        new: &str,
+    ) -> Result<()> {
+        let s = store.get_session(sref(old)).await?;
+        let mut metadata = s.metadata;
+        metadata.insert(layout::META_NEXT.into(), new.into());
+        store
+            .update_session(UpdateSession {
+                session: sref(old),
+                metadata: Some(metadata),
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// A new session continuing the chain whose newest session is `old`: it lists its predecessors, keeps
+    /// `old`'s tags, and is seeded with the latest checkpoint of each namespace and its pending writes.
+    pub(super) async fn new_generation(
+        &self,
+        store: &dyn SessionStore,
+        thread_meta: Option<&str>,
+        old: &str,
+    ) -> Result<String> {
+        let chain = self.generations(store, old).await?;
+        let info = store.get_session(sref(old)).await?;
+        let (_, old_generation) = links(&info.metadata);
+        // The thread's own metadata carries on; the chain's keys are this session's.
+        let mut metadata = info.metadata.clone();
+        metadata.remove(layout::META_NEXT);
+        metadata.remove(layout::META_THREAD);
+        if let Some(t) = thread_meta {
+            if crate::validate::char_len(t) <= 5000 {
+                metadata.insert(layout::META_THREAD.to_string(), t.to_string());
+            }
+        }
+        metadata.insert(layout::META_LAYOUT.into(), layout::LAYOUT.into());
+        let listed: Vec<&str> = chain
+            .iter()
+            .take(MAX_LISTED_PREVIOUS)
+            .map(String::as_str)
+            .collect();
+        metadata.insert(layout::META_PREVIOUS.into(), listed.join(" "));
+        metadata.insert(
+            layout::META_GENERATION.into(),
+            (old_generation + 1).to_string(),
+        );
+        let tags = match ResourceArn::parse(&info.arn) {
+            Ok(arn) => store.list_tags_for_resource(arn).await.unwrap_or_default(),
+            Err(_) => BTreeMap::new(),
+        };
+        let (seeds, strays) = self.latest_per_namespace(store, old).await?;
+        let s = store
+            .create_session(CreateSession {
+                encryption_key_arn: info.encryption_key_arn.clone(),
+                metadata,
+                tags,
+            })
+            .await?;
+        locked(&self.created).insert(s.id.clone());
+        let mut new_chain = vec![s.id.clone()];
+        new_chain.extend(chain);
+        locked(&self.chains).insert(s.id.clone(), new_chain);
+        let thread_of_records = thread_meta.unwrap_or(&s.id).to_string();
+        // Boxed: seeding writes records, which may move a session on (a recursion, never deeper than one).
+        let seeded = Box::pin(async {
+            self.write_seeds(store, &thread_of_records, &seeds, &s.id)
+                .await?;
+            self.carry_writes(store, &s.id, strays).await
+        })
+        .await;
+        if let Err(e) = seeded {
+            let _ = drop_session(store, &s.id).await;
+            return Err(e);
+        }
+        Ok(s.id)
+    }
+
+    /// The latest checkpoint of each namespace of one session (this layout's), with its writes; and the
+    /// writes of checkpoints the session does not hold (LangGraph may put a checkpoint's writes before the
+    /// checkpoint: when that put found the session full, the checkpoint went to the next generation).
+    async fn latest_per_namespace(
+        &self,
+        store: &dyn SessionStore,
+        sid: &str,
+    ) -> Result<(Vec<CheckpointRecord>, Vec<layout::WritesEnvelope>)> {
+        let mut cursor = self.list_session(sid);
+        let mut latest: HashMap<String, CheckpointRecord> = HashMap::new();
+        loop {
+            let batch = self.list_next(store, &mut cursor, LIST_BATCH).await?;
+            if batch.is_empty() {
+                break;
+            }
+            for r in batch {
+                // Newest first: the first of each namespace is its latest. The replaced saver's
+                // checkpoints are not carried (they stay readable where they are).
+                if r.channel_values.is_some() {
+                    latest.entry(r.checkpoint_ns.clone()).or_insert(r);
+                }
+            }
+            if cursor.namespaces_found(&latest) {
+                break;
+            }
+        }
+        // Writes of checkpoints newer than the latest of their namespace here: steps of writes whose
+        // checkpoint has no step here, and batches newer than that latest checkpoint.
+        let newest_of: HashMap<layout::Tag, (i64, String)> = latest
+            .values()
+            .map(|r| {
+                let t = layout::uuid_time_ms(&r.checkpoint_id).unwrap_or(i64::MIN);
+                (
+                    layout::ns_tag(&r.checkpoint_ns),
+                    (t, r.checkpoint_id.clone()),
+                )
+            })
+            .collect();
+        let mut candidates = Vec::new();
+        for (inv, steps) in self.session_steps(store, sid).await?.unwrap_or_default() {
+            let Some(ns) = layout::parse_invocation(&inv) else {
+                continue;
+            };
+            let floor = newest_of.get(&ns).map_or(i64::MIN, |(t, _)| *t);
+            let own: HashSet<layout::Tag> = steps
+                .iter()
+                .filter(|s| layout::classify_step(&s.step_id).0 == layout::StepKind::Checkpoint)
+                .map(|s| layout::classify_step(&s.step_id).1)
+                .collect();
+            for s in steps {
+                match layout::classify_step(&s.step_id) {
+                    (layout::StepKind::Batch, _) if s.time >= floor => candidates.push(s),
+                    (layout::StepKind::Writes, t) if !own.contains(&t) => candidates.push(s),
+                    _ => {}
+                }
+            }
+        }
+        let strays = self
+            .fetch_all(store, sid, &candidates)
+            .await?
+            .into_iter()
+            .filter_map(|e| match e {
+                Envelope::Writes(w) => {
+                    let ahead = match latest.get(&w.checkpoint_ns) {
+                        Some(r) => w.checkpoint_id > r.checkpoint_id,
+                        None => true,
+                    };
+                    ahead.then_some(w)
+                }
+                _ => None,
+            })
+            .collect();
+        Ok((latest.into_values().collect(), strays))
+    }
+
+    /// Writes (of checkpoints put after them) into a new generation, as their calls made them: a batch
+    /// step per namespace where they fit in one.
+    async fn carry_writes(
+        &self,
+        store: &dyn SessionStore,
+        sid: &str,
+        writes: Vec<layout::WritesEnvelope>,
+    ) -> Result<()> {
+        let mut by_ns: BTreeMap<String, Vec<Rec>> = BTreeMap::new();
+        for w in writes {
+            by_ns
+                .entry(w.checkpoint_ns.clone())
+                .or_default()
+                .push(Rec::writes(PutWrites {
+                    thread_id: w.thread_id,
+                    checkpoint_ns: w.checkpoint_ns,
+                    checkpoint_id: w.checkpoint_id,
+                    task_id: w.task_id,
+                    task_path: w.task_path,
+                    writes: w.writes,
+                })?);
+        }
+        for recs in by_ns.values() {
+            self.write_grouped(store, sid, recs).await?;
+        }
+        Ok(())
+    }
+
+    /// Continues a thread in a new session, whose id becomes the thread id (returned): for a thread whose id
+    /// is a session id that no longer accepts writes (EXPIRED, ENDED) where there is no thread index to
+    /// move it on. Its history stays readable through the new id.
+    pub async fn continue_thread(
+        &self,
+        store: &dyn SessionStore,
+        thread_id: &str,
+    ) -> Result<String> {
+        let Some(old) = self.resolve(store, thread_id, false).await? else {
+            return Err(Error::not_found(format!(
+                "thread {thread_id:?} has no session to continue"
+            )));
+        };
+        if self.deferred {
+            self.flush_lanes(Some(&old))
+                .await
+                .map_err(|e| Self::thread_error(thread_id, e))?;
+        }
+        let new = self.new_generation(store, None, &old).await?;
+        self.remember_thread(&new, &new);
+        Ok(new)
+    }
+}

@@ -1,0 +1,232 @@
+"""Threads outlive their sessions: a session that is full (the step quota), EXPIRED (idle) or ENDED moves the thread
+on to a new session, its next generation, and LangGraph sees one thread.
+
+* Every LangGraph scenario (Send fan-out, subgraphs, interrupts pending at a rollover, replay and fork from
+  checkpoints generations back, errors and retries...) with a quota small enough to roll over every few supersteps,
+  on every saver kind, sync and async: the record (outputs, states, full histories with parents and pending writes)
+  is identical to ``InMemorySaver``'s.
+* Idle expiry (``ManualClock``) and a session ended through the session API: the thread continues.
+* A thread whose id is a session id (no thread index): full sessions roll over through the server; an EXPIRED one
+  is refused with an error that names ``continue_thread``, which carries the thread on under a new id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _saver_harness import assert_same_record
+from _saver_kinds import ENCRYPTED_SCENARIOS, SAVERS_UNDER_TEST, encrypted_serde, open_driver
+from _saver_scenarios import SCENARIOS
+from langgraph.checkpoint.memory import InMemorySaver
+
+from bedrock_sessions import BedrockSessionSaver, ManualClock, SessionClient
+from bedrock_sessions.server import LocalServer
+
+pytestmark = pytest.mark.timeout(120)
+
+# Small enough that the scenarios roll over (most several times), large enough to hold a generation's seeds (a
+# fan-out's seeds carry the pending writes of every task). Two scenarios write too few steps to roll over.
+SMALL_QUOTA = 8
+QUOTA = {"send_fanout": 14}
+TOO_SHORT_TO_ROLL_OVER = {"rich_values", "odd_thread_ids"}
+# Savers that batch writes (group commit) write fewer steps: there only the longer scenarios roll over.
+BATCHING = {"bedrock-grouped", "bedrock-deferred", "bedrock-http"}
+OURS = [k for k in SAVERS_UNDER_TEST if k.startswith("bedrock-")]
+
+
+def _sessions(factory: Any) -> list[dict[str, Any]]:
+    """Every session of the saver's store, read through the session API."""
+    if factory.kind == "bedrock-memory":
+        client = factory._shared
+    elif factory.kind == "bedrock-http":
+        client = factory._shared[0].client
+    else:
+        client = SessionClient.local(str(factory.tmp_path / "s.db"))
+    out = []
+    for page in client.get_paginator("list_sessions").paginate():
+        for s in page["sessionSummaries"]:
+            out.append(client.get_session(sessionIdentifier=s["sessionId"]))
+    return out
+
+
+@pytest.mark.parametrize("kind", OURS)
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_scenarios_across_rollovers_match_in_memory_saver(name: str, kind: str, mode: str, tmp_path: Path,
+                                                          reference_record: Any) -> None:
+    expected = reference_record(name, mode)
+    serde = encrypted_serde() if name in ENCRYPTED_SCENARIOS else None
+    quota = QUOTA.get(name, SMALL_QUOTA)
+    with open_driver(kind, mode, tmp_path, serde, {"max_steps_per_session": quota}) as (drv, factory):
+        SCENARIOS[name](drv)
+        got = drv.rec.normalized()
+        sessions = _sessions(factory)
+    assert_same_record(expected, got)
+    # The scenario did roll over: later generations name their predecessors.
+    later = [s for s in sessions if int(s["sessionMetadata"].get("langgraph:generation", "0")) > 0]
+    if kind not in BATCHING:
+        assert bool(later) != (name in TOO_SHORT_TO_ROLL_OVER), f"{name}: {len(sessions)} sessions"
+    for s in later:
+        previous = s["sessionMetadata"]["langgraph:previous"].split()
+        assert len(previous) == min(100, int(s["sessionMetadata"]["langgraph:generation"]))
+
+
+# ---------------------------------------------------------------- the 3-node graph, many turns, one thread
+def _three_nodes() -> Any:
+    from _lg_graphs import three_nodes
+
+    return three_nodes()
+
+
+def _turns(graph: Any, reference: Any, cfg: Any, turns: range) -> None:
+    for i in turns:
+        out = graph.invoke({"items": [f"u{i}"]}, cfg)
+        assert out == reference.invoke({"items": [f"u{i}"]}, cfg)
+
+
+def _same_history(graph: Any, reference: Any, cfg: Any) -> list[Any]:
+    got = list(graph.get_state_history(cfg))
+    want = list(reference.get_state_history(cfg))
+
+    def shape(h: list[Any]) -> list[Any]:
+        return [(s.values, s.next, s.metadata, s.tasks and [(t.name, t.error) for t in s.tasks]) for s in h]
+
+    assert shape(got) == shape(want)
+    ids = [s.config["configurable"]["checkpoint_id"] for s in got]
+    assert len(set(ids)) == len(ids), "a checkpoint listed twice"
+    parents = [s.parent_config and s.parent_config["configurable"]["checkpoint_id"] for s in got]
+    assert parents[:-1] == ids[1:] and parents[-1] is None, "parents link across generations"
+    return got
+
+
+def test_many_turns_with_the_default_quota_on_a_file(tmp_path: Path) -> None:
+    """Past the turn where a 3-node graph used to die (111, with the service's 1000 steps per session)."""
+    turns = 400
+    client = SessionClient.local(str(tmp_path / "long.db"), durability="normal")
+    graph = _three_nodes().compile(checkpointer=BedrockSessionSaver(client=client))
+    reference = _three_nodes().compile(checkpointer=InMemorySaver())
+    cfg = {"configurable": {"thread_id": "bob"}}
+    _turns(graph, reference, cfg, range(turns))
+    history = _same_history(graph, reference, cfg)
+    assert len(history) == 5 * turns
+    assert len(client.list_sessions(maxResults=100)["sessionSummaries"]) >= 3
+    # A checkpoint two generations back loads by id, with its values.
+    oldest = history[-2]
+    again = graph.get_state(oldest.config)
+    assert again.values == oldest.values and again.config == oldest.config
+
+
+def test_idle_expiry_and_an_ended_session_move_the_thread_on(tmp_path: Path) -> None:
+    clock = ManualClock(start=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc))
+    client = SessionClient.local(str(tmp_path / "idle.db"), clock=clock, idle_timeout=3600)
+    saver = BedrockSessionSaver(client=client)
+    graph = _three_nodes().compile(checkpointer=saver)
+    reference = _three_nodes().compile(checkpointer=InMemorySaver())
+    cfg = {"configurable": {"thread_id": "ana"}}
+    _turns(graph, reference, cfg, range(2))
+    seen = set()
+    for period in range(5):
+        clock.advance(7200)  # two hours idle: the session reads as EXPIRED
+        (sid,) = {s["sessionId"] for s in client.list_sessions()["sessionSummaries"]
+                  if s["sessionStatus"] == "ACTIVE"} or {None}
+        assert sid is None, "the idle session must have expired"
+        _turns(graph, reference, cfg, range(10 + period, 11 + period))
+        seen.add(graph.get_state(cfg).config["configurable"]["checkpoint_id"])
+    # Someone ends the thread's current session through the session API: the next turn moves on again.
+    active = [s for s in client.list_sessions()["sessionSummaries"] if s["sessionStatus"] == "ACTIVE"]
+    assert len(active) == 1
+    client.end_session(sessionIdentifier=active[0]["sessionId"])
+    _turns(graph, reference, cfg, range(20, 22))
+    _same_history(graph, reference, cfg)
+    assert len(client.list_sessions()["sessionSummaries"]) == 7  # the first, five after idle hours, one after the end
+
+
+def test_async_api_rolls_over_too(tmp_path: Path) -> None:
+    client = SessionClient.local(str(tmp_path / "async.db"), max_steps_per_session=10)
+    graph = _three_nodes().compile(checkpointer=BedrockSessionSaver(client=client))
+    reference = _three_nodes().compile(checkpointer=InMemorySaver())
+    cfg = {"configurable": {"thread_id": "async-bob"}}
+
+    async def main() -> tuple[list[Any], list[Any]]:
+        for i in range(12):
+            assert await graph.ainvoke({"items": [i]}, cfg) == await reference.ainvoke({"items": [i]}, cfg)
+        return ([s async for s in graph.aget_state_history(cfg)], [s async for s in reference.aget_state_history(cfg)])
+
+    got, want = asyncio.run(main())
+    assert [s.values for s in got] == [s.values for s in want]
+    assert len(client.list_sessions(maxResults=100)["sessionSummaries"]) > 5
+
+
+def test_thread_operations_span_the_chain(tmp_path: Path) -> None:
+    """copy_thread, prune and delete_thread over every generation."""
+    client = SessionClient.local(str(tmp_path / "ops.db"), max_steps_per_session=12)
+    saver = BedrockSessionSaver(client=client)
+    graph = _three_nodes().compile(checkpointer=saver)
+    src = {"configurable": {"thread_id": "src"}}
+    for i in range(6):
+        graph.invoke({"items": [i]}, src)
+    history = list(graph.get_state_history(src))
+    assert len(history) == 30
+    saver.copy_thread("src", "dst")
+    dst = {"configurable": {"thread_id": "dst"}}
+    copied = list(graph.get_state_history(dst))
+    assert [s.values for s in copied] == [s.values for s in history]
+    assert [s.config["configurable"]["checkpoint_id"] for s in copied] == [
+        s.config["configurable"]["checkpoint_id"] for s in history]
+    saver.prune(["src"], strategy="keep_latest")
+    assert [s.values for s in graph.get_state_history(src)] == [history[0].values]
+    graph.invoke({"items": ["after prune"]}, src)
+    saver.delete_thread("dst")
+    assert list(graph.get_state_history(dst)) == []
+    live = {s["sessionId"] for s in client.list_sessions(maxResults=100)["sessionSummaries"]}
+    # What is left: the pruned source thread only (one generation, or two if its next turn filled it).
+    assert 1 <= len(live) <= 2
+
+
+# ---------------------------------------------------------------- threads whose id is a session id (no index)
+@contextlib.contextmanager
+def _server_saver(tmp_path: Path, **options: Any) -> Iterator[tuple[LocalServer, BedrockSessionSaver]]:
+    with LocalServer(str(tmp_path / "server.db"), **options) as server:
+        saver = BedrockSessionSaver(endpoint_url=server.endpoint_url, region_name="us-east-1",
+                                    aws_access_key_id="x", aws_secret_access_key="y")
+        yield server, saver
+
+
+def test_session_id_thread_rolls_over_a_full_session_through_the_server(tmp_path: Path) -> None:
+    with _server_saver(tmp_path, max_steps_per_session=20) as (server, saver):
+        thread = saver.create_thread()  # the replaced saver's contract: the thread id is a session id
+        graph = _three_nodes().compile(checkpointer=saver)
+        reference = _three_nodes().compile(checkpointer=InMemorySaver())
+        cfg = {"configurable": {"thread_id": thread}}
+        _turns(graph, reference, cfg, range(15))
+        _same_history(graph, reference, cfg)
+        first = server.client.get_session(sessionIdentifier=thread)
+        assert first["sessionMetadata"]["langgraph:next"]  # where readers find its successor
+        # Another process (a fresh saver) finds the newest generation from the thread id alone.
+        other = BedrockSessionSaver(endpoint_url=server.endpoint_url, region_name="us-east-1",
+                                    aws_access_key_id="x", aws_secret_access_key="y")
+        assert other.get_tuple(cfg).checkpoint["id"] == graph.get_state(cfg).config["configurable"]["checkpoint_id"]
+
+
+def test_expired_session_id_thread_names_the_way_forward(tmp_path: Path) -> None:
+    clock = ManualClock(start=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc))
+    with _server_saver(tmp_path, clock=clock) as (server, saver):
+        thread = saver.create_thread()
+        graph = _three_nodes().compile(checkpointer=saver)
+        cfg = {"configurable": {"thread_id": thread}}
+        graph.invoke({"items": ["hello"]}, cfg)
+        clock.advance(7200)
+        with pytest.raises(Exception) as info:
+            graph.invoke({"items": ["after lunch"]}, cfg)
+        assert "continue_thread" in str(info.value) and thread in str(info.value)
+        new_thread = saver.continue_thread(thread)
+        assert new_thread != thread
+        new_cfg = {"configurable": {"thread_id": new_thread}}
+        out = graph.invoke({"items": ["after lunch"]}, new_cfg)
+        assert out["items"] == ["hello", "plan", "act", "reply", "after lunch", "plan", "act", "reply"]
+        assert len(list(graph.get_state_history(new_cfg))) == 10
