@@ -573,3 +573,22 @@ def _counter_graph() -> StateGraph:
     g.add_edge(START, "n")
     return g
 
+
+
+def test_the_replaced_packages_module_paths_exist_under_our_name():
+    """``from langgraph_checkpoint_aws.<module> import X`` becomes ``from bedrock_sessions.<module> import X``."""
+    import importlib
+
+    import langgraph_checkpoint_aws  # noqa: F401  (the names it exports are the ones we must have)
+
+    import bedrock_sessions
+
+    for module, names in {
+        "saver": ["BedrockSessionSaver"],
+        "async_saver": ["AsyncBedrockSessionSaver"],
+        "session": ["BedrockAgentRuntimeSessionClient"],
+        "async_session": ["AsyncBedrockAgentRuntimeSessionClient"],
+    }.items():
+        ours = importlib.import_module(f"bedrock_sessions.{module}")
+        for name in names:
+            assert getattr(ours, name) is getattr(bedrock_sessions, name)

@@ -926,7 +926,8 @@ impl Saver {
     }
 
     /// Before a read in deferred mode: this process's queued writes of the thread are stored first.
-    async fn settle(&self, sid: &str, thread_id: &str) -> Result<()> {
+    /// Returns the thread's session afterwards: storing its queue may have moved the thread on.
+    async fn settle(&self, sid: &str, thread_id: &str) -> Result<String> {
         if self.deferred {
             // Every generation's lanes: writes queued for an older one land in the newest (see `chain`).
             let mut sids = locked(&self.chains).get(sid).cloned().unwrap_or_default();
@@ -937,8 +938,11 @@ impl Saver {
                     .await
                     .map_err(|e| Self::thread_error(thread_id, e))?;
             }
+            if let Some(now) = self.cached_thread(thread_id) {
+                return Ok(now);
+            }
         }
-        Ok(())
+        Ok(sid.to_string())
     }
 
     /// Stores records as one step: alone in the regular layout, or several as a batch.
@@ -1077,7 +1081,7 @@ impl Saver {
         let Some(sid) = self.resolve(store, thread_id, false).await? else {
             return Ok(None);
         };
-        self.settle(&sid, thread_id).await?;
+        let sid = self.settle(&sid, thread_id).await?;
         let got = match checkpoint_id {
             Some(cp) => self.load_by_id(store, thread_id, &sid, ns, cp).await,
             None => self.load_latest(store, thread_id, &sid, ns).await,
@@ -1460,7 +1464,7 @@ impl Saver {
         match thread_id {
             Some(t) => {
                 if let Some(sid) = self.resolve(store, t, false).await? {
-                    self.settle(&sid, t).await?;
+                    let sid = self.settle(&sid, t).await?;
                     cursor.threads.push_back((t.to_string(), sid));
                 }
                 cursor.sessions_done = true;
