@@ -132,8 +132,9 @@ def test_deferred_interrupt_is_stored_when_invoke_returns(tmp_path: Path) -> Non
 
 
 def test_deferred_failure_is_raised_by_the_next_call_and_by_flush(tmp_path: Path) -> None:
-    """A queued write that fails (here: the session's step quota) is not lost silently."""
-    saver = BedrockSessionSaver(client=SessionClient.local(str(tmp_path / "q.db"), max_steps_per_session=12),
+    """A queued write that fails (here: a step quota too small for even a new generation's seed) is not lost
+    silently."""
+    saver = BedrockSessionSaver(client=SessionClient.local(str(tmp_path / "q.db"), max_steps_per_session=1),
                                 deferred=True)
     app = three_nodes().compile(checkpointer=saver)
     cfg = {"configurable": {"thread_id": "small"}}

@@ -103,13 +103,14 @@ def test_ended_session_error_names_the_thread(client: SessionClient) -> None:
     assert created["sessionId"] in str(err.value) and "ENDED" in str(err.value)
 
 
-def test_quota_error_names_the_thread(tmp_path: Path) -> None:
-    client = SessionClient.local(str(tmp_path / "quota.db"), max_steps_per_session=12)
+def test_quota_too_small_for_a_generation_is_an_error_naming_the_thread(tmp_path: Path) -> None:
+    """A full session moves the thread on (test_rollover.py); a quota that cannot hold even the next generation's
+    seed (one step here) makes the write give up after following the thread through a few generations."""
+    client = SessionClient.local(str(tmp_path / "quota.db"), max_steps_per_session=1)
     app = three_nodes().compile(checkpointer=BedrockSessionSaver(client=client))
     cfg = {"configurable": {"thread_id": "busy-thread"}}
     with pytest.raises(ServiceQuotaExceededException) as err:
-        for _ in range(5):
-            app.invoke({"items": ["x"]}, cfg)
+        app.invoke({"items": ["x"]}, cfg)
     assert "busy-thread" in str(err.value)
     assert err.value.response["Error"]["Code"] == "ServiceQuotaExceededException"
 

@@ -36,12 +36,11 @@ pub const MAX_LISTED_PREVIOUS: usize = 100;
 
 /// The invocation that claims the right to move a session's thread on (no thread index).
 fn claim_invocation_id(sid: &str) -> String {
-    let ns = uuid::Uuid::from_u128(0x6e65_7874_6765_6e65_7261_7469_6f6e_0001);
-    let mut b = *uuid::Uuid::new_v5(&ns, sid.as_bytes()).as_bytes();
-    b[6] = 0x8B;
-    b[7] = 0x4E;
-    b[8] = (b[8] & 0x3F) | 0x80;
-    uuid::Uuid::from_bytes(b).to_string()
+    crate::ids::derived_id(
+        0x6e65_7874_6765_6e65_7261_7469_6f6e_0001,
+        sid.as_bytes(),
+        0x4E,
+    )
 }
 
 /// The predecessors listed in a session's metadata, newest first, and its generation number.

@@ -38,7 +38,7 @@ pub const META_GENERATION: &str = "langgraph:generation";
 /// The session the thread moved on to (a thread whose id is a session id; see `chain`).
 pub const META_NEXT: &str = "langgraph:next";
 
-const MARK: u8 = 0x8B;
+const MARK: u8 = crate::ids::MARK;
 const KIND_INVOCATION: u8 = 0x51;
 const KIND_WRITES: u8 = 0x57;
 const KIND_HASHED_CHECKPOINT: u8 = 0x43;
@@ -60,10 +60,7 @@ fn hash(name: &str) -> [u8; 16] {
 
 fn marked(mut b: [u8; 16], tag: Tag, kind: u8) -> String {
     b[..6].copy_from_slice(&tag);
-    b[6] = MARK;
-    b[7] = kind;
-    b[8] = (b[8] & 0x3F) | 0x80;
-    Uuid::from_bytes(b).to_string()
+    Uuid::from_bytes(crate::ids::mark(b, kind)).to_string()
 }
 
 fn bytes_of(id: &str) -> Option<[u8; 16]> {

@@ -28,12 +28,11 @@ pub struct IndexedStore {
 
 /// The invocation of `thread_id` in the index session.
 pub fn thread_invocation_id(thread_id: &str) -> String {
-    let ns = uuid::Uuid::from_u128(0x7468_7265_6164_696e_6465_7862_7331_0001);
-    let mut b = *uuid::Uuid::new_v5(&ns, thread_id.as_bytes()).as_bytes();
-    b[6] = 0x8B;
-    b[7] = 0x54;
-    b[8] = (b[8] & 0x3F) | 0x80;
-    uuid::Uuid::from_bytes(b).to_string()
+    crate::ids::derived_id(
+        0x7468_7265_6164_696e_6465_7862_7331_0001,
+        thread_id.as_bytes(),
+        0x54,
+    )
 }
 
 fn now_us() -> i64 {
@@ -292,12 +291,11 @@ impl SessionStore for IndexedStore {
 
 /// The id of the claim step that moves `thread_id` on from session `from` (see `rebind_thread`).
 fn claim_step_id(thread_id: &str, from: &str) -> String {
-    let ns = uuid::Uuid::from_u128(0x7468_7265_6164_636c_6169_6d62_7331_0001);
-    let mut b = *uuid::Uuid::new_v5(&ns, format!("{from}\n{thread_id}").as_bytes()).as_bytes();
-    b[6] = 0x8C;
-    b[7] = 0x1A;
-    b[8] = (b[8] & 0x3F) | 0x80;
-    uuid::Uuid::from_bytes(b).to_string()
+    crate::ids::derived_id(
+        0x7468_7265_6164_636c_6169_6d62_7331_0001,
+        format!("{from}\n{thread_id}").as_bytes(),
+        0x43,
+    )
 }
 
 #[cfg(test)]

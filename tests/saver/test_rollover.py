@@ -264,3 +264,35 @@ def test_aws_sdk_backend_with_a_session_kept_index_rolls_over(tmp_path: Path) ->
             endpoint_url=server.endpoint_url, region_name="us-east-1", aws_access_key_id="x",
             aws_secret_access_key="y", thread_index=index))
         assert other.get_tuple(cfg).checkpoint["id"] == graph.get_state(cfg).config["configurable"]["checkpoint_id"]
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("where", ["embedded", "server"])
+def test_two_thousand_turns_on_one_thread_with_the_default_quotas(where: str, tmp_path: Path) -> None:
+    """The issue's measure: 2,000 turns of the 3-node graph on one thread (about 18 generations of 1,000 steps),
+    every turn succeeds, and the history holds every checkpoint of every turn, parents linked."""
+    turns = 2000
+    with contextlib.ExitStack() as stack:
+        if where == "embedded":
+            saver = BedrockSessionSaver(client=stack.enter_context(SessionClient.memory()))
+            thread = "bob"
+            count = saver.sessions
+        else:
+            server = stack.enter_context(LocalServer(str(tmp_path / "server.db"), durability="normal"))
+            saver = BedrockSessionSaver(endpoint_url=server.endpoint_url, region_name="us-east-1",
+                                        aws_access_key_id="x", aws_secret_access_key="y")
+            thread = saver.create_thread()
+            count = server.client
+        graph = _three_nodes().compile(checkpointer=saver)
+        cfg = {"configurable": {"thread_id": thread}}
+        for i in range(turns):
+            assert graph.invoke({"items": [i]}, cfg)["items"][-4:] == [i, "plan", "act", "reply"]
+        history = list(graph.get_state_history(cfg))
+        assert len(history) == 5 * turns
+        assert history[0].values["items"] == [x for i in range(turns) for x in (i, "plan", "act", "reply")]
+        ids = [s.config["configurable"]["checkpoint_id"] for s in history]
+        assert [s.parent_config and s.parent_config["configurable"]["checkpoint_id"] for s in history] == [
+            *ids[1:], None]
+        sessions = [s for page in count.get_paginator("list_sessions").paginate() for s in page["sessionSummaries"]]
+        # 1,000 steps a session: 9 per turn embedded; group commit shares steps over HTTP, so fewer generations there.
+        assert len(sessions) >= (18 if where == "embedded" else 10)
