@@ -603,6 +603,29 @@ impl Saver {
         Ok(Some(bound))
     }
 
+    /// The session of a thread for a read. On an embedded store, where a lookup costs microseconds, the
+    /// binding is read again: another process may have moved the thread on to a newer generation (see
+    /// [`chain`]) since this one cached it. Over the network the cache stands until a write meets the move.
+    async fn resolve_for_read(
+        &self,
+        store: &dyn SessionStore,
+        thread_id: &str,
+    ) -> Result<Option<String>> {
+        if !self.round_trips && self.cached_thread(thread_id).is_some() {
+            let bound = if store.has_thread_index() {
+                store.thread_session(thread_id).await?
+            } else {
+                None
+            };
+            match bound {
+                Some(now) => self.remember_thread(thread_id, &now),
+                None if is_uuid(thread_id) => self.forget_thread(thread_id),
+                None => {}
+            }
+        }
+        self.resolve(store, thread_id, false).await
+    }
+
     async fn create_thread_session(
         &self,
         store: &dyn SessionStore,
@@ -1078,7 +1101,7 @@ impl Saver {
         ns: &str,
         checkpoint_id: Option<&str>,
     ) -> Result<Option<CheckpointRecord>> {
-        let Some(sid) = self.resolve(store, thread_id, false).await? else {
+        let Some(sid) = self.resolve_for_read(store, thread_id).await? else {
             return Ok(None);
         };
         let sid = self.settle(&sid, thread_id).await?;
@@ -1463,7 +1486,7 @@ impl Saver {
         };
         match thread_id {
             Some(t) => {
-                if let Some(sid) = self.resolve(store, t, false).await? {
+                if let Some(sid) = self.resolve_for_read(store, t).await? {
                     let sid = self.settle(&sid, t).await?;
                     cursor.threads.push_back((t.to_string(), sid));
                 }

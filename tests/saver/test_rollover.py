@@ -296,3 +296,58 @@ def test_two_thousand_turns_on_one_thread_with_the_default_quotas(where: str, tm
         sessions = [s for page in count.get_paginator("list_sessions").paginate() for s in page["sessionSummaries"]]
         # 1,000 steps a session: 9 per turn embedded; group commit shares steps over HTTP, so fewer generations there.
         assert len(sessions) >= (18 if where == "embedded" else 10)
+
+
+# Two processes take turns on one thread through one SQLite file (a lock file orders their turns, as two workers of
+# an app behind a queue would): each keeps its own caches, so each meets the other's rollovers on its next write.
+TURN_TAKER = """
+import fcntl, sys
+sys.path.insert(0, {tests!r})
+from _lg_graphs import three_nodes
+from bedrock_sessions import BedrockSessionSaver, SessionClient
+
+path, lock, name, turns = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+client = SessionClient.local(path, max_steps_per_session=20)
+graph = three_nodes().compile(checkpointer=BedrockSessionSaver(client=client))
+cfg = {{"configurable": {{"thread_id": "shared"}}}}
+for i in range(turns):
+    with open(lock, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        graph.invoke({{"items": [name + str(i)]}}, cfg)
+        fcntl.flock(f, fcntl.LOCK_UN)
+client.close()
+"""
+
+
+def test_two_processes_drive_one_thread_across_rollovers(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    tests = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    db, lock, turns = str(tmp_path / "shared.db"), str(tmp_path / "turns.lock"), 15
+    script = TURN_TAKER.format(tests=tests)
+    procs = [subprocess.Popen([sys.executable, "-c", script, db, lock, name, str(turns)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for name in ("a", "b")]
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err.decode()[-2000:]
+    client = SessionClient.local(db)
+    graph = _three_nodes().compile(checkpointer=BedrockSessionSaver(client=client))
+    cfg = {"configurable": {"thread_id": "shared"}}
+    items = graph.get_state(cfg).values["items"]
+    inputs = [x for x in items if x not in ("plan", "act", "reply")]
+    # No turn lost: every input of both processes, once, each followed by its three nodes.
+    assert sorted(inputs) == sorted(f"{n}{i}" for n in "ab" for i in range(turns))
+    assert items == [x for i in inputs for x in (i, "plan", "act", "reply")]
+    history = list(graph.get_state_history(cfg))
+    assert len(history) == 5 * 2 * turns
+    # One chain: each later generation names the one before it, and the chain holds every session.
+    sessions = {s["sessionId"]: client.get_session(sessionIdentifier=s["sessionId"])["sessionMetadata"]
+                for s in client.list_sessions(maxResults=100)["sessionSummaries"]}
+    by_generation = sorted(sessions.items(), key=lambda kv: int(kv[1].get("langgraph:generation", 0)))
+    assert [int(md.get("langgraph:generation", 0)) for _, md in by_generation] == list(range(len(sessions)))
+    for (prev, _), (_, md) in zip(by_generation, by_generation[1:]):
+        assert md["langgraph:previous"].split()[0] == prev
+    assert len(sessions) > 5
+    client.close()
