@@ -134,6 +134,26 @@ impl Saver {
         Ok(at)
     }
 
+    /// The thread's session when it is no longer `sid` (another process moved the thread on), else `None`.
+    pub(super) async fn newer_session(
+        &self,
+        store: &dyn SessionStore,
+        thread_id: &str,
+        sid: &str,
+    ) -> Result<Option<String>> {
+        if store.has_thread_index() {
+            if let Some(bound) = store.thread_session(thread_id).await? {
+                return Ok((bound != sid).then_some(bound));
+            }
+        }
+        let s = store.get_session(sref(sid)).await?;
+        if !s.metadata.contains_key(layout::META_NEXT) {
+            return Ok(None);
+        }
+        let newest = self.follow_next(store, sid).await?;
+        Ok((newest != sid).then_some(newest))
+    }
+
     /// Moves a thread on from `old` (full, expired or ended): a new session seeded from it, to which the
     /// thread then points. Returns the thread's session afterwards (another writer's, if one moved it
     /// first).

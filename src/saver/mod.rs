@@ -1105,9 +1105,25 @@ impl Saver {
             return Ok(None);
         };
         let sid = self.settle(&sid, thread_id).await?;
-        let got = match checkpoint_id {
-            Some(cp) => self.load_by_id(store, thread_id, &sid, ns, cp).await,
-            None => self.load_latest(store, thread_id, &sid, ns).await,
+        let load = |sid: String| async move {
+            match checkpoint_id {
+                Some(cp) => self.load_by_id(store, thread_id, &sid, ns, cp).await,
+                None => self.load_latest(store, thread_id, &sid, ns).await,
+            }
+        };
+        let got = if self.round_trips {
+            // Over the network the cached session may be one another process has since moved the thread on
+            // from (see `chain`): checked alongside the read (no added latency), read again only if so.
+            let (newer, got) = futures::join!(self.newer_session(store, thread_id, &sid), load(sid.clone()));
+            match newer {
+                Ok(Some(now)) => {
+                    self.remember_thread(thread_id, &now);
+                    load(now).await
+                }
+                _ => got,
+            }
+        } else {
+            load(sid).await
         };
         match got {
             // A deleted thread that an index kept in sessions still points at.

@@ -351,3 +351,29 @@ def test_two_processes_drive_one_thread_across_rollovers(tmp_path: Path) -> None
         assert md["langgraph:previous"].split()[0] == prev
     assert len(sessions) > 5
     client.close()
+
+
+@pytest.mark.parametrize("indexed", [False, True])
+def test_a_reader_over_the_network_sees_where_another_process_moved_the_thread(tmp_path: Path, indexed: bool) -> None:
+    """Saver B caches the thread's session, saver A (another process's caches) then moves the thread on several
+    times: B's next read is of the newest generation, not a stale one (a turn built on it would fork the thread)."""
+    with LocalServer(str(tmp_path / "readers.db"), max_steps_per_session=20) as server:
+        index = server.client.create_session()["sessionId"] if indexed else None
+
+        def saver() -> BedrockSessionSaver:
+            extra = {"thread_index": index} if indexed else {}
+            return BedrockSessionSaver(client=SessionClient.bedrock(
+                endpoint_url=server.endpoint_url, region_name="us-east-1", aws_access_key_id="x",
+                aws_secret_access_key="y", **extra))
+
+        a, b = saver(), saver()
+        thread = "shared-thread" if indexed else a.create_thread()
+        cfg = {"configurable": {"thread_id": thread}}
+        graph_a, graph_b = (_three_nodes().compile(checkpointer=s) for s in (a, b))
+        graph_b.invoke({"items": ["b0"]}, cfg)
+        for i in range(8):
+            graph_a.invoke({"items": [f"a{i}"]}, cfg)
+        assert graph_b.get_state(cfg).values == graph_a.get_state(cfg).values
+        graph_b.invoke({"items": ["b1"]}, cfg)
+        assert graph_a.get_state(cfg).values["items"][-8:] == ["a7", "plan", "act", "reply", "b1", "plan", "act",
+                                                               "reply"]
