@@ -1114,7 +1114,10 @@ impl Saver {
         let got = if self.round_trips {
             // Over the network the cached session may be one another process has since moved the thread on
             // from (see `chain`): checked alongside the read (no added latency), read again only if so.
-            let (newer, got) = futures::join!(self.newer_session(store, thread_id, &sid), load(sid.clone()));
+            let (newer, got) = futures::join!(
+                self.newer_session(store, thread_id, &sid),
+                load(sid.clone())
+            );
             match newer {
                 Ok(Some(now)) => {
                     self.remember_thread(thread_id, &now);
