@@ -1245,6 +1245,29 @@ impl Saver {
         Ok(out)
     }
 
+    /// The steps of a namespace invocation that may hold data of checkpoint `cp`: its own steps (checkpoint,
+    /// revisions, writes) and the batches whose span covers its time.
+    async fn checkpoint_steps(
+        &self,
+        store: &dyn SessionStore,
+        sid: &str,
+        inv: &str,
+        cp: &str,
+    ) -> Result<Vec<StepSummary>> {
+        let tag = layout::checkpoint_tag(cp);
+        let time = layout::uuid_time_ms(cp);
+        Ok(self
+            .list_invocation(store, sid, inv)
+            .await?
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|s| match layout::classify_step(&s.step_id) {
+                (StepKind::Batch, _) => time.is_some_and(|t| covers(s, t)),
+                (_, t) => t == tag,
+            })
+            .collect())
+    }
+
     /// A checkpoint by id: in the newest generation of the thread, else in the older ones, newest first
     /// (see [`chain`]). Writes of it put after the thread moved on are in newer generations: they join it.
     async fn load_by_id(
@@ -1257,20 +1280,9 @@ impl Saver {
     ) -> Result<Option<CheckpointRecord>> {
         let chain = self.generations(store, newest).await?;
         let inv = layout::namespace_invocation_id(ns);
-        let tag = layout::checkpoint_tag(cp);
-        let time = layout::uuid_time_ms(cp);
         let mut later: Vec<layout::WritesEnvelope> = Vec::new();
         for (i, sid) in chain.iter().enumerate() {
-            let steps: Vec<StepSummary> = self
-                .list_invocation(store, sid, &inv)
-                .await?
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|s| match layout::classify_step(&s.step_id) {
-                    (StepKind::Batch, _) => time.is_some_and(|t| covers(s, t)),
-                    (_, t) => t == tag,
-                })
-                .collect();
+            let steps = self.checkpoint_steps(store, sid, &inv, cp).await?;
             let oldest = i + 1 == chain.len();
             if steps.is_empty() && !oldest {
                 continue;
@@ -1281,6 +1293,17 @@ impl Saver {
             });
             if found {
                 envs.extend(later.into_iter().map(Envelope::Writes));
+                // Writes stored just before the thread moved on, whose checkpoint (queued, in deferred mode)
+                // was stored only after: in the generation before this one.
+                if let Some(older) = chain.get(i + 1) {
+                    let steps = self.checkpoint_steps(store, older, &inv, cp).await?;
+                    envs.extend(
+                        self.fetch_all(store, older, &steps)
+                            .await?
+                            .into_iter()
+                            .filter(|e| matches!(e, Envelope::Writes(_))),
+                    );
+                }
                 return Ok(assemble(envs, Some((ns, cp)))
                     .map(|(c, writes)| record_of(thread_id, c, writes)));
             }
