@@ -357,22 +357,20 @@ impl Saver {
         }
         // Writes of checkpoints newer than the latest of their namespace here: steps of writes whose
         // checkpoint has no step here, and batches newer than that latest checkpoint.
-        let newest_of: HashMap<layout::Tag, (i64, String)> = latest
+        let newest_of: HashMap<layout::Tag, i64> = latest
             .values()
             .map(|r| {
                 let t = layout::uuid_time_ms(&r.checkpoint_id).unwrap_or(i64::MIN);
-                (
-                    layout::ns_tag(&r.checkpoint_ns),
-                    (t, r.checkpoint_id.clone()),
-                )
+                (layout::ns_tag(&r.checkpoint_ns), t)
             })
             .collect();
         let mut candidates = Vec::new();
-        for (inv, steps) in self.session_steps(store, sid).await?.unwrap_or_default() {
+        // The listing above read the session's step summaries: they are used again, not fetched again.
+        for (inv, steps) in cursor.listing.take().unwrap_or_default() {
             let Some(ns) = layout::parse_invocation(&inv) else {
                 continue;
             };
-            let floor = newest_of.get(&ns).map_or(i64::MIN, |(t, _)| *t);
+            let floor = newest_of.get(&ns).copied().unwrap_or(i64::MIN);
             let own: HashSet<layout::Tag> = steps
                 .iter()
                 .filter(|s| layout::classify_step(&s.step_id).0 == layout::StepKind::Checkpoint)

@@ -364,6 +364,8 @@ pub struct ListCursor {
     superseded: HashMap<String, HashSet<layout::Tag>>,
     /// The namespaces (tags) met in the listed sessions.
     ns_tags: HashSet<layout::Tag>,
+    /// A single-session listing keeps the session's step summaries (a rollover reads them again).
+    listing: Option<ByInvocation>,
 }
 
 impl ListCursor {
@@ -1620,6 +1622,9 @@ impl Saver {
             let Some(by_inv) = self.session_steps(store, &sid).await? else {
                 continue;
             };
+            if cursor.single_session {
+                cursor.listing = Some(by_inv.clone());
+            }
             let here = self.queue_session(
                 cursor,
                 (&thread, &sid),

@@ -493,16 +493,8 @@ fn build_input(
 // ---------------------------------------------------------------------------------------------
 // Responses
 
-fn json_response(status: u16, body: Vec<u8>, request_id: &str) -> Response {
-    Response::json(status, body, request_id)
-}
-
-fn error_response(code: &str, status: u16, message: &str, request_id: &str) -> Response {
-    Response::error(code, status, message, request_id)
-}
-
 fn core_error(e: &Error, request_id: &str) -> Response {
-    error_response(
+    Response::error(
         e.code.as_str(),
         e.code.http_status(),
         &e.message,
@@ -543,7 +535,7 @@ async fn handle(app: Arc<AppState>, req: Request) -> Response {
     } = req;
 
     if method == "GET" && (path == "/health" || path == "/_bedrock_sessions/health") {
-        return json_response(200, br#"{"status":"ok"}"#.to_vec(), &request_id);
+        return Response::json(200, br#"{"status":"ok"}"#.to_vec(), &request_id);
     }
     if path == "/_bedrock_sessions/stats" {
         if method == "DELETE" {
@@ -551,13 +543,13 @@ async fn handle(app: Arc<AppState>, req: Request) -> Response {
         }
         let (requests, faults, max_in_flight, per) = app.stats.snapshot();
         let body = serde_json::json!({"requests": requests, "faults": faults, "maxInFlight": max_in_flight, "operations": per});
-        return json_response(200, body.to_string().into_bytes(), &request_id);
+        return Response::json(200, body.to_string().into_bytes(), &request_id);
     }
 
     let (op, labels) = match route(&method, &path) {
         Ok(Some(r)) => r,
         Ok(None) => {
-            return error_response(
+            return Response::error(
                 "UnknownOperationException",
                 404,
                 &format!("no operation at {method} {path}"),
@@ -584,7 +576,7 @@ async fn handle(app: Arc<AppState>, req: Request) -> Response {
     }
     match fault {
         Some(Fault::Throttle) => {
-            return error_response(
+            return Response::error(
                 ErrorCode::Throttling.as_str(),
                 429,
                 "Rate exceeded (injected fault)",
@@ -592,7 +584,7 @@ async fn handle(app: Arc<AppState>, req: Request) -> Response {
             );
         }
         Some(Fault::Internal) => {
-            return error_response(
+            return Response::error(
                 ErrorCode::InternalServer.as_str(),
                 500,
                 "Internal failure (injected fault)",
@@ -622,7 +614,7 @@ async fn handle(app: Arc<AppState>, req: Request) -> Response {
             } else {
                 value_to_json(&v).to_string().into_bytes()
             };
-            json_response(op.success_status(), body, &request_id)
+            Response::json(op.success_status(), body, &request_id)
         }
         Err(e) => core_error(&e, &request_id),
     }

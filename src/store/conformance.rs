@@ -92,6 +92,18 @@ pub(crate) fn put(s: &Session, inv: &str, step_id: Option<&str>, time: i64, body
     }
 }
 
+/// The first page (default size) of a session's steps, newest first.
+pub(crate) async fn first_page(store: &dyn SessionStore, s: &Session) -> Page<StepSummary> {
+    store
+        .list_invocation_steps(ListSteps {
+            session: sref(&s.id),
+            invocation_id: None,
+            page: PageRequest::default(),
+        })
+        .await
+        .unwrap()
+}
+
 /// Writes a step that must be stored: its id.
 async fn step_ok(store: &dyn SessionStore, req: PutStep) -> String {
     store.put_invocation_step(req).await.unwrap()
@@ -215,14 +227,7 @@ pub async fn steps_quota_idempotency_and_conflicts(make: Make) {
         ErrorCode::ServiceQuotaExceeded
     );
     // Retries and refusals counted nothing: three steps, as written.
-    let page = store
-        .list_invocation_steps(ListSteps {
-            session: sref(&s.id),
-            invocation_id: None,
-            page: PageRequest::default(),
-        })
-        .await
-        .unwrap();
+    let page = first_page(&*store, &s).await;
     assert_eq!(page.items.len(), 3);
     let unknown_inv = "0a1b2c3d-0000-4000-8000-000000000000";
     assert_eq!(
@@ -323,14 +328,7 @@ pub async fn step_times_keep_microseconds(make: Make) {
             step_ok(&*store, put(&s, &inv, None, t0 + dt, "x")).await,
         ));
     }
-    let page = store
-        .list_invocation_steps(ListSteps {
-            session: sref(&s.id),
-            invocation_id: None,
-            page: PageRequest::default(),
-        })
-        .await
-        .unwrap();
+    let page = first_page(&*store, &s).await;
     let listed: Vec<(i64, String)> = page
         .items
         .iter()
@@ -490,14 +488,7 @@ pub async fn invocations_and_steps_by_invocation(make: Make) {
             .collect::<Vec<_>>(),
         [sa.as_str()]
     );
-    let all = store
-        .list_invocation_steps(ListSteps {
-            session: sref(&s.id),
-            invocation_id: None,
-            page: PageRequest::default(),
-        })
-        .await
-        .unwrap();
+    let all = first_page(&*store, &s).await;
     let got: Vec<(&str, &str)> = all
         .items
         .iter()

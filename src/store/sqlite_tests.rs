@@ -1,6 +1,6 @@
 use super::*;
 use crate::model::*;
-use crate::store::conformance::{conformance, put, session_with_invocation, sref};
+use crate::store::conformance::{conformance, first_page, put, session_with_invocation, sref};
 
 // Every store's behaviour, here on an in-memory SQLite database (the file store runs the same SQL).
 conformance!(|cfg| Box::new(SqliteStore::memory(cfg).unwrap()));
@@ -98,14 +98,7 @@ async fn version_2_files_move_to_microseconds_and_unreadable_times_are_clamped()
         (s.created_at, s.last_updated_at),
         (1_735_689_600_123_000, 1_735_689_600_456_000)
     );
-    let page = store
-        .list_invocation_steps(ListSteps {
-            session: sref(&s.id),
-            invocation_id: None,
-            page: PageRequest::default(),
-        })
-        .await
-        .unwrap();
+    let page = first_page(&store, &s).await;
     let times: Vec<i64> = page.items.iter().map(|x| x.time).collect();
     assert_eq!(times, vec![253_402_300_799_999_000, 1_735_689_600_789_000]);
 }
