@@ -13,6 +13,7 @@ pub mod ops;
 pub mod saver;
 pub mod server;
 pub mod store;
+pub mod threads;
 pub mod timefmt;
 pub mod token;
 pub mod validate;

@@ -41,7 +41,7 @@ pub struct BedrockConfig {
     pub connect_timeout: Option<Duration>,
     pub read_timeout: Option<Duration>,
     pub retry: RetryPolicy,
-    /// Opt-in thread index: the session that maps thread ids to sessions (see `store::indexed`).
+    /// Opt-in thread index: the session that maps thread ids to sessions (see `threads::session_kept`).
     pub thread_index: Option<String>,
 }
 

@@ -15,10 +15,10 @@ use crate::aws::{BedrockConfig, BedrockStore, RetryPolicy};
 use crate::clock::{Clock, ManualClock, SystemClock};
 use crate::error::Error;
 use crate::ops::{self, Operation};
-use crate::store::indexed::IndexedStore;
 use crate::store::memory::MemoryStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Durability, SessionStore, StoreConfig};
+use crate::threads::{WithIndex, session_kept::SessionKeptIndex};
 use crate::value::Value;
 
 /// A clock for tests: moves only when told to.
@@ -97,8 +97,10 @@ fn open(spec: &Spec, cfg: &StoreConfig) -> PyResult<Arc<dyn SessionStore>> {
             .and_then(|s| {
                 let store: Arc<dyn SessionStore> = Arc::new(s);
                 match &b.thread_index {
-                    Some(index) => IndexedStore::new(store, index)
-                        .map(|i| Arc::new(i) as Arc<dyn SessionStore>)
+                    Some(index) => SessionKeptIndex::new(store.clone(), index)
+                        .map(|i| {
+                            Arc::new(WithIndex::new(store, Arc::new(i))) as Arc<dyn SessionStore>
+                        })
                         .map_err(|e| e.message),
                     None => Ok(store),
                 }

@@ -253,7 +253,7 @@ impl PyNativeSaver {
     /// Whether any thread id string works (a thread index), or only session ids and ARNs.
     #[getter]
     fn thread_index(&self) -> PyResult<bool> {
-        Ok(self.client.get().store()?.has_thread_index())
+        Ok(self.client.get().store()?.thread_index().is_some())
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -12,7 +12,7 @@
 //!   at most [`MAX_LISTED_PREVIOUS`]; `langgraph:generation` counts them), so the whole chain is known from
 //!   its newest session in one request per 100 generations, and cached (links never change).
 //! - Who moves a thread on: with a thread index, a compare-and-swap of the binding
-//!   ([`SessionStore::rebind_thread`]): two writers that move one thread at once agree on one next session,
+//!   ([`crate::threads::ThreadIndex::rebind`]): two writers that move one thread at once agree on one next session,
 //!   the loser drops its own. A thread whose id is a session id (no index) is moved on through its old
 //!   session: a claim invocation (created once; a second writer's is refused) and the successor's id in
 //!   the old session's metadata (`langgraph:next`), which readers follow. That needs the old session to
@@ -141,8 +141,8 @@ impl Saver {
         thread_id: &str,
         sid: &str,
     ) -> Result<Option<String>> {
-        if store.has_thread_index() {
-            if let Some(bound) = store.thread_session(thread_id).await? {
+        if let Some(index) = store.thread_index() {
+            if let Some(bound) = index.lookup(thread_id).await? {
                 return Ok((bound != sid).then_some(bound));
             }
         }
@@ -170,10 +170,9 @@ impl Saver {
             }
         }
         // Bound in the index, or a thread whose id is a session id (found through `langgraph:next`).
-        let bound = if store.has_thread_index() {
-            store.thread_session(thread_id).await?
-        } else {
-            None
+        let bound = match store.thread_index() {
+            Some(index) => index.lookup(thread_id).await?,
+            None => None,
         };
         let indexed = bound.is_some();
         // Another process may have moved it on already.
@@ -194,7 +193,11 @@ impl Saver {
         let thread_meta = Some(thread_id);
         let new = self.new_generation(store, thread_meta, old).await?;
         let winner = if indexed {
-            store.rebind_thread(thread_id, old, &new).await?
+            store
+                .thread_index()
+                .expect("indexed")
+                .rebind(thread_id, old, &new)
+                .await?
         } else {
             self.point_to_successor(store, old, &new).await?;
             new.clone()

@@ -559,8 +559,8 @@ impl Saver {
         if let Some(sid) = self.cached_thread(thread_id) {
             return Ok(Some(sid));
         }
-        if store.has_thread_index() {
-            if let Some(sid) = store.thread_session(thread_id).await? {
+        if let Some(index) = store.thread_index() {
+            if let Some(sid) = index.lookup(thread_id).await? {
                 self.remember_thread(thread_id, &sid);
                 return Ok(Some(sid));
             }
@@ -586,16 +586,16 @@ impl Saver {
         if !create {
             return Ok(None);
         }
-        if !store.has_thread_index() {
+        let Some(index) = store.thread_index() else {
             return Err(Error::validation(format!(
                 "thread {thread_id:?} is not a session of this store: create one with create_thread() \
                  (or the session API) and use its id as the thread id"
             )));
-        }
+        };
         let sid = self
             .create_thread_session(store, thread_id, BTreeMap::new(), BTreeMap::new())
             .await?;
-        let bound = store.bind_thread(thread_id, &sid, false).await?;
+        let bound = index.bind(thread_id, &sid, false).await?;
         if bound != sid {
             // Another writer created the thread at the same time: use theirs, drop ours.
             let _ = store.end_session(sref(&sid)).await;
@@ -614,10 +614,9 @@ impl Saver {
         thread_id: &str,
     ) -> Result<Option<String>> {
         if !self.round_trips && self.cached_thread(thread_id).is_some() {
-            let bound = if store.has_thread_index() {
-                store.thread_session(thread_id).await?
-            } else {
-                None
+            let bound = match store.thread_index() {
+                Some(index) => index.lookup(thread_id).await?,
+                None => None,
             };
             match bound {
                 Some(now) => self.remember_thread(thread_id, &now),
@@ -746,13 +745,13 @@ impl Saver {
         thread_id: &str,
     ) -> Result<()> {
         self.forget_thread(thread_id);
-        if !store.has_thread_index() {
+        let Some(index) = store.thread_index() else {
             return Ok(());
-        }
+        };
         // Writers of one thread meet the deletion together (a put and its writes are concurrent): the first
         // rebinds the thread, the others find its fresh session bound and use it.
         let _one_at_a_time = self.recovering.lock().await;
-        let Some(sid) = store.thread_session(thread_id).await? else {
+        let Some(sid) = index.lookup(thread_id).await? else {
             return Ok(());
         };
         match store.get_session(sref(&sid)).await {
@@ -760,7 +759,7 @@ impl Saver {
                 let fresh = self
                     .create_thread_session(store, thread_id, BTreeMap::new(), BTreeMap::new())
                     .await?;
-                store.bind_thread(thread_id, &fresh, true).await?;
+                index.bind(thread_id, &fresh, true).await?;
                 self.remember_thread(thread_id, &fresh);
                 Ok(())
             }
@@ -2184,11 +2183,11 @@ impl Saver {
         let Some(old) = self.resolve(store, thread_id, false).await? else {
             return Ok(());
         };
-        if !store.has_thread_index() {
+        let Some(index) = store.thread_index() else {
             return Err(Error::validation(
                 "removing some checkpoints of a thread rewrites its session and needs a thread index",
             ));
-        }
+        };
         let info = store.get_session(sref(&old)).await?;
         let mut metadata = info.metadata.clone();
         for key in [
@@ -2218,7 +2217,7 @@ impl Saver {
                 return Err(e);
             }
         };
-        store.bind_thread(thread_id, &newest, true).await?;
+        index.bind(thread_id, &newest, true).await?;
         self.forget_thread(thread_id);
         self.remember_thread(thread_id, &newest);
         for s in self.generations(store, &old).await? {

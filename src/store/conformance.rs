@@ -519,32 +519,26 @@ pub async fn invocations_and_steps_by_invocation(make: Make) {
 
 pub async fn thread_index_binds_rebinds_and_forgets_deleted_sessions(make: Make) {
     let store = make(StoreConfig::default());
-    assert!(store.has_thread_index());
+    let index = store.thread_index().expect("a native thread index");
     let s1 = store.create_session(create_req()).await.unwrap();
     let s2 = store.create_session(create_req()).await.unwrap();
-    assert_eq!(store.thread_session("t").await.unwrap(), None);
-    assert_eq!(store.bind_thread("t", &s1.id, false).await.unwrap(), s1.id);
+    assert_eq!(index.lookup("t").await.unwrap(), None);
+    assert_eq!(index.bind("t", &s1.id, false).await.unwrap(), s1.id);
     // Bound already: the first binding stands unless replaced.
-    assert_eq!(store.bind_thread("t", &s2.id, false).await.unwrap(), s1.id);
-    assert_eq!(store.bind_thread("t", &s2.id, true).await.unwrap(), s2.id);
-    assert_eq!(
-        store.thread_session("t").await.unwrap(),
-        Some(s2.id.clone())
-    );
-    let e = store
-        .bind_thread("u", "0a1b2c3d-0000-4000-8000-000000000000", false)
+    assert_eq!(index.bind("t", &s2.id, false).await.unwrap(), s1.id);
+    assert_eq!(index.bind("t", &s2.id, true).await.unwrap(), s2.id);
+    assert_eq!(index.lookup("t").await.unwrap(), Some(s2.id.clone()));
+    let e = index
+        .bind("u", "0a1b2c3d-0000-4000-8000-000000000000", false)
         .await
         .unwrap_err();
     assert_eq!(e.code, ErrorCode::ResourceNotFound);
-    assert_eq!(store.bind_thread("u", &s1.id, false).await.unwrap(), s1.id);
+    assert_eq!(index.bind("u", &s1.id, false).await.unwrap(), s1.id);
     // A deleted session takes its bindings with it; the other binding stays.
     store.end_session(sref(&s2.id)).await.unwrap();
     store.delete_session(sref(&s2.id)).await.unwrap();
-    assert_eq!(store.thread_session("t").await.unwrap(), None);
-    assert_eq!(
-        store.thread_session("u").await.unwrap(),
-        Some(s1.id.clone())
-    );
+    assert_eq!(index.lookup("t").await.unwrap(), None);
+    assert_eq!(index.lookup("u").await.unwrap(), Some(s1.id.clone()));
 }
 
 pub async fn sessions_list_newest_first_and_updates_keep_their_place(make: Make) {

@@ -12,6 +12,8 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
+use crate::threads::ThreadIndex;
+
 use super::{
     SessionStore, StoreConfig, already_ended, check_step_size, check_tag_count, delete_active,
     invocation_exists, not_found_invocation, not_found_session, not_found_step, require_writable,
@@ -438,20 +440,19 @@ impl SessionStore for MemoryStore {
         Ok(self.state().tagged(&arn)?.tags.clone())
     }
 
-    fn has_thread_index(&self) -> bool {
-        true
+    fn thread_index(&self) -> Option<&dyn ThreadIndex> {
+        Some(self)
     }
+}
 
-    async fn thread_session(&self, thread_id: &str) -> Result<Option<String>> {
+/// The native thread index: a table of the file (a map in memory), bound and swapped in one transaction.
+#[async_trait]
+impl ThreadIndex for MemoryStore {
+    async fn lookup(&self, thread_id: &str) -> Result<Option<String>> {
         Ok(self.state().threads.get(thread_id).cloned())
     }
 
-    async fn bind_thread(
-        &self,
-        thread_id: &str,
-        session_id: &str,
-        replace: bool,
-    ) -> Result<String> {
+    async fn bind(&self, thread_id: &str, session_id: &str, replace: bool) -> Result<String> {
         let mut st = self.state();
         if !st.sessions.contains_key(session_id) {
             return Err(not_found_session(session_id));
@@ -463,7 +464,7 @@ impl SessionStore for MemoryStore {
         Ok(st.threads[thread_id].clone())
     }
 
-    async fn rebind_thread(&self, thread_id: &str, from: &str, to: &str) -> Result<String> {
+    async fn rebind(&self, thread_id: &str, from: &str, to: &str) -> Result<String> {
         let mut st = self.state();
         if !st.sessions.contains_key(to) {
             return Err(not_found_session(to));

@@ -17,7 +17,6 @@ use crate::model::{
 
 #[cfg(test)]
 pub(crate) mod conformance;
-pub mod indexed;
 pub mod memory;
 pub mod sqlite;
 #[cfg(test)]
@@ -45,35 +44,10 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
     async fn untag_resource(&self, arn: ResourceArn, keys: Vec<String>) -> Result<()>;
     async fn list_tags_for_resource(&self, arn: ResourceArn) -> Result<BTreeMap<String, String>>;
 
-    /// Whether this store keeps a thread index (arbitrary thread ids → sessions).
-    fn has_thread_index(&self) -> bool {
-        false
-    }
-
-    /// The session bound to `thread_id` in the thread index, if any.
-    async fn thread_session(&self, thread_id: &str) -> Result<Option<String>> {
-        let _ = thread_id;
-        Err(no_thread_index())
-    }
-
-    /// Binds `thread_id` to `session_id` unless it is already bound; returns the session it is bound to
-    /// afterwards (the existing one when another writer won the race). With `replace`, rebinds.
-    async fn bind_thread(
-        &self,
-        thread_id: &str,
-        session_id: &str,
-        replace: bool,
-    ) -> Result<String> {
-        let _ = (thread_id, session_id, replace);
-        Err(no_thread_index())
-    }
-
-    /// Points `thread_id` at `to` if it is bound to `from` (compare and swap, atomic across processes);
-    /// returns the session it is bound to afterwards: `to`, or what another writer bound first. Two
-    /// writers that move one thread on at once thus agree on one next session.
-    async fn rebind_thread(&self, thread_id: &str, from: &str, to: &str) -> Result<String> {
-        let _ = (thread_id, from, to);
-        Err(no_thread_index())
+    /// The thread index this store keeps (the embedded stores' native one, or one set beside the store
+    /// with [`crate::threads::WithIndex`]); `None`: thread ids must be session ids.
+    fn thread_index(&self) -> Option<&dyn crate::threads::ThreadIndex> {
+        None
     }
 }
 
@@ -196,12 +170,6 @@ pub(crate) fn tagged_error(arn: &ResourceArn, e: crate::error::Error) -> crate::
     } else {
         e
     }
-}
-
-fn no_thread_index() -> crate::error::Error {
-    crate::error::Error::validation(
-        "this backend keeps no thread index: use a session id or ARN as the thread id",
-    )
 }
 
 /// How hard a commit is pushed to disk. Both survive `kill -9` of the writer (WAL frames are in the

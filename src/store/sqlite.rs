@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
+
+use crate::threads::ThreadIndex;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use super::{Durability, SessionStore, StoreConfig, not_found_session};
@@ -903,11 +905,28 @@ impl SessionStore for SqliteStore {
         .await
     }
 
-    fn has_thread_index(&self) -> bool {
-        true
+    fn thread_index(&self) -> Option<&dyn ThreadIndex> {
+        Some(self)
     }
 
-    async fn thread_session(&self, thread_id: &str) -> Result<Option<String>> {
+    async fn list_tags_for_resource(&self, arn: ResourceArn) -> Result<BTreeMap<String, String>> {
+        self.read(move |tx, _cfg| {
+            let row = find_tagged_session(tx, &arn)?;
+            let mut stmt =
+                tx.prepare_cached("SELECT key, value FROM tags WHERE session_seq = ?1")?;
+            let rows = stmt.query_map([row.seq], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?;
+            Ok(rows.collect::<rusqlite::Result<BTreeMap<_, _>>>()?)
+        })
+        .await
+    }
+}
+
+/// The native thread index: a table of the file (a map in memory), bound and swapped in one transaction.
+#[async_trait]
+impl ThreadIndex for SqliteStore {
+    async fn lookup(&self, thread_id: &str) -> Result<Option<String>> {
         let thread_id = thread_id.to_string();
         self.read(move |tx, _cfg| {
             Ok(tx
@@ -921,12 +940,7 @@ impl SessionStore for SqliteStore {
         .await
     }
 
-    async fn bind_thread(
-        &self,
-        thread_id: &str,
-        session_id: &str,
-        replace: bool,
-    ) -> Result<String> {
+    async fn bind(&self, thread_id: &str, session_id: &str, replace: bool) -> Result<String> {
         let (thread_id, session_id) = (thread_id.to_string(), session_id.to_string());
         self.write(move |tx, _cfg| {
             let seq: i64 = tx
@@ -951,7 +965,7 @@ impl SessionStore for SqliteStore {
         .await
     }
 
-    async fn rebind_thread(&self, thread_id: &str, from: &str, to: &str) -> Result<String> {
+    async fn rebind(&self, thread_id: &str, from: &str, to: &str) -> Result<String> {
         let (thread_id, from, to) = (thread_id.to_string(), from.to_string(), to.to_string());
         self.write(move |tx, _cfg| {
             let seq_of = |id: &str| -> Result<Option<i64>> {
@@ -979,19 +993,6 @@ impl SessionStore for SqliteStore {
             Ok(tx
                 .prepare_cached("SELECT s.id FROM threads t JOIN sessions s ON s.seq = t.session_seq WHERE t.thread_id = ?1")?
                 .query_row([&thread_id], |r| r.get(0))?)
-        })
-        .await
-    }
-
-    async fn list_tags_for_resource(&self, arn: ResourceArn) -> Result<BTreeMap<String, String>> {
-        self.read(move |tx, _cfg| {
-            let row = find_tagged_session(tx, &arn)?;
-            let mut stmt =
-                tx.prepare_cached("SELECT key, value FROM tags WHERE session_seq = ?1")?;
-            let rows = stmt.query_map([row.seq], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-            })?;
-            Ok(rows.collect::<rusqlite::Result<BTreeMap<_, _>>>()?)
         })
         .await
     }

@@ -32,19 +32,8 @@ impl Wrapped {
 
 #[async_trait]
 impl SessionStore for Wrapped {
-    fn has_thread_index(&self) -> bool {
-        self.index
-    }
-    async fn thread_session(&self, thread_id: &str) -> Result<Option<String>> {
-        self.inner.thread_session(thread_id).await
-    }
-    async fn bind_thread(
-        &self,
-        thread_id: &str,
-        session_id: &str,
-        replace: bool,
-    ) -> Result<String> {
-        self.inner.bind_thread(thread_id, session_id, replace).await
+    fn thread_index(&self) -> Option<&dyn crate::threads::ThreadIndex> {
+        if self.index { Some(&self.inner) } else { None }
     }
     async fn create_session(&self, r: CreateSession) -> Result<Session> {
         self.inner.create_session(r).await

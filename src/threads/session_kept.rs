@@ -9,19 +9,19 @@
 //! at most the service's steps per session (1000 bindings), and it must stay ACTIVE (the service expires
 //! sessions idle for an hour; writes to an EXPIRED index fail with a clear error).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::SessionStore;
+use super::ThreadIndex;
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::*;
+use crate::store::SessionStore;
 use crate::validate::is_uuid;
 
 #[derive(Debug, Clone)]
-pub struct IndexedStore {
+pub struct SessionKeptIndex {
     inner: Arc<dyn SessionStore>,
     index: SessionRef,
 }
@@ -40,16 +40,16 @@ fn now_us() -> i64 {
     crate::clock::SystemClock.now_us()
 }
 
-impl IndexedStore {
+impl SessionKeptIndex {
     pub fn new(inner: Arc<dyn SessionStore>, index_session: &str) -> Result<Self> {
-        Ok(IndexedStore {
+        Ok(SessionKeptIndex {
             inner,
             index: SessionRef::parse("thread_index", index_session)?,
         })
     }
 
     /// The newest binding: (session id, step time).
-    async fn lookup(&self, thread_id: &str) -> Result<Option<(String, i64)>> {
+    async fn newest_binding(&self, thread_id: &str) -> Result<Option<(String, i64)>> {
         let page = self
             .inner
             .list_invocation_steps(ListSteps {
@@ -134,71 +134,19 @@ fn index_error(index: &str, e: Error) -> Error {
 }
 
 #[async_trait]
-impl SessionStore for IndexedStore {
-    async fn create_session(&self, req: CreateSession) -> Result<Session> {
-        self.inner.create_session(req).await
-    }
-    async fn get_session(&self, session: SessionRef) -> Result<Session> {
-        self.inner.get_session(session).await
-    }
-    async fn list_sessions(&self, page: PageRequest) -> Result<Page<Session>> {
-        self.inner.list_sessions(page).await
-    }
-    async fn update_session(&self, req: UpdateSession) -> Result<Session> {
-        self.inner.update_session(req).await
-    }
-    async fn end_session(&self, session: SessionRef) -> Result<Session> {
-        self.inner.end_session(session).await
-    }
-    async fn delete_session(&self, session: SessionRef) -> Result<()> {
-        self.inner.delete_session(session).await
-    }
-    async fn create_invocation(&self, req: CreateInvocation) -> Result<Invocation> {
-        self.inner.create_invocation(req).await
-    }
-    async fn list_invocations(
-        &self,
-        session: SessionRef,
-        page: PageRequest,
-    ) -> Result<Page<Invocation>> {
-        self.inner.list_invocations(session, page).await
-    }
-    async fn put_invocation_step(&self, req: PutStep) -> Result<String> {
-        self.inner.put_invocation_step(req).await
-    }
-    async fn get_invocation_step(&self, req: GetStep) -> Result<Step> {
-        self.inner.get_invocation_step(req).await
-    }
-    async fn list_invocation_steps(&self, req: ListSteps) -> Result<Page<StepSummary>> {
-        self.inner.list_invocation_steps(req).await
-    }
-    async fn tag_resource(&self, arn: ResourceArn, tags: BTreeMap<String, String>) -> Result<()> {
-        self.inner.tag_resource(arn, tags).await
-    }
-    async fn untag_resource(&self, arn: ResourceArn, keys: Vec<String>) -> Result<()> {
-        self.inner.untag_resource(arn, keys).await
-    }
-    async fn list_tags_for_resource(&self, arn: ResourceArn) -> Result<BTreeMap<String, String>> {
-        self.inner.list_tags_for_resource(arn).await
+impl ThreadIndex for SessionKeptIndex {
+    async fn lookup(&self, thread_id: &str) -> Result<Option<String>> {
+        Ok(self.newest_binding(thread_id).await?.map(|(s, _)| s))
     }
 
-    fn has_thread_index(&self) -> bool {
-        true
-    }
-
-    async fn thread_session(&self, thread_id: &str) -> Result<Option<String>> {
-        Ok(self.lookup(thread_id).await?.map(|(s, _)| s))
-    }
-
-    async fn bind_thread(
-        &self,
-        thread_id: &str,
-        session_id: &str,
-        replace: bool,
-    ) -> Result<String> {
+    async fn bind(&self, thread_id: &str, session_id: &str, replace: bool) -> Result<String> {
         let created = self.create_thread_invocation(thread_id).await?;
         if replace {
-            let newest = self.lookup(thread_id).await?.map(|(_, t)| t).unwrap_or(0);
+            let newest = self
+                .newest_binding(thread_id)
+                .await?
+                .map(|(_, t)| t)
+                .unwrap_or(0);
             // Strictly newer than the binding it replaces.
             self.put_binding(thread_id, session_id, now_us().max(newest + 1))
                 .await?;
@@ -210,7 +158,7 @@ impl SessionStore for IndexedStore {
         }
         // Bound by another writer: wait for its binding step (it follows its invocation closely).
         for _ in 0..100 {
-            if let Some((s, _)) = self.lookup(thread_id).await? {
+            if let Some((s, _)) = self.newest_binding(thread_id).await? {
                 return Ok(s);
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -224,7 +172,7 @@ impl SessionStore for IndexedStore {
     /// `from`): the first put stands, another with a different next session is refused, and its writer
     /// reads the winner's from the claim. Claims carry the epoch as their time, so a lookup (the newest
     /// step) never takes one for a binding.
-    async fn rebind_thread(&self, thread_id: &str, from: &str, to: &str) -> Result<String> {
+    async fn rebind(&self, thread_id: &str, from: &str, to: &str) -> Result<String> {
         self.create_thread_invocation(thread_id).await?;
         let claim = claim_step_id(thread_id, from);
         let inv = thread_invocation_id(thread_id);
@@ -273,7 +221,7 @@ impl SessionStore for IndexedStore {
             Err(e) => return Err(index_error(&self.index.raw, e)),
         };
         // The winner's binding (written again by whoever gets here: identical steps are one).
-        let current = self.lookup(thread_id).await?;
+        let current = self.newest_binding(thread_id).await?;
         if current.as_ref().map(|(s, _)| s.as_str()) != Some(winner.as_str()) {
             let newest = current.map_or(0, |(_, t)| t);
             match self
@@ -289,7 +237,7 @@ impl SessionStore for IndexedStore {
     }
 }
 
-/// The id of the claim step that moves `thread_id` on from session `from` (see `rebind_thread`).
+/// The id of the claim step that moves `thread_id` on from session `from` (see `rebind`).
 fn claim_step_id(thread_id: &str, from: &str) -> String {
     crate::ids::derived_id(
         0x7468_7265_6164_636c_6169_6d62_7331_0001,
@@ -304,12 +252,17 @@ mod tests {
     use crate::saver::Saver;
     use crate::store::StoreConfig;
     use crate::store::sqlite::SqliteStore;
+    use crate::threads::WithIndex;
 
     use crate::store::testing::Wrapped;
 
-    /// An index kept in a session of the embedded store without its native index (as an HTTP backend is).
-    async fn indexed_store() -> IndexedStore {
-        let base = Wrapped::new(SqliteStore::memory(StoreConfig::default()).unwrap(), false);
+    /// An index kept in a session of the embedded store without its native index (as an HTTP backend
+    /// is), and that store with the index beside it.
+    async fn indexed_store() -> (Arc<SessionKeptIndex>, WithIndex) {
+        let base: Arc<dyn SessionStore> = Arc::new(Wrapped::new(
+            SqliteStore::memory(StoreConfig::default()).unwrap(),
+            false,
+        ));
         let index = base
             .create_session(CreateSession {
                 encryption_key_arn: None,
@@ -318,38 +271,36 @@ mod tests {
             })
             .await
             .unwrap();
-        IndexedStore::new(Arc::new(base), &index.id).unwrap()
+        let index = Arc::new(SessionKeptIndex::new(base.clone(), &index.id).unwrap());
+        (index.clone(), WithIndex::new(base, index))
     }
 
     #[tokio::test]
     async fn binds_once_across_writers_and_rebinds() {
-        let store = indexed_store().await;
-        assert!(!store.inner.has_thread_index());
-        assert_eq!(store.thread_session("t").await.unwrap(), None);
+        let (store, _) = indexed_store().await;
+        assert!(store.inner.thread_index().is_none());
+        assert_eq!(store.lookup("t").await.unwrap(), None);
         let a = "0a1b2c3d-0000-4000-8000-00000000000a";
         let b = "0a1b2c3d-0000-4000-8000-00000000000b";
-        let (ra, rb) = futures::join!(
-            store.bind_thread("t", a, false),
-            store.bind_thread("t", b, false)
-        );
+        let (ra, rb) = futures::join!(store.bind("t", a, false), store.bind("t", b, false));
         let (ra, rb) = (ra.unwrap(), rb.unwrap());
         assert_eq!(ra, rb, "both writers see one binding");
         assert_eq!(
-            store.thread_session("t").await.unwrap().as_deref(),
+            store.lookup("t").await.unwrap().as_deref(),
             Some(ra.as_str())
         );
         // Rewrites (prune) rebind to fresh sessions; the newest binding wins.
         let c = "0a1b2c3d-0000-4000-8000-00000000000c";
         let d = "0a1b2c3d-0000-4000-8000-00000000000d";
-        store.bind_thread("t", c, true).await.unwrap();
-        assert_eq!(store.thread_session("t").await.unwrap().as_deref(), Some(c));
-        store.bind_thread("t", d, true).await.unwrap();
-        assert_eq!(store.thread_session("t").await.unwrap().as_deref(), Some(d));
+        store.bind("t", c, true).await.unwrap();
+        assert_eq!(store.lookup("t").await.unwrap().as_deref(), Some(c));
+        store.bind("t", d, true).await.unwrap();
+        assert_eq!(store.lookup("t").await.unwrap().as_deref(), Some(d));
     }
 
     #[tokio::test]
     async fn the_saver_works_with_any_thread_id_over_the_index() {
-        let store = indexed_store().await;
+        let (_, store) = indexed_store().await;
         let saver = Saver::new();
         let cp = crate::saver::PutCheckpoint {
             thread_id: "any thread/string".into(),
