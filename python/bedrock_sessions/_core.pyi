@@ -65,6 +65,7 @@ class NativeClient:
         max_attempts: int = 5,
         total_timeout: float = 60.0,
         thread_index: str | None = None,
+        dynamodb_endpoint_url: str | None = None,
     ) -> NativeClient: ...
     @property
     def backend(self) -> str: ...

@@ -134,6 +134,7 @@ def bedrock_options(
     connect_timeout: float | None = None,
     read_timeout: float | None = None,
     thread_index: str | None = None,
+    dynamodb_endpoint_url: str | None = None,
 ) -> dict[str, Any]:
     """Maps the replaced saver's AWS arguments (and a boto3 session, client or botocore Config) to the
     native backend's options. Explicit arguments win over what a session or client carries.
@@ -183,6 +184,7 @@ def bedrock_options(
         region=region, profile=profile, access_key_id=key, secret_access_key=secret, session_token=token,
         endpoint_url=endpoint, connect_timeout=connect_timeout, read_timeout=read_timeout,
         max_attempts=max_attempts or 5, total_timeout=total_timeout, thread_index=thread_index,
+        dynamodb_endpoint_url=dynamodb_endpoint_url,
     )
 
 
@@ -242,7 +244,12 @@ class SessionClient:
         ``endpoint_url``, ``config`` (botocore Config: region, timeouts, retries), ``session`` (boto3) or
         ``client`` (a boto3 client whose region, endpoint and credentials are used); plus ``max_attempts``,
         ``total_timeout``, ``connect_timeout``, ``read_timeout``. Unset credentials come from the standard
-        chain. Retries: exponential backoff with full jitter on throttling, 5xx, timeouts, dropped connections."""
+        chain. Retries: exponential backoff with full jitter on throttling, 5xx, timeouts, dropped connections.
+
+        ``thread_index`` lets any string be a thread id (docs/saver.md, "Thread index"): ``"dynamodb:<table>"`` or a
+        DynamoDB table ARN (created on first use when missing; ``dynamodb_endpoint_url`` for an emulator, else
+        ``AWS_ENDPOINT_URL_DYNAMODB`` and the profile as the AWS SDKs resolve it), or the id of a session that keeps
+        the index in the session API itself."""
         return cls(_core.NativeClient.open_bedrock(**bedrock_options(**kwargs)))
 
     def _call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:

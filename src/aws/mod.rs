@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -41,8 +42,11 @@ pub struct BedrockConfig {
     pub connect_timeout: Option<Duration>,
     pub read_timeout: Option<Duration>,
     pub retry: RetryPolicy,
-    /// Opt-in thread index: the session that maps thread ids to sessions (see `threads::session_kept`).
+    /// Opt-in thread index: a DynamoDB table (`dynamodb:<table>` or a table ARN, see `threads::dynamodb`)
+    /// or the id of a session that maps thread ids to sessions (see `threads::session_kept`).
     pub thread_index: Option<String>,
+    /// DynamoDB's endpoint for a table index (an emulator); else the SDK's resolution (environment, profile).
+    pub dynamodb_endpoint_url: Option<String>,
 }
 
 /// Bounded retries with exponential backoff and full jitter.
@@ -81,12 +85,12 @@ impl RetryPolicy {
 
 /// An error of one attempt, and whether another attempt may help.
 #[derive(Debug)]
-struct Attempt {
-    error: Error,
-    retryable: bool,
+pub(crate) struct Attempt {
+    pub(crate) error: Error,
+    pub(crate) retryable: bool,
 }
 
-fn classify<E: ProvideErrorMetadata + std::fmt::Debug>(
+pub(crate) fn classify<E: ProvideErrorMetadata + std::fmt::Debug>(
     e: SdkError<E, sdk::config::http::HttpResponse>,
 ) -> Attempt {
     match &e {
@@ -138,6 +142,36 @@ fn classify<E: ProvideErrorMetadata + std::fmt::Debug>(
             error: Error::internal(format!("{e:?}")),
             retryable: false,
         },
+    }
+}
+
+/// Runs `call` under the retry policy (every AWS call of ours: Bedrock's, DynamoDB's).
+pub(crate) async fn with_retries<T, F, Fut>(policy: RetryPolicy, mut call: F) -> Result<T>
+where
+    F: FnMut(u32) -> Fut,
+    Fut: Future<Output = std::result::Result<T, Attempt>>,
+{
+    let start = Instant::now();
+    let mut attempt = 0u32;
+    loop {
+        match call(attempt).await {
+            Ok(v) => return Ok(v),
+            Err(a) => {
+                attempt += 1;
+                let delay = policy.delay(attempt - 1);
+                let out_of_time = start.elapsed() + delay >= policy.total_timeout;
+                if !a.retryable || attempt >= policy.max_attempts || out_of_time {
+                    if a.retryable && attempt > 1 {
+                        return Err(Error::new(
+                            a.error.code,
+                            format!("{} (after {attempt} attempts)", a.error.message),
+                        ));
+                    }
+                    return Err(a.error);
+                }
+                tokio::time::sleep(delay).await;
+            }
+        }
     }
 }
 
@@ -246,48 +280,94 @@ pub struct BedrockStore {
     region: String,
 }
 
+/// The SDK's shared configuration from `cfg` (credentials, region, profile, timeouts, the SDK's own retries
+/// off), without an endpoint: each service client sets its own (Bedrock's, DynamoDB's).
+pub(crate) async fn load_sdk_config(
+    cfg: &BedrockConfig,
+) -> std::result::Result<aws_config::SdkConfig, String> {
+    let mut loader =
+        aws_config::defaults(BehaviorVersion::latest()).retry_config(RetryConfig::disabled());
+    if let Some(r) = &cfg.region {
+        loader = loader.region(aws_config::Region::new(r.clone()));
+    }
+    if let Some(p) = &cfg.profile {
+        loader = loader.profile_name(p);
+    }
+    match (&cfg.access_key_id, &cfg.secret_access_key) {
+        (Some(id), Some(secret)) => {
+            loader = loader.credentials_provider(sdk::config::Credentials::new(
+                id,
+                secret,
+                cfg.session_token.clone(),
+                None,
+                "bedrock-sessions",
+            ));
+        }
+        (None, None) => {}
+        _ => return Err("aws_access_key_id and aws_secret_access_key go together".into()),
+    }
+    let mut timeouts = TimeoutConfig::builder();
+    if let Some(c) = cfg.connect_timeout {
+        timeouts = timeouts.connect_timeout(c);
+    }
+    if let Some(r) = cfg.read_timeout {
+        timeouts = timeouts.read_timeout(r);
+    }
+    loader = loader.timeout_config(timeouts.build());
+    let shared = loader.load().await;
+    if shared.region().is_none() {
+        return Err(
+            "no AWS region: pass region_name or set AWS_REGION / AWS_DEFAULT_REGION".into(),
+        );
+    }
+    Ok(shared)
+}
+
+/// The Bedrock backend as the savers use it: the store, with the thread index `cfg` names beside it.
+pub async fn open(cfg: &BedrockConfig) -> std::result::Result<Arc<dyn SessionStore>, String> {
+    use crate::threads::{WithIndex, dynamodb, session_kept::SessionKeptIndex};
+    let shared = load_sdk_config(cfg).await?;
+    let store: Arc<dyn SessionStore> = Arc::new(BedrockStore::from_sdk_config(&shared, cfg)?);
+    let Some(spec) = &cfg.thread_index else {
+        return Ok(store);
+    };
+    let index: Arc<dyn crate::threads::ThreadIndex> = match dynamodb::TableSpec::parse(spec) {
+        Some(table) => Arc::new(
+            dynamodb::DynamoIndex::connect(
+                &shared,
+                cfg,
+                &table?,
+                cfg.dynamodb_endpoint_url.as_deref(),
+            )
+            .await?,
+        ),
+        None => Arc::new(SessionKeptIndex::new(store.clone(), spec).map_err(|e| e.message)?),
+    };
+    Ok(Arc::new(WithIndex::new(store, index)))
+}
+
 impl BedrockStore {
     /// Builds the SDK client: the standard credential chain unless keys or a profile are given.
     pub async fn connect(cfg: BedrockConfig) -> std::result::Result<Self, String> {
-        let mut loader =
-            aws_config::defaults(BehaviorVersion::latest()).retry_config(RetryConfig::disabled());
-        if let Some(r) = &cfg.region {
-            loader = loader.region(aws_config::Region::new(r.clone()));
-        }
-        if let Some(p) = &cfg.profile {
-            loader = loader.profile_name(p);
-        }
-        match (&cfg.access_key_id, &cfg.secret_access_key) {
-            (Some(id), Some(secret)) => {
-                loader = loader.credentials_provider(sdk::config::Credentials::new(
-                    id,
-                    secret,
-                    cfg.session_token.clone(),
-                    None,
-                    "bedrock-sessions",
-                ));
-            }
-            (None, None) => {}
-            _ => return Err("aws_access_key_id and aws_secret_access_key go together".into()),
-        }
+        let shared = load_sdk_config(&cfg).await?;
+        Self::from_sdk_config(&shared, &cfg)
+    }
+
+    /// The client of an already loaded SDK configuration (shared with the DynamoDB thread index).
+    pub fn from_sdk_config(
+        shared: &aws_config::SdkConfig,
+        cfg: &BedrockConfig,
+    ) -> std::result::Result<Self, String> {
+        let mut conf = sdk::config::Builder::from(shared);
         if let Some(url) = &cfg.endpoint_url {
-            loader = loader.endpoint_url(url);
+            conf = conf.endpoint_url(url);
         }
-        let mut timeouts = TimeoutConfig::builder();
-        if let Some(c) = cfg.connect_timeout {
-            timeouts = timeouts.connect_timeout(c);
-        }
-        if let Some(r) = cfg.read_timeout {
-            timeouts = timeouts.read_timeout(r);
-        }
-        loader = loader.timeout_config(timeouts.build());
-        let shared = loader.load().await;
         let region = shared
             .region()
             .map(|r| r.to_string())
             .ok_or("no AWS region: pass region_name or set AWS_REGION / AWS_DEFAULT_REGION")?;
         Ok(BedrockStore {
-            client: sdk::Client::new(&shared),
+            client: sdk::Client::from_conf(conf.build()),
             retry: cfg.retry,
             region,
         })
@@ -295,37 +375,6 @@ impl BedrockStore {
 
     pub fn region(&self) -> &str {
         &self.region
-    }
-
-    /// Runs `call` under the retry policy. `on_retry_error` may turn an error seen after a retry into a
-    /// success (e.g. "already exists" for a write that the lost attempt did make).
-    async fn retry<T, F, Fut>(&self, mut call: F) -> Result<T>
-    where
-        F: FnMut(u32) -> Fut,
-        Fut: Future<Output = std::result::Result<T, Attempt>>,
-    {
-        let start = Instant::now();
-        let mut attempt = 0u32;
-        loop {
-            match call(attempt).await {
-                Ok(v) => return Ok(v),
-                Err(a) => {
-                    attempt += 1;
-                    let delay = self.retry.delay(attempt - 1);
-                    let out_of_time = start.elapsed() + delay >= self.retry.total_timeout;
-                    if !a.retryable || attempt >= self.retry.max_attempts || out_of_time {
-                        if a.retryable && attempt > 1 {
-                            return Err(Error::new(
-                                a.error.code,
-                                format!("{} (after {attempt} attempts)", a.error.message),
-                            ));
-                        }
-                        return Err(a.error);
-                    }
-                    tokio::time::sleep(delay).await;
-                }
-            }
-        }
     }
 }
 
@@ -350,7 +399,7 @@ fn session_out(
 #[async_trait]
 impl SessionStore for BedrockStore {
     async fn create_session(&self, req: CreateSession) -> Result<Session> {
-        self.retry(|_| {
+        with_retries(self.retry, |_| {
             let mut b = self.client.create_session();
             for (k, v) in &req.metadata {
                 b = b.session_metadata(k, v);
@@ -380,7 +429,7 @@ impl SessionStore for BedrockStore {
     }
 
     async fn get_session(&self, session: SessionRef) -> Result<Session> {
-        self.retry(|_| {
+        with_retries(self.retry, |_| {
             let f = self
                 .client
                 .get_session()
@@ -404,7 +453,7 @@ impl SessionStore for BedrockStore {
     }
 
     async fn list_sessions(&self, page: PageRequest) -> Result<Page<Session>> {
-        self.retry(|_| {
+        with_retries(self.retry, |_| {
             let f = self
                 .client
                 .list_sessions()
@@ -436,7 +485,7 @@ impl SessionStore for BedrockStore {
     }
 
     async fn update_session(&self, req: UpdateSession) -> Result<Session> {
-        self.retry(|_| {
+        with_retries(self.retry, |_| {
             let mut b = self
                 .client
                 .update_session()
@@ -465,7 +514,7 @@ impl SessionStore for BedrockStore {
     }
 
     async fn end_session(&self, session: SessionRef) -> Result<Session> {
-        self.retry(|attempt| {
+        with_retries(self.retry, |attempt| {
             let f = self
                 .client
                 .end_session()
@@ -499,7 +548,7 @@ impl SessionStore for BedrockStore {
     }
 
     async fn delete_session(&self, session: SessionRef) -> Result<()> {
-        self.retry(|attempt| {
+        with_retries(self.retry, |attempt| {
             let f = self
                 .client
                 .delete_session()
@@ -528,7 +577,7 @@ impl SessionStore for BedrockStore {
             .clone()
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let explicit = req.invocation_id.is_some();
-        self.retry(|attempt| {
+        with_retries(self.retry, |attempt| {
             let mut b = self
                 .client
                 .create_invocation()
@@ -573,7 +622,7 @@ impl SessionStore for BedrockStore {
         session: SessionRef,
         page: PageRequest,
     ) -> Result<Page<Invocation>> {
-        self.retry(|_| {
+        with_retries(self.retry, |_| {
             let f = self
                 .client
                 .list_invocations()
@@ -608,24 +657,23 @@ impl SessionStore for BedrockStore {
             .clone()
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let payload = to_sdk_payload(&req.payload)?;
-        let result = self
-            .retry(|_| {
-                let f = self
-                    .client
-                    .put_invocation_step()
-                    .session_identifier(&req.session.raw)
-                    .invocation_identifier(&req.invocation_id)
-                    .invocation_step_id(&step_id)
-                    .invocation_step_time(dt(req.time))
-                    .payload(payload.clone())
-                    .send();
-                async move {
-                    f.await
-                        .map(|o| o.invocation_step_id().to_string())
-                        .map_err(classify)
-                }
-            })
-            .await;
+        let result = with_retries(self.retry, |_| {
+            let f = self
+                .client
+                .put_invocation_step()
+                .session_identifier(&req.session.raw)
+                .invocation_identifier(&req.invocation_id)
+                .invocation_step_id(&step_id)
+                .invocation_step_time(dt(req.time))
+                .payload(payload.clone())
+                .send();
+            async move {
+                f.await
+                    .map(|o| o.invocation_step_id().to_string())
+                    .map_err(classify)
+            }
+        })
+        .await;
         match result {
             // "Already exists": ours if the stored step has the same content (a retried or repeated write).
             Err(e) if e.code == ErrorCode::Conflict => {
@@ -646,7 +694,7 @@ impl SessionStore for BedrockStore {
     }
 
     async fn get_invocation_step(&self, req: GetStep) -> Result<Step> {
-        self.retry(|_| {
+        with_retries(self.retry, |_| {
             let f = self
                 .client
                 .get_invocation_step()
@@ -684,7 +732,7 @@ impl SessionStore for BedrockStore {
     }
 
     async fn list_invocation_steps(&self, req: ListSteps) -> Result<Page<StepSummary>> {
-        self.retry(|_| {
+        with_retries(self.retry, |_| {
             let f = self
                 .client
                 .list_invocation_steps()
@@ -715,7 +763,7 @@ impl SessionStore for BedrockStore {
     }
 
     async fn tag_resource(&self, arn: ResourceArn, tags: BTreeMap<String, String>) -> Result<()> {
-        self.retry(|_| {
+        with_retries(self.retry, |_| {
             let mut b = self.client.tag_resource().resource_arn(&arn.raw);
             for (k, v) in &tags {
                 b = b.tags(k, v);
@@ -726,7 +774,7 @@ impl SessionStore for BedrockStore {
     }
 
     async fn untag_resource(&self, arn: ResourceArn, keys: Vec<String>) -> Result<()> {
-        self.retry(|_| {
+        with_retries(self.retry, |_| {
             let f = self
                 .client
                 .untag_resource()
@@ -739,7 +787,7 @@ impl SessionStore for BedrockStore {
     }
 
     async fn list_tags_for_resource(&self, arn: ResourceArn) -> Result<BTreeMap<String, String>> {
-        self.retry(|_| {
+        with_retries(self.retry, |_| {
             let f = self
                 .client
                 .list_tags_for_resource()

@@ -11,14 +11,13 @@ use pyo3::types::PyDict;
 
 use super::convert::{datetime_to_us, error_to_py, py_to_value, us_to_datetime, value_to_py};
 use super::runtime::{ForkAwareRuntime, InFlight, runtime};
-use crate::aws::{BedrockConfig, BedrockStore, RetryPolicy};
+use crate::aws::{BedrockConfig, RetryPolicy};
 use crate::clock::{Clock, ManualClock, SystemClock};
 use crate::error::Error;
 use crate::ops::{self, Operation};
 use crate::store::memory::MemoryStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Durability, SessionStore, StoreConfig};
-use crate::threads::{WithIndex, session_kept::SessionKeptIndex};
 use crate::value::Value;
 
 /// A clock for tests: moves only when told to.
@@ -92,19 +91,7 @@ fn open(spec: &Spec, cfg: &StoreConfig) -> PyResult<Arc<dyn SessionStore>> {
             SqliteStore::open(path, cfg.clone()).map(|s| Arc::new(s) as Arc<dyn SessionStore>)
         }
         Spec::Memory => MemoryStore::new(cfg.clone()).map(|s| Arc::new(s) as Arc<dyn SessionStore>),
-        Spec::Bedrock(b) => runtime()
-            .block_on(BedrockStore::connect((**b).clone()))
-            .and_then(|s| {
-                let store: Arc<dyn SessionStore> = Arc::new(s);
-                match &b.thread_index {
-                    Some(index) => SessionKeptIndex::new(store.clone(), index)
-                        .map(|i| {
-                            Arc::new(WithIndex::new(store, Arc::new(i))) as Arc<dyn SessionStore>
-                        })
-                        .map_err(|e| e.message),
-                    None => Ok(store),
-                }
-            }),
+        Spec::Bedrock(b) => runtime().block_on(crate::aws::open(b)),
     };
     store.map_err(PyOSError::new_err)
 }
@@ -321,7 +308,7 @@ impl PyNativeClient {
     #[allow(clippy::too_many_arguments)]
     #[pyo3(signature = (*, region=None, profile=None, access_key_id=None, secret_access_key=None,
         session_token=None, endpoint_url=None, connect_timeout=None, read_timeout=None, max_attempts=5,
-        total_timeout=60.0, thread_index=None))]
+        total_timeout=60.0, thread_index=None, dynamodb_endpoint_url=None))]
     fn open_bedrock(
         py: Python<'_>,
         region: Option<String>,
@@ -335,6 +322,7 @@ impl PyNativeClient {
         max_attempts: u32,
         total_timeout: f64,
         thread_index: Option<String>,
+        dynamodb_endpoint_url: Option<String>,
     ) -> PyResult<Self> {
         let secs = |name: &str, v: f64| {
             if v.is_finite() && v > 0.0 {
@@ -365,6 +353,7 @@ impl PyNativeClient {
                 ..RetryPolicy::default()
             },
             thread_index,
+            dynamodb_endpoint_url,
         };
         let spec = Spec::Bedrock(Box::new(cfg));
         let store = py.detach(|| open(&spec, &StoreConfig::default()))?;

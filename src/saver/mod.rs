@@ -595,11 +595,17 @@ impl Saver {
         let sid = self
             .create_thread_session(store, thread_id, BTreeMap::new(), BTreeMap::new())
             .await?;
-        let bound = index.bind(thread_id, &sid, false).await?;
+        let bound = match index.bind(thread_id, &sid, false).await {
+            Ok(bound) => bound,
+            Err(e) => {
+                // Refused (e.g. an id the index cannot key): leave nothing behind.
+                let _ = drop_session(store, &sid).await;
+                return Err(e);
+            }
+        };
         if bound != sid {
             // Another writer created the thread at the same time: use theirs, drop ours.
-            let _ = store.end_session(sref(&sid)).await;
-            let _ = store.delete_session(sref(&sid)).await;
+            let _ = drop_session(store, &sid).await;
         }
         self.remember_thread(thread_id, &bound);
         Ok(Some(bound))
@@ -1102,6 +1108,8 @@ impl Saver {
         ns: &str,
         checkpoint_id: Option<&str>,
     ) -> Result<Option<CheckpointRecord>> {
+        // A session just looked up in the index is current; a cached one may not be (see below).
+        let cached = self.cached_thread(thread_id).is_some();
         let Some(sid) = self.resolve_for_read(store, thread_id).await? else {
             return Ok(None);
         };
@@ -1112,7 +1120,7 @@ impl Saver {
                 None => self.load_latest(store, thread_id, &sid, ns).await,
             }
         };
-        let got = if self.round_trips {
+        let got = if self.round_trips && cached {
             // Over the network the cached session may be one another process has since moved the thread on
             // from (see `chain`): checked alongside the read (no added latency), read again only if so.
             let (newer, got) = futures::join!(
@@ -1529,8 +1537,16 @@ impl Saver {
         };
         match thread_id {
             Some(t) => {
+                let cached = self.cached_thread(t).is_some();
                 if let Some(sid) = self.resolve_for_read(store, t).await? {
-                    let sid = self.settle(&sid, t).await?;
+                    let mut sid = self.settle(&sid, t).await?;
+                    if self.round_trips && cached {
+                        // As in `get_tuple`: another process may have moved the thread on (one request).
+                        if let Some(now) = self.newer_session(store, t, &sid).await? {
+                            self.remember_thread(t, &now);
+                            sid = now;
+                        }
+                    }
                     cursor.threads.push_back((t.to_string(), sid));
                 }
                 cursor.sessions_done = true;
@@ -2030,6 +2046,9 @@ impl Saver {
             drop_session(store, &s).await?;
         }
         locked(&self.chains).remove(&sid);
+        if let Some(index) = store.thread_index() {
+            index.forget(thread_id, &sid).await?;
+        }
         Ok(())
     }
 

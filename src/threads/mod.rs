@@ -21,6 +21,7 @@ use crate::error::Result;
 use crate::model::*;
 use crate::store::SessionStore;
 
+pub mod dynamodb;
 pub mod session_kept;
 
 /// Maps thread ids to the current session of each thread.
@@ -37,6 +38,14 @@ pub trait ThreadIndex: Send + Sync + std::fmt::Debug {
     /// returns the session it is bound to afterwards: `to`, or what another writer bound first. Two
     /// writers that move one thread on at once thus agree on one next session.
     async fn rebind(&self, thread_id: &str, from: &str, to: &str) -> Result<String>;
+
+    /// Removes the binding of a deleted thread if it still names `session_id`. The embedded stores drop
+    /// bindings with their sessions, and a session-kept index cannot remove a step (a thread bound to a
+    /// deleted session is bound afresh on its next write), so only an index of its own storage acts.
+    async fn forget(&self, thread_id: &str, session_id: &str) -> Result<()> {
+        let _ = (thread_id, session_id);
+        Ok(())
+    }
 }
 
 /// A session store with a thread index beside it (the Bedrock backend with a session-kept or DynamoDB
