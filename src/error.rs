@@ -55,11 +55,50 @@ impl ErrorCode {
     }
 }
 
-/// An error of a session operation: an AWS code and a message for people.
+/// What an error is about, where our own code must tell cases of one AWS code apart (a missing session
+/// from a missing invocation, an id that exists from a closed session). The embedded stores set it where
+/// they raise the error; for the service's errors it is read from the message in one place,
+/// [`Reason::from_service`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Reason {
+    #[default]
+    Other,
+    /// ConflictException: an invocation or step id that is taken.
+    AlreadyExists,
+    /// ResourceNotFoundException: the session.
+    SessionNotFound,
+    /// ResourceNotFoundException: the invocation.
+    InvocationNotFound,
+    /// ResourceNotFoundException: the step.
+    StepNotFound,
+}
+
+impl Reason {
+    /// The reason of an error the service (or any endpoint speaking its API) returned, from its code and
+    /// message: the only place that reads the service's messages, which are no contract.
+    pub fn from_service(code: ErrorCode, message: &str) -> Reason {
+        match code {
+            ErrorCode::Conflict if message.contains("already exists") => Reason::AlreadyExists,
+            ErrorCode::ResourceNotFound if message.starts_with("Session") => {
+                Reason::SessionNotFound
+            }
+            ErrorCode::ResourceNotFound if message.starts_with("Invocation step") => {
+                Reason::StepNotFound
+            }
+            ErrorCode::ResourceNotFound if message.starts_with("Invocation") => {
+                Reason::InvocationNotFound
+            }
+            _ => Reason::Other,
+        }
+    }
+}
+
+/// An error of a session operation: an AWS code, a message for people, and what it is about.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct Error {
     pub code: ErrorCode,
     pub message: String,
+    pub reason: Reason,
 }
 
 impl fmt::Display for Error {
@@ -73,7 +112,26 @@ impl Error {
         Error {
             code,
             message: message.into(),
+            reason: Reason::Other,
         }
+    }
+    pub fn with_reason(mut self, reason: Reason) -> Self {
+        self.reason = reason;
+        self
+    }
+    /// The same error with `prefix: ` before its message (code and reason kept).
+    pub fn context(mut self, prefix: impl fmt::Display) -> Self {
+        self.message = format!("{prefix}: {}", self.message);
+        self
+    }
+    pub fn is_already_exists(&self) -> bool {
+        self.reason == Reason::AlreadyExists
+    }
+    pub fn is_session_not_found(&self) -> bool {
+        self.reason == Reason::SessionNotFound
+    }
+    pub fn is_invocation_not_found(&self) -> bool {
+        self.reason == Reason::InvocationNotFound
     }
     pub fn validation(message: impl Into<String>) -> Self {
         Error::new(ErrorCode::Validation, message)

@@ -107,8 +107,9 @@ pub(crate) fn classify<E: ProvideErrorMetadata + std::fmt::Debug>(
             let retryable = matches!(code, ErrorCode::Throttling | ErrorCode::InternalServer)
                 || status >= 500
                 || status == 429;
+            let reason = crate::error::Reason::from_service(code, &message);
             Attempt {
-                error: Error::new(code, message),
+                error: Error::new(code, message).with_reason(reason),
                 retryable,
             }
         }

@@ -23,9 +23,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
-use super::{
-    LIST_BATCH, PutWrites, Rec, Saver, drop_session, is_already_exists, is_code, locked, sref,
-};
+use super::{LIST_BATCH, PutWrites, Rec, Saver, drop_session, is_code, locked, sref};
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::{CreateInvocation, CreateSession, ResourceArn, SessionStatus, UpdateSession};
 use crate::saver::{CheckpointRecord, layout, layout::Envelope};
@@ -68,7 +66,7 @@ impl Saver {
     ) -> Result<bool> {
         match e.code {
             ErrorCode::ServiceQuotaExceeded => Ok(true),
-            ErrorCode::Conflict if !is_already_exists(e) => {
+            ErrorCode::Conflict if !e.is_already_exists() => {
                 match store.get_session(sref(sid)).await {
                     Ok(s) => Ok(s.status != SessionStatus::Active),
                     Err(_) => Ok(false),
@@ -226,7 +224,7 @@ impl Saver {
             .await;
         match claimed {
             Ok(_) => Ok(None),
-            Err(e) if is_already_exists(&e) => {
+            Err(e) if e.is_already_exists() => {
                 // The claimer names its successor in `old` right after seeding it.
                 for _ in 0..1500 {
                     let next = self.follow_next(store, old).await?;

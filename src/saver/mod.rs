@@ -128,17 +128,6 @@ fn text_payload(text: String) -> Payload {
     }
 }
 
-/// "Session ... not found": the thread's session was deleted. (The store's codes do not tell a missing
-/// session from a missing invocation; its messages do.)
-fn is_deleted_session(e: &Error) -> bool {
-    is_code(e, ErrorCode::ResourceNotFound) && e.message.starts_with("Session")
-}
-
-/// An id that already exists (ConflictException "... already exists ...").
-fn is_already_exists(e: &Error) -> bool {
-    is_code(e, ErrorCode::Conflict) && e.message.contains("already exists")
-}
-
 /// What a record is: a checkpoint, or the writes of one put_writes call (their step id fixed once).
 pub(crate) enum RecKind {
     Checkpoint {
@@ -697,7 +686,7 @@ impl Saver {
             .await
         {
             Ok(_) => Ok(()),
-            Err(e) if is_already_exists(&e) => Ok(()),
+            Err(e) if e.is_already_exists() => Ok(()),
             Err(e) => Err(e),
         }
     }
@@ -719,7 +708,7 @@ impl Saver {
             locked(&self.invocations).insert(key.clone());
         }
         let out = match store.put_invocation_step(step()).await {
-            Err(e) if is_code(&e, ErrorCode::ResourceNotFound) && !is_deleted_session(&e) => {
+            Err(e) if is_code(&e, ErrorCode::ResourceNotFound) && !e.is_session_not_found() => {
                 let inv = layout::namespace_invocation_id(ns);
                 self.create_ns_invocation(store, sid, &inv, ns).await?;
                 store.put_invocation_step(step()).await
@@ -736,7 +725,7 @@ impl Saver {
     fn thread_error(thread_id: &str, e: Error) -> Error {
         match e.code {
             ErrorCode::Conflict | ErrorCode::ServiceQuotaExceeded => {
-                Error::new(e.code, format!("thread {thread_id:?}: {}", e.message))
+                e.context(format_args!("thread {thread_id:?}"))
             }
             _ => e,
         }
@@ -794,7 +783,7 @@ impl Saver {
                 .map_err(|e| Self::thread_error(thread_id, e))?
                 .expect("created");
             match write(sid.clone()).await {
-                Err(e) if is_deleted_session(&e) && !recovered => {
+                Err(e) if e.is_session_not_found() && !recovered => {
                     recovered = true;
                     self.recover_deleted_thread(store, thread_id).await?;
                 }
@@ -1022,7 +1011,7 @@ impl Saver {
                     return Ok(());
                 }
                 // A random id met another: draw again.
-                Err(e) if is_already_exists(&e) && attempt < 3 => attempt += 1,
+                Err(e) if e.is_already_exists() && attempt < 3 => attempt += 1,
                 Err(e) => return Err(e),
             }
         }
@@ -1054,7 +1043,7 @@ impl Saver {
                 self.remember_step(sid, &inv, &main, vec![rec.cached()], rec.json.len());
                 Ok(())
             }
-            Err(e) if is_already_exists(&e) => {
+            Err(e) if e.is_already_exists() => {
                 // The same checkpoint put again with other content: steps are immutable, so a revision
                 // step is added and readers take the newest.
                 let mut revision = env.clone();
@@ -1095,7 +1084,7 @@ impl Saver {
                 Ok(())
             }
             // Regular writes are insert-or-ignore: the step of an earlier identical call stands.
-            Err(e) if is_already_exists(&e) => Ok(()),
+            Err(e) if e.is_already_exists() => Ok(()),
             Err(e) => Err(e),
         }
     }
@@ -1139,7 +1128,7 @@ impl Saver {
         };
         match got {
             // A deleted thread that an index kept in sessions still points at.
-            Err(e) if is_deleted_session(&e) => {
+            Err(e) if e.is_session_not_found() => {
                 self.forget_thread(thread_id);
                 Ok(None)
             }
@@ -1168,10 +1157,7 @@ impl Saver {
                 .await;
             let page = match page {
                 Ok(p) => p,
-                Err(e)
-                    if is_code(&e, ErrorCode::ResourceNotFound)
-                        && e.message.starts_with("Invocation") =>
-                {
+                Err(e) if e.is_invocation_not_found() => {
                     return Ok(None);
                 }
                 Err(e) => return Err(e),

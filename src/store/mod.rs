@@ -84,12 +84,14 @@ pub(crate) fn require_writable(session_id: &str, status: SessionStatus, what: &s
 
 pub(crate) fn not_found_session(raw: &str) -> crate::error::Error {
     crate::error::Error::not_found(format!("Session {raw} was not found"))
+        .with_reason(crate::error::Reason::SessionNotFound)
 }
 
 pub(crate) fn not_found_invocation(session_id: &str, invocation_id: &str) -> crate::error::Error {
     crate::error::Error::not_found(format!(
         "Invocation {invocation_id} was not found in session {session_id}"
     ))
+    .with_reason(crate::error::Reason::InvocationNotFound)
 }
 
 pub(crate) fn not_found_step(
@@ -100,6 +102,7 @@ pub(crate) fn not_found_step(
     crate::error::Error::not_found(format!(
         "Invocation step {step_id} was not found in invocation {invocation_id} of session {session_id}"
     ))
+    .with_reason(crate::error::Reason::StepNotFound)
 }
 
 pub(crate) fn already_ended(session_id: &str) -> crate::error::Error {
@@ -116,6 +119,7 @@ pub(crate) fn invocation_exists(session_id: &str, invocation_id: &str) -> crate:
     crate::error::Error::conflict(format!(
         "Invocation {invocation_id} already exists in session {session_id}"
     ))
+    .with_reason(crate::error::Reason::AlreadyExists)
 }
 
 /// A step id that exists with other content (a retry of the same step is a success instead).
@@ -123,6 +127,7 @@ pub(crate) fn step_conflict(session_id: &str, step_id: &str) -> crate::error::Er
     crate::error::Error::conflict(format!(
         "Invocation step {step_id} already exists in session {session_id} with other content"
     ))
+    .with_reason(crate::error::Reason::AlreadyExists)
 }
 
 pub(crate) fn step_quota(session_id: &str, cfg: &StoreConfig) -> crate::error::Error {

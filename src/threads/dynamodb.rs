@@ -131,10 +131,7 @@ impl DynamoIndex {
     }
 
     fn err(&self, e: Error) -> Error {
-        Error::new(
-            e.code,
-            format!("thread index table {}: {}", self.table, e.message),
-        )
+        e.context(format_args!("thread index table {}", self.table))
     }
 
     fn key(&self, thread_id: &str) -> Result<HashMap<String, AttributeValue>> {

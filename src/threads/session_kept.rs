@@ -68,11 +68,7 @@ impl SessionKeptIndex {
                 .next()
                 .filter(|s| is_uuid(&s.step_id))
                 .map(|s| (s.step_id, s.time))),
-            Err(e)
-                if e.code == ErrorCode::ResourceNotFound && e.message.starts_with("Invocation") =>
-            {
-                Ok(None)
-            }
+            Err(e) if e.is_invocation_not_found() => Ok(None),
             Err(e) if e.code == ErrorCode::ResourceNotFound => Err(Error::not_found(format!(
                 "the thread index session {} was not found",
                 self.index.raw
@@ -115,9 +111,7 @@ impl SessionKeptIndex {
             .await
         {
             Ok(_) => Ok(true),
-            Err(e) if e.code == ErrorCode::Conflict && e.message.contains("already exists") => {
-                Ok(false)
-            }
+            Err(e) if e.is_already_exists() => Ok(false),
             Err(e) => Err(index_error(&self.index.raw, e)),
         }
     }
@@ -125,10 +119,9 @@ impl SessionKeptIndex {
 
 fn index_error(index: &str, e: Error) -> Error {
     match e.code {
-        ErrorCode::Conflict | ErrorCode::ServiceQuotaExceeded => Error::new(
-            e.code,
-            format!("thread index session {index}: {}", e.message),
-        ),
+        ErrorCode::Conflict | ErrorCode::ServiceQuotaExceeded => {
+            e.context(format_args!("thread index session {index}"))
+        }
         _ => e,
     }
 }
@@ -192,7 +185,7 @@ impl ThreadIndex for SessionKeptIndex {
             .await;
         let winner = match put {
             Ok(_) => to.to_string(),
-            Err(e) if e.code == ErrorCode::Conflict && e.message.contains("already exists") => {
+            Err(e) if e.is_already_exists() => {
                 let step = self
                     .inner
                     .get_invocation_step(GetStep {
@@ -228,8 +221,7 @@ impl ThreadIndex for SessionKeptIndex {
                 .put_binding(thread_id, &winner, now_us().max(newest + 1))
                 .await
             {
-                Err(e) if e.code == ErrorCode::Conflict && e.message.contains("already exists") => {
-                }
+                Err(e) if e.is_already_exists() => {}
                 other => other?,
             }
         }
