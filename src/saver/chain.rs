@@ -21,25 +21,16 @@
 //!   the new thread id) or a thread index.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::time::Duration;
 
 use super::{LIST_BATCH, PutWrites, Rec, Saver, drop_session, is_code, locked, sref};
 use crate::error::{Error, ErrorCode, Result};
-use crate::model::{CreateInvocation, CreateSession, ResourceArn, SessionStatus, UpdateSession};
+use crate::model::{CreateSession, ResourceArn, SessionStatus};
 use crate::saver::{CheckpointRecord, layout, layout::Envelope};
 use crate::store::SessionStore;
+use crate::threads::successor;
 
 /// Predecessors a generation lists in its metadata (each id takes 37 of a value's 5,000 characters).
 pub const MAX_LISTED_PREVIOUS: usize = 100;
-
-/// The invocation that claims the right to move a session's thread on (no thread index).
-fn claim_invocation_id(sid: &str) -> String {
-    crate::ids::derived_id(
-        0x6e65_7874_6765_6e65_7261_7469_6f6e_0001,
-        sid.as_bytes(),
-        0x4E,
-    )
-}
 
 /// The predecessors listed in a session's metadata, newest first, and its generation number.
 fn links(metadata: &BTreeMap<String, String>) -> (Vec<String>, usize) {
@@ -114,24 +105,6 @@ impl Saver {
         Ok(chain)
     }
 
-    /// The newest session of a thread whose id is a session id: its successors are named in the
-    /// metadata of each (`langgraph:next`).
-    pub(super) async fn follow_next(&self, store: &dyn SessionStore, sid: &str) -> Result<String> {
-        let mut at = sid.to_string();
-        for _ in 0..100_000 {
-            let s = match store.get_session(sref(&at)).await {
-                Ok(s) => s,
-                Err(e) if is_code(&e, ErrorCode::ResourceNotFound) && at != sid => return Ok(at),
-                Err(e) => return Err(e),
-            };
-            match s.metadata.get(layout::META_NEXT) {
-                Some(next) if *next != at => at = next.clone(),
-                _ => return Ok(at),
-            }
-        }
-        Ok(at)
-    }
-
     /// The thread's session when it is no longer `sid` (another process moved the thread on), else `None`.
     pub(super) async fn newer_session(
         &self,
@@ -148,7 +121,7 @@ impl Saver {
         if !s.metadata.contains_key(layout::META_NEXT) {
             return Ok(None);
         }
-        let newest = self.follow_next(store, sid).await?;
+        let newest = successor::follow(store, sid, layout::META_NEXT).await?;
         Ok((newest != sid).then_some(newest))
     }
 
@@ -176,7 +149,7 @@ impl Saver {
         // Another process may have moved it on already.
         let current = match bound {
             Some(b) => b,
-            None => self.follow_next(store, old).await?,
+            None => successor::follow(store, old, layout::META_NEXT).await?,
         };
         if current != old {
             self.remember_thread(thread_id, &current);
@@ -197,7 +170,7 @@ impl Saver {
                 .rebind(thread_id, old, &new)
                 .await?
         } else {
-            self.point_to_successor(store, old, &new).await?;
+            successor::point(store, old, &new, layout::META_NEXT).await?;
             new.clone()
         };
         if winner != new {
@@ -207,65 +180,36 @@ impl Saver {
         Ok(winner)
     }
 
-    /// No thread index: the right to move the thread on from `old` is claimed by creating one invocation in
-    /// it (a second writer's is refused). `None`: ours to do; else the successor another writer made.
+    /// No thread index: the right to move the thread on from `old` is claimed in it (see
+    /// [`successor`]). `None`: ours to do; else the successor another writer made.
     async fn claim_successor(
         &self,
         store: &dyn SessionStore,
         thread_id: &str,
         old: &str,
     ) -> Result<Option<String>> {
-        let claimed = store
-            .create_invocation(CreateInvocation {
-                session: sref(old),
-                invocation_id: Some(claim_invocation_id(old)),
-                description: Some("langgraph: the thread moves on to a new session".into()),
-            })
-            .await;
+        let claimed = successor::claim(
+            store,
+            old,
+            layout::META_NEXT,
+            "langgraph: the thread moves on to a new session",
+            &format!("thread {thread_id:?}"),
+        )
+        .await;
         match claimed {
-            Ok(_) => Ok(None),
-            Err(e) if e.is_already_exists() => {
-                // The claimer names its successor in `old` right after seeding it.
-                for _ in 0..1500 {
-                    let next = self.follow_next(store, old).await?;
-                    if next != old {
-                        return Ok(Some(next));
-                    }
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
+            Ok(successor::Claim::Ours) => Ok(None),
+            Ok(successor::Claim::Theirs(next)) => Ok(Some(next)),
+            Err(e) if e.code == ErrorCode::Conflict && !e.is_already_exists() => {
                 Err(Error::conflict(format!(
-                    "thread {thread_id:?}: another writer claimed the move from session {old} to a new \
-                     session and did not finish it within 30 s"
+                    "thread {thread_id:?}: its session {old} no longer accepts writes ({}), and the thread id is \
+                     that session's id, with no thread index to find a successor by: call \
+                     continue_thread({thread_id:?}) to carry the thread on in a new session (it returns the new \
+                     thread id; the history stays readable through it), or use a store with a thread index",
+                    e.message
                 )))
             }
-            Err(e) if e.code == ErrorCode::Conflict => Err(Error::conflict(format!(
-                "thread {thread_id:?}: its session {old} no longer accepts writes ({}), and the thread id is \
-                 that session's id, with no thread index to find a successor by: call \
-                 continue_thread({thread_id:?}) to carry the thread on in a new session (it returns the new \
-                 thread id; the history stays readable through it), or use a store with a thread index",
-                e.message
-            ))),
             Err(e) => Err(e),
         }
-    }
-
-    /// Names the successor in the old session's metadata (kept: its own keys), for readers to follow.
-    async fn point_to_successor(
-        &self,
-        store: &dyn SessionStore,
-        old: &str,
-        new: &str,
-    ) -> Result<()> {
-        let s = store.get_session(sref(old)).await?;
-        let mut metadata = s.metadata;
-        metadata.insert(layout::META_NEXT.into(), new.into());
-        store
-            .update_session(UpdateSession {
-                session: sref(old),
-                metadata: Some(metadata),
-            })
-            .await?;
-        Ok(())
     }
 
     /// A new session continuing the chain whose newest session is `old`: it lists its predecessors, keeps

@@ -30,6 +30,7 @@ use crate::model::{
     PutStep, SessionRef, StepSummary,
 };
 use crate::store::SessionStore;
+use crate::threads::successor;
 use crate::validate::{self, is_uuid};
 use layout::{Envelope, StepKind, Typed};
 
@@ -562,7 +563,7 @@ impl Saver {
                 Ok(s) => {
                     // The thread may have moved on to newer sessions (see `chain`).
                     let newest = match s.metadata.get(layout::META_NEXT) {
-                        Some(_) => self.follow_next(store, &s.id).await?,
+                        Some(_) => successor::follow(store, &s.id, layout::META_NEXT).await?,
                         None => s.id,
                     };
                     self.remember_thread(thread_id, &newest);

@@ -10,7 +10,9 @@
 //! - [`session_kept`]: an index kept in sessions of the API itself (Amazon Bedrock without other
 //!   services), a chain of index sessions that moves on when one is full;
 //! - [`dynamodb`]: an index in a DynamoDB table (the AWS SDK for Rust), without a session's limits;
-//! - [`WithIndex`]: any session store combined with any index, which is what the saver is given.
+//! - [`WithIndex`]: any session store combined with any index, which is what the saver is given;
+//! - [`successor`]: how a session names its successor where no index can (a claim invocation and a
+//!   metadata key), used by threads whose id is a session id and by the session-kept index itself.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -23,6 +25,7 @@ use crate::store::SessionStore;
 
 pub mod dynamodb;
 pub mod session_kept;
+pub mod successor;
 
 /// Maps thread ids to the current session of each thread.
 #[async_trait]
