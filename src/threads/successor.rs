@@ -92,17 +92,27 @@ pub async fn point(store: &dyn SessionStore, old: &str, new: &str, key: &str) ->
 /// The newest session of the succession that `sid` starts (`sid` itself when none names a successor). A
 /// successor deleted by hand ends the succession at its predecessor.
 pub async fn follow(store: &dyn SessionStore, sid: &str, key: &str) -> Result<String> {
-    let mut at = sid.to_string();
+    let all = successors(store, sid, key).await?;
+    Ok(all.last().cloned().unwrap_or_else(|| sid.to_string()))
+}
+
+/// The succession that `sid` starts, `sid` first.
+pub async fn successors(store: &dyn SessionStore, sid: &str, key: &str) -> Result<Vec<String>> {
+    let mut out = vec![sid.to_string()];
     for _ in 0..100_000 {
-        let s = match store.get_session(sref(&at)).await {
+        let at = out.last().expect("not empty");
+        let s = match store.get_session(sref(at)).await {
             Ok(s) => s,
-            Err(e) if e.code == ErrorCode::ResourceNotFound && at != sid => return Ok(at),
+            Err(e) if e.code == ErrorCode::ResourceNotFound && out.len() > 1 => {
+                out.pop();
+                return Ok(out);
+            }
             Err(e) => return Err(e),
         };
         match s.metadata.get(key) {
-            Some(next) if *next != at => at = next.clone(),
-            _ => return Ok(at),
+            Some(next) if *next != *at && !out.contains(next) => out.push(next.clone()),
+            _ => return Ok(out),
         }
     }
-    Ok(at)
+    Ok(out)
 }
