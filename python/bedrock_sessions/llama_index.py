@@ -619,8 +619,8 @@ class _Generations:
                 raise _with_context(
                     r,
                     f"key {key!r} (generation {gen}) needs a session of its own: on Amazon Bedrock pass "
-                    "thread_index=<an index session id> to SessionClient.bedrock(), or use session ids as keys "
-                    "(then a session that expires or fills up cannot be replaced)",
+                    "thread_index=\"dynamodb:<table>\" (or an index session id) to SessionClient.bedrock(), "
+                    "or use session ids as keys (then a session that expires or fills up cannot be replaced)",
                 )
             raise r
         return r
@@ -1334,8 +1334,8 @@ class _StoreMixin:
 
     @classmethod
     def bedrock(cls, **kwargs: Any) -> Any:
-        """On Amazon Bedrock: ``SessionClient.bedrock`` arguments (``thread_index=`` an index session id for
-        arbitrary keys) and the store's options."""
+        """On Amazon Bedrock: ``SessionClient.bedrock`` arguments (``thread_index="dynamodb:<table>"`` or an index
+        session id, for arbitrary keys) and the store's options."""
         names = {"namespace", "max_staleness", "snapshot_every", "max_steps_per_session", "max_step_bytes",
                  "idle_timeout", "clock"}
         store_opts = {k: kwargs.pop(k) for k in list(kwargs) if k in names}
