@@ -22,7 +22,8 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use super::{LIST_BATCH, PutWrites, Rec, Saver, drop_session, is_code, locked, sref};
+use super::write::Rec;
+use super::{LIST_BATCH, PutWrites, Saver, drop_session, is_code, locked, sref};
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::{CreateSession, ResourceArn, SessionStatus};
 use crate::saver::{CheckpointRecord, layout, layout::Envelope};

@@ -25,8 +25,9 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, oneshot};
 
+use super::Saver;
 use super::layout;
-use super::{Rec, RecKind, Saver};
+use super::write::{Rec, RecKind};
 use crate::error::{Error, Result};
 use crate::store::SessionStore;
 

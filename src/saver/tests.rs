@@ -1,6 +1,9 @@
+use super::layout::{Envelope, StepKind};
 use super::*;
+use crate::model::{ContentBlock, GetStep, ListSteps, PageRequest};
 use crate::store::StoreConfig;
 use crate::store::sqlite::SqliteStore;
+use futures::future::join_all;
 
 fn typed(s: &str) -> Typed {
     Typed("json".into(), s.as_bytes().to_vec())
