@@ -3,7 +3,7 @@
 //! everything else — envelopes, base64, JSON, ids, merging writes, concurrency — happens here.
 //!
 //! Round trips (every store call is one on the HTTP backends):
-//! - `put`: CreateInvocation (once per checkpoint) then PutInvocationStep.
+//! - `put`: CreateInvocation (once per session and namespace) then PutInvocationStep.
 //! - `put_writes`: one PutInvocationStep.
 //! - `get_tuple` by id: ListInvocationSteps of the checkpoint's invocation, then its steps fetched at once.
 //! - `get_tuple` latest: ListInvocationSteps of the session (newest first, usually one page), then the
@@ -28,7 +28,7 @@
 //!   stored history (steps are immutable: removing some rewrites the rest).
 //! - `chain.rs`: a thread's generations: rollover to a new session when its session is full, expired or
 //!   ended.
-//! - `threads.rs`: which session a thread is in (`resolve`), `create_thread`.
+//! - `resolve.rs`: which session a thread is in (`resolve`), `create_thread`.
 //! - `cache.rs`: what this process remembers: the steps it wrote, thread → session bindings.
 //! - `layout.rs`: the stored format ("bs1"): envelopes, step and invocation ids, batches, compression,
 //!   and the replaced saver's envelopes.
@@ -41,8 +41,8 @@ pub mod layout;
 mod legacy;
 mod list;
 mod read;
+mod resolve;
 mod rewrite;
-mod threads;
 mod write;
 
 use std::collections::{HashMap, HashSet};

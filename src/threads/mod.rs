@@ -1,5 +1,5 @@
 //! Threads: a thread id (a LangGraph thread, a LlamaIndex chat key, a workflow run) names a chain of
-//! sessions, its generations (see [`crate::saver::chain`] for how a thread moves on). Where a thread id is
+//! sessions, its generations (`src/saver/chain.rs` tells how a thread moves on). Where a thread id is
 //! not itself a session id, a **thread index** maps it to the thread's current session. This module is
 //! that index:
 //!
