@@ -153,19 +153,20 @@ impl Error {
 impl From<rusqlite::Error> for Error {
     fn from(e: rusqlite::Error) -> Self {
         // A busy database after the busy timeout is a throttle the caller may retry, not a bug.
-        if let rusqlite::Error::SqliteFailure(f, _) = &e {
-            if matches!(
-                f.code,
-                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
-            ) {
-                return Error::new(
-                    ErrorCode::Throttling,
-                    format!("the session store is busy: {e}"),
-                );
-            }
+        if is_busy(&e) {
+            return Error::new(
+                ErrorCode::Throttling,
+                format!("the session store is busy: {e}"),
+            );
         }
         Error::internal(format!("session store failure: {e}"))
     }
+}
+
+/// SQLite's "busy" or "locked": another connection holds the lock.
+pub(crate) fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

@@ -426,3 +426,46 @@ def test_delete_removes_rows_from_the_file(tmp_path):
     client.delete_session(sessionIdentifier=sid)
     assert _row_counts(path) == baseline
     client.close()
+
+
+OPENER = """
+import os, sys, time
+from bedrock_sessions import SessionClient
+folder, rounds = sys.argv[1], int(sys.argv[2])
+print("ready", flush=True)
+for r in range(rounds):
+    go = os.path.join(folder, f"go-{r}")
+    deadline = time.monotonic() + 60
+    while not os.path.exists(go):
+        if time.monotonic() > deadline:
+            sys.exit("no go")
+        time.sleep(0.0005)
+    try:
+        SessionClient.local(os.path.join(folder, f"new-{r}.db")).close()
+        print("ok", flush=True)
+    except Exception as e:
+        print(repr(e).replace("\\n", " "), flush=True)
+"""
+
+
+def test_processes_opening_a_new_file_at_once_all_succeed(tmp_path):
+    """Processes starting together on a file that does not exist yet (switching it to WAL and creating the schema
+    can answer "locked" without waiting on the busy timeout): every open succeeds, in every round."""
+    n, rounds = 6, 20
+    procs = [spawn(OPENER, tmp_path, rounds, stderr_path=tmp_path / f"opener{k}.err") for k in range(n)]
+    outcomes = []
+    try:
+        readers = [LineReader(p) for p in procs]
+        deadline = time.monotonic() + WAIT
+        for r in readers:
+            assert r.readline(deadline) == "ready"
+        for r in range(rounds):
+            (tmp_path / f"go-{r}").touch()
+            outcomes += [reader.readline(deadline) for reader in readers]
+    finally:
+        codes = [finish(p) for p in procs]
+    assert codes == [0] * n, [(tmp_path / f"opener{k}.err").read_text() for k in range(n)]
+    failed = [o for o in outcomes if o != "ok"]
+    assert len(outcomes) == n * rounds and not failed, failed[:3]
+    assert all(SessionClient.local(str(tmp_path / f"new-{r}.db")).list_sessions()["sessionSummaries"] == []
+               for r in range(rounds))

@@ -125,10 +125,25 @@ impl SqliteStore {
         cfg.validate()?;
         configure_sqlite();
         let path = path.as_ref().to_path_buf();
-        let writer = open_connection(&path, &cfg)
-            .map_err(|e| format!("cannot open session store {}: {e}", path.display()))?;
-        migrate(&writer)
-            .map_err(|e| format!("cannot open session store {}: {e}", path.display()))?;
+        let failed = |e: &dyn std::fmt::Display| {
+            format!("cannot open session store {}: {e}", path.display())
+        };
+        // Processes opening a new file at the same moment: switching it to WAL and creating the schema
+        // can answer "locked" at once, without waiting on the busy handler: tried again until the busy
+        // timeout.
+        let start = std::time::Instant::now();
+        let writer = loop {
+            let opened =
+                open_connection(&path, &cfg).and_then(|c| migrate_locked(&c).map(|m| (c, m)));
+            match opened {
+                Ok((c, Ok(()))) => break c,
+                Ok((_, Err(e))) => return Err(failed(&e)),
+                Err(e) if crate::error::is_busy(&e) && start.elapsed() < cfg.busy_timeout => {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(e) => return Err(failed(&e)),
+            }
+        };
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 cfg,
@@ -362,6 +377,11 @@ fn open_connection(path: &Path, cfg: &StoreConfig) -> rusqlite::Result<Connectio
 }
 
 fn migrate(conn: &Connection) -> std::result::Result<(), String> {
+    migrate_locked(conn).map_err(|e| e.to_string())?
+}
+
+/// The schema brought up to date: an SQLite error (busy, ...) outside, a refusal inside.
+fn migrate_locked(conn: &Connection) -> rusqlite::Result<std::result::Result<(), String>> {
     let run = || -> rusqlite::Result<std::result::Result<(), String>> {
         // IMMEDIATE: two processes opening a new file at once must not both create the schema.
         conn.execute_batch("BEGIN IMMEDIATE")?;
@@ -382,7 +402,7 @@ fn migrate(conn: &Connection) -> std::result::Result<(), String> {
         conn.execute_batch("COMMIT")?;
         Ok(Ok(()))
     };
-    run().map_err(|e| e.to_string())?
+    run()
 }
 
 // ---------------------------------------------------------------------------------------------
