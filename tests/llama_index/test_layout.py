@@ -322,3 +322,30 @@ def test_bedrock_constructors(make_backend: Any) -> None:
     wf = SessionWorkflowStore.bedrock(**args)
     wf.save("k", "r", {"x": 1})
     assert SessionWorkflowStore.bedrock(**args).load_dict("k", "r") == {"x": 1}
+
+
+@pytest.mark.parametrize("kind", ["memory", "bedrock"])
+def test_memory_over_300_turns_with_a_small_step_quota(kind: str, make_backend: Any) -> None:
+    """LlamaIndex's ``Memory`` over one key for 300 turns (600 messages) with 12 steps per session: the key moves on
+    to new sessions dozens of times, and every message stays there, in order, for this process and a fresh one."""
+    from llama_index.core.memory import Memory
+
+    backend = make_backend(kind, max_steps_per_session=12)
+    opts = dict(max_steps_per_session=12, snapshot_every=4)
+
+    async def main() -> None:
+        store = SessionDBChatStore(backend.client(), **opts)
+        mem = Memory.from_defaults(session_id="long", chat_store=store, token_limit=1_000_000)
+        sessions = set()
+        for i in range(300):
+            await mem.aput(msg(f"question {i}"))
+            await mem.aput(msg(f"answer {i}", role="assistant"))
+            sessions.add(store.session_of("long"))
+        assert len(sessions) >= 20, len(sessions)
+        want = [t for i in range(300) for t in (f"question {i}", f"answer {i}")]
+        assert [m.content for m in await mem.aget_all()] == want
+        fresh = Memory.from_defaults(session_id="long", chat_store=SessionDBChatStore(backend.client(), **opts),
+                                     token_limit=1_000_000)
+        assert [m.content for m in await fresh.aget_all()] == want
+
+    asyncio.run(main())
