@@ -54,8 +54,12 @@ pub struct ListCursor {
     sessions_token: Option<String>,
     sessions_done: bool,
     queue: VecDeque<Item>,
-    /// Steps of checkpoints (revisions, writes) whose checkpoint is in a batch: (session, tag) → steps.
-    orphans: HashMap<(String, layout::Tag), Vec<StepSummary>>,
+    /// Steps of checkpoints (revisions, writes) whose checkpoint is in a batch, by checkpoint tag: the
+    /// sessions (generations) holding some, and their steps there.
+    orphans: HashMap<layout::Tag, Vec<(String, Vec<StepSummary>)>>,
+    /// Writes loaded in a window whose checkpoint was not (it is in an older batch, listed later):
+    /// they join it in a later window. (thread, ns, checkpoint id) → (time, envelopes).
+    pending: HashMap<(String, String, String), (i64, Vec<Envelope>)>,
     /// List the given session alone, not its thread's chain (the seeds of a new generation).
     single_session: bool,
     /// Per session of a chain: the checkpoints that a newer generation holds too (its copy wins).
@@ -219,6 +223,7 @@ impl Saver {
             self.generations(store, &newest).await?
         };
         cursor.orphans.clear();
+        cursor.pending.clear();
         let mut items = Vec::new();
         // Checkpoints with a step of their own in a newer generation.
         let mut newer: HashSet<layout::Tag> = HashSet::new();
@@ -244,17 +249,18 @@ impl Saver {
             }
             newer.extend(here);
         }
-        // Writes of a checkpoint kept in another generation than the checkpoint's listed step.
-        if !strays.is_empty() {
-            for item in items.iter_mut() {
-                if let Item::Entry(e) = item {
-                    let Some(first) = e.steps.first() else {
-                        continue;
-                    };
-                    if let Some(more) = strays.remove(&layout::classify_step(&first.step_id).1) {
-                        e.later
-                            .extend(more.into_iter().filter(|(s, _)| *s != e.session_id));
-                    }
+        // Writes of a checkpoint kept in another generation than the checkpoint's listed step join its
+        // entry; the steps of a checkpoint that has an entry are no orphans (they would be read twice).
+        for item in items.iter_mut() {
+            if let Item::Entry(e) = item {
+                let Some(first) = e.steps.first() else {
+                    continue;
+                };
+                let tag = layout::classify_step(&first.step_id).1;
+                cursor.orphans.remove(&tag);
+                if let Some(more) = strays.remove(&tag) {
+                    e.later
+                        .extend(more.into_iter().filter(|(s, _)| *s != e.session_id));
                 }
             }
         }
@@ -362,7 +368,11 @@ impl Saver {
                                     .push((sid.to_string(), rest));
                             }
                             if !newer.contains(&cp_tag) {
-                                cursor.orphans.insert((sid.to_string(), cp_tag), group);
+                                cursor
+                                    .orphans
+                                    .entry(cp_tag)
+                                    .or_default()
+                                    .push((sid.to_string(), group));
                             }
                             continue;
                         }
@@ -520,7 +530,7 @@ impl Saver {
         );
         // (thread, ns, checkpoint id) → (fallback time, envelopes), whichever generations they come from.
         type Key = (String, String, String);
-        let mut groups: HashMap<Key, (i64, Vec<Envelope>)> = HashMap::new();
+        let mut groups: HashMap<Key, (i64, Vec<Envelope>)> = std::mem::take(&mut cursor.pending);
         let mut more: Vec<(String, String, i64, Vec<StepSummary>)> = Vec::new();
         let superseded = std::mem::take(&mut cursor.superseded);
         let place = |groups: &mut HashMap<Key, (i64, Vec<Envelope>)>,
@@ -550,10 +560,11 @@ impl Saver {
         for ((thread, _, time, _, sid), envs) in units.iter().zip(fetched) {
             for env in envs? {
                 if let Envelope::Checkpoint(c) = &env {
-                    // A checkpoint found in a batch: its own steps (revisions, writes) too.
+                    // A checkpoint found in a batch: its own steps (revisions, writes) too, in
+                    // whichever generations hold them.
                     let tag = layout::checkpoint_tag(&c.checkpoint_id);
-                    if let Some(steps) = cursor.orphans.remove(&(sid.clone(), tag)) {
-                        more.push((thread.clone(), sid.clone(), *time, steps));
+                    for (in_sid, steps) in cursor.orphans.remove(&tag).unwrap_or_default() {
+                        more.push((thread.clone(), in_sid, *time, steps));
                     }
                 }
                 place(&mut groups, thread, sid, *time, env);
@@ -572,6 +583,11 @@ impl Saver {
         cursor.superseded = superseded;
         let mut out: Vec<((i64, String), CheckpointRecord)> = Vec::new();
         for ((thread, ns, cp), (time, envs)) in groups {
+            if !envs.iter().any(|e| matches!(e, Envelope::Checkpoint(_))) {
+                // Writes ahead of their checkpoint's window (in a newer batch, or generation).
+                cursor.pending.insert((thread, ns, cp), (time, envs));
+                continue;
+            }
             if let Some((c, writes)) = assemble(envs, Some((&ns, &cp))) {
                 out.push((checkpoint_key(&c, time), record_of(&thread, c, writes)));
             }

@@ -694,3 +694,79 @@ async fn latest_lookup_reads_past_a_short_first_page() {
         }
     }
 }
+
+/// A checkpoint stored in a batch in one generation, and a write of it put after the thread moved on (in
+/// the next generation, its own step): a listing, and a saver that wrote nothing, read the checkpoint
+/// with that write.
+#[tokio::test]
+async fn a_listing_joins_a_batched_checkpoint_and_its_write_in_the_next_generation() {
+    let cfg = StoreConfig {
+        max_steps_per_session: 3,
+        ..StoreConfig::default()
+    };
+    let st = crate::store::testing::Wrapped {
+        put_delay: std::time::Duration::from_millis(3),
+        ..crate::store::testing::Wrapped::new(SqliteStore::memory(cfg).unwrap(), true)
+    };
+    let saver = Saver::new();
+    let ids: Vec<String> = (1..=3).map(uuid6_like).collect();
+    saver
+        .put(&st, cp("t", "", &ids[0], None, "a"))
+        .await
+        .unwrap();
+    // Writes of the first checkpoint and the second checkpoint in flight at once: one batch step.
+    let tasks: Vec<String> = (0..4).map(|i| format!("task{i}")).collect();
+    let mut calls: Vec<std::pin::Pin<Box<dyn Future<Output = Result<()>> + '_>>> = tasks
+        .iter()
+        .map(|t| {
+            Box::pin(saver.put_writes(&st, writes("t", &ids[0], t, &[("ch", 0, t.as_str())])))
+                as std::pin::Pin<Box<dyn Future<Output = Result<()>>>>
+        })
+        .collect();
+    calls.push(Box::pin(
+        saver.put(&st, cp("t", "", &ids[1], Some(&ids[0]), "b")),
+    ));
+    for r in join_all(calls).await {
+        r.unwrap();
+    }
+    let first = saver.resolve(&st, "t", false).await.unwrap().unwrap();
+    let steps = steps_of(&st, &saver, "t").await;
+    assert_eq!(steps.len(), 2, "{steps:?}");
+    assert!(steps.iter().any(|s| s.0 == StepKind::Batch), "{steps:?}");
+    // The third checkpoint fills the session; a late write of the second moves the thread on.
+    saver
+        .put(&st, cp("t", "", &ids[2], Some(&ids[1]), "c"))
+        .await
+        .unwrap();
+    saver
+        .put_writes(&st, writes("t", &ids[1], "late", &[("ch", 0, "late")]))
+        .await
+        .unwrap();
+    let now = saver.resolve(&st, "t", false).await.unwrap().unwrap();
+    assert_ne!(now, first, "the thread moved on");
+    for reader in [&saver, &Saver::new()] {
+        let all = reader.all_records(&st, "t").await.unwrap();
+        let listed: Vec<(&str, Vec<&str>)> = all
+            .iter()
+            .map(|r| {
+                let mut tasks: Vec<&str> = r.writes.iter().map(|w| w.task_id.as_str()).collect();
+                tasks.sort();
+                (r.checkpoint_id.as_str(), tasks)
+            })
+            .collect();
+        assert_eq!(
+            listed,
+            vec![
+                (ids[2].as_str(), vec![]),
+                (ids[1].as_str(), vec!["late"]),
+                (ids[0].as_str(), vec!["task0", "task1", "task2", "task3"]),
+            ]
+        );
+        let by_id = reader
+            .get_tuple(&st, "t", "", Some(&ids[1]))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(by_id.writes.len(), 1);
+    }
+}
