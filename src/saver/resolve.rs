@@ -99,6 +99,7 @@ impl Saver {
         self.resolve(store, thread_id, false).await
     }
 
+    /// A new session for `thread_id` (named in its metadata when it fits), bound by the caller.
     pub(super) async fn create_thread_session(
         &self,
         store: &dyn SessionStore,
@@ -109,16 +110,7 @@ impl Saver {
         if validate::char_len(thread_id) <= 5000 {
             metadata.insert(layout::META_THREAD.into(), thread_id.into());
         }
-        metadata.insert(layout::META_LAYOUT.into(), layout::LAYOUT.into());
-        let s = store
-            .create_session(CreateSession {
-                encryption_key_arn: None,
-                metadata,
-                tags,
-            })
-            .await?;
-        locked(&self.created).insert(s.id.clone());
-        Ok(s.id)
+        self.create_session_of_ours(store, metadata, tags).await
     }
 
     /// Creates a session for a new thread and returns its id, usable as a thread id on any backend.
@@ -128,7 +120,19 @@ impl Saver {
         metadata: BTreeMap<String, String>,
         tags: BTreeMap<String, String>,
     ) -> Result<String> {
-        let mut metadata = metadata;
+        let sid = self.create_session_of_ours(store, metadata, tags).await?;
+        self.remember_thread(&sid, &sid);
+        Ok(sid)
+    }
+
+    /// A session in this saver's layout, remembered as created here (its invocations are created before
+    /// their first step, without a failed put first).
+    async fn create_session_of_ours(
+        &self,
+        store: &dyn SessionStore,
+        mut metadata: BTreeMap<String, String>,
+        tags: BTreeMap<String, String>,
+    ) -> Result<String> {
         metadata.insert(layout::META_LAYOUT.into(), layout::LAYOUT.into());
         let s = store
             .create_session(CreateSession {
@@ -138,7 +142,6 @@ impl Saver {
             })
             .await?;
         locked(&self.created).insert(s.id.clone());
-        self.remember_thread(&s.id, &s.id);
         Ok(s.id)
     }
 

@@ -413,6 +413,27 @@ async fn steps_of(st: &dyn SessionStore, saver: &Saver, thread: &str) -> Vec<(St
         .collect()
 }
 
+/// Writes of checkpoint `of` (one per task, thread "t") and the next checkpoint, all in flight at once.
+async fn writes_and_put_in_flight(
+    st: &dyn SessionStore,
+    saver: &Saver,
+    of: &str,
+    tasks: &[String],
+    next: PutCheckpoint,
+) {
+    let mut calls: Vec<std::pin::Pin<Box<dyn Future<Output = Result<()>> + '_>>> = tasks
+        .iter()
+        .map(|t| {
+            Box::pin(saver.put_writes(st, writes("t", of, t, &[("ch", 0, t.as_str())])))
+                as std::pin::Pin<Box<dyn Future<Output = Result<()>>>>
+        })
+        .collect();
+    calls.push(Box::pin(saver.put(st, next)));
+    for r in join_all(calls).await {
+        r.unwrap();
+    }
+}
+
 #[tokio::test]
 async fn concurrent_writes_of_a_superstep_share_one_step_and_read_back_whole() {
     let (st, saver) = (slow_store(), Saver::new());
@@ -424,19 +445,14 @@ async fn concurrent_writes_of_a_superstep_share_one_step_and_read_back_whole() {
     // Eight tasks' writes and the next checkpoint, all in flight at once: the first goes alone, the
     // others wait for it and go together.
     let tasks: Vec<String> = (0..8).map(|i| format!("task{i}")).collect();
-    let mut calls: Vec<std::pin::Pin<Box<dyn Future<Output = Result<()>> + '_>>> = tasks
-        .iter()
-        .map(|t| {
-            Box::pin(saver.put_writes(&st, writes("t", &ids[0], t, &[("ch", 0, t.as_str())])))
-                as std::pin::Pin<Box<dyn Future<Output = Result<()>>>>
-        })
-        .collect();
-    calls.push(Box::pin(
-        saver.put(&st, cp("t", "", &ids[1], Some(&ids[0]), "b")),
-    ));
-    for r in join_all(calls).await {
-        r.unwrap();
-    }
+    writes_and_put_in_flight(
+        &st,
+        &saver,
+        &ids[0],
+        &tasks,
+        cp("t", "", &ids[1], Some(&ids[0]), "b"),
+    )
+    .await;
     // The first checkpoint, then one batch: the first writes waited (lingered) for the checkpoint that
     // follows them, and everything else arrived meanwhile.
     let steps = steps_of(&st, &saver, "t").await;
@@ -716,19 +732,14 @@ async fn a_listing_joins_a_batched_checkpoint_and_its_write_in_the_next_generati
         .unwrap();
     // Writes of the first checkpoint and the second checkpoint in flight at once: one batch step.
     let tasks: Vec<String> = (0..4).map(|i| format!("task{i}")).collect();
-    let mut calls: Vec<std::pin::Pin<Box<dyn Future<Output = Result<()>> + '_>>> = tasks
-        .iter()
-        .map(|t| {
-            Box::pin(saver.put_writes(&st, writes("t", &ids[0], t, &[("ch", 0, t.as_str())])))
-                as std::pin::Pin<Box<dyn Future<Output = Result<()>>>>
-        })
-        .collect();
-    calls.push(Box::pin(
-        saver.put(&st, cp("t", "", &ids[1], Some(&ids[0]), "b")),
-    ));
-    for r in join_all(calls).await {
-        r.unwrap();
-    }
+    writes_and_put_in_flight(
+        &st,
+        &saver,
+        &ids[0],
+        &tasks,
+        cp("t", "", &ids[1], Some(&ids[0]), "b"),
+    )
+    .await;
     let first = saver.resolve(&st, "t", false).await.unwrap().unwrap();
     let steps = steps_of(&st, &saver, "t").await;
     assert_eq!(steps.len(), 2, "{steps:?}");

@@ -22,6 +22,9 @@ use aws_sdk_dynamodb::types::{
 };
 
 use super::ThreadIndex;
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+
 use crate::aws::{Attempt, BedrockConfig, RetryPolicy, classify, with_retries};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
@@ -91,6 +94,23 @@ pub struct DynamoIndex {
 enum Conditional {
     Written,
     ConditionFailed,
+}
+
+/// A conditional write's result: written, its condition failed, or an error (classified for retries).
+fn conditional<T, E>(
+    r: std::result::Result<T, SdkError<E, HttpResponse>>,
+) -> std::result::Result<Conditional, Attempt>
+where
+    E: ProvideErrorMetadata + std::fmt::Debug,
+{
+    match r {
+        Ok(_) => Ok(Conditional::Written),
+        // After a lost response our own write may be what is there: the caller reads it.
+        Err(e) if e.code() == Some("ConditionalCheckFailedException") => {
+            Ok(Conditional::ConditionFailed)
+        }
+        Err(e) => Err(classify(e)),
+    }
 }
 
 fn s(v: &str) -> AttributeValue {
@@ -276,19 +296,7 @@ impl DynamoIndex {
                 .set_item(Some(item.clone()))
                 .set_condition_expression(condition.clone())
                 .send();
-            async move {
-                match f.await {
-                    Ok(_) => Ok(Conditional::Written),
-                    Err(e)
-                        if e.as_service_error()
-                            .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-                    {
-                        // After a lost response our own put may be what is there: the caller reads it.
-                        Ok(Conditional::ConditionFailed)
-                    }
-                    Err(e) => Err(classify(e)),
-                }
-            }
+            async move { conditional(f.await) }
         })
         .await
         .map_err(|e| self.err(e))
@@ -344,18 +352,7 @@ impl ThreadIndex for DynamoIndex {
                 .condition_expression("attribute_not_exists(thread_id) OR session_id = :from")
                 .set_expression_attribute_values(Some(values.clone()))
                 .send();
-            async move {
-                match f.await {
-                    Ok(_) => Ok(Conditional::Written),
-                    Err(e)
-                        if e.as_service_error()
-                            .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-                    {
-                        Ok(Conditional::ConditionFailed)
-                    }
-                    Err(e) => Err::<_, Attempt>(classify(e)),
-                }
-            }
+            async move { conditional(f.await) }
         })
         .await
         .map_err(|e| self.err(e))?;
@@ -379,19 +376,8 @@ impl ThreadIndex for DynamoIndex {
                 .condition_expression("session_id = :sid")
                 .expression_attribute_values(":sid", s(session_id))
                 .send();
-            async move {
-                match f.await {
-                    // Bound elsewhere since (another process continued the thread), or gone: fine.
-                    Err(e)
-                        if e.as_service_error()
-                            .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-                    {
-                        Ok(())
-                    }
-                    Err(e) => Err(classify(e)),
-                    Ok(_) => Ok(()),
-                }
-            }
+            // Condition failed: bound elsewhere since (another process continued the thread), or gone.
+            async move { conditional(f.await).map(|_| ()) }
         })
         .await
         .map_err(|e| self.err(e))
