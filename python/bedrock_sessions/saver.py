@@ -85,8 +85,13 @@ class BedrockSessionSaver(BaseCheckpointSaver[str]):
         *,
         serde: SerializerProtocol | None = None,
         deferred: bool = False,
+        thread_index: str | None = None,
+        dynamodb_endpoint_url: str | None = None,
     ) -> None:
-        """``deferred=True`` (opt-in) makes ``put``/``put_writes`` return once their data is queued: a
+        """``thread_index`` (on Amazon Bedrock: ``"dynamodb:<table>"``, a table ARN, or an index session id) lets any
+        string be a thread id (docs/saver.md, "The thread index"); ``dynamodb_endpoint_url`` for a DynamoDB emulator.
+
+        ``deferred=True`` (opt-in) makes ``put``/``put_writes`` return once their data is queued: a
         background task stores it, batching a thread's checkpoints and writes into few steps. Reads in this
         process wait for their thread's queue; interrupts and errors are stored before the call returns;
         ``flush()`` waits for everything, and so does interpreter exit. The trade: a crash loses what was
@@ -102,6 +107,13 @@ class BedrockSessionSaver(BaseCheckpointSaver[str]):
             )
             if value is not None
         }
+        for name, value in (("thread_index", thread_index), ("dynamodb_endpoint_url", dynamodb_endpoint_url)):
+            if value is not None:
+                if client is not None:
+                    raise ValueError(
+                        f"{name}= belongs to the client when one is given: SessionClient.bedrock(..., {name}=...)"
+                    )
+                given[name] = value
         # A client (ours, or a boto3 client: its region, endpoint and credentials), else the replaced saver's AWS
         # arguments (all optional: the standard credential chain and region).
         self._native_client = open_native(client, **given)

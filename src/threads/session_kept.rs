@@ -348,12 +348,25 @@ impl SessionKeptIndex {
 
 #[async_trait]
 impl ThreadIndex for SessionKeptIndex {
+    /// The newest known index session is read alongside the chain's freshness check (no added latency);
+    /// older ones only when the thread is not there.
     async fn lookup(&self, thread_id: &str) -> Result<Option<String>> {
-        let sessions = self.sessions(false).await?;
-        Ok(self
-            .find_binding(&sessions, thread_id)
-            .await?
-            .map(|(s, _)| s))
+        let known = self.known().sessions.last().expect("not empty").clone();
+        let (sessions, in_known) =
+            futures::join!(self.sessions(false), self.binding_in(&known, thread_id));
+        let sessions = sessions?;
+        let found = if sessions.last().is_some_and(|s| s.id == known.id) {
+            match in_known? {
+                Some(b) => Some(b),
+                None => {
+                    self.find_binding(&sessions[..sessions.len() - 1], thread_id)
+                        .await?
+                }
+            }
+        } else {
+            self.find_binding(&sessions, thread_id).await?
+        };
+        Ok(found.map(|(s, _)| s))
     }
 
     async fn bind(&self, thread_id: &str, session_id: &str, replace: bool) -> Result<String> {

@@ -125,6 +125,13 @@ def test_any_thread_id_is_bound_once_and_read_by_another_client(tmp_path: Path, 
             assert len(h) == 3 * 5, t
             assert h == history(graph, t)
             assert h[0][1] == {"items": [0, "plan", "act", "reply", 1, "plan", "act", "reply", 2, "plan", "act", "reply"]}
+        # The saver's own arguments name the index too (as the replaced saver's constructor is used).
+        by_args = BedrockSessionSaver(
+            endpoint_url=server.endpoint_url, thread_index=f"dynamodb:{table}", dynamodb_endpoint_url=dynamodb_url, **KEYS
+        )
+        assert history(three_nodes().compile(checkpointer=by_args), "bob") == history(graph, "bob")
+        with pytest.raises(ValueError, match="thread_index= belongs to the client"):
+            BedrockSessionSaver(client=writer, thread_index=f"dynamodb:{table}")
         stored = items(dynamodb_url, table)
         assert set(stored) == set(thread_ids)
         sessions = {s["sessionId"]: s for s in all_sessions(writer)}
