@@ -74,6 +74,17 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// The name Python sees (`exc.reason`), or `None` for [`Reason::Other`].
+    pub fn name(self) -> Option<&'static str> {
+        match self {
+            Reason::Other => None,
+            Reason::AlreadyExists => Some("AlreadyExists"),
+            Reason::SessionNotFound => Some("SessionNotFound"),
+            Reason::InvocationNotFound => Some("InvocationNotFound"),
+            Reason::StepNotFound => Some("StepNotFound"),
+        }
+    }
+
     /// The reason of an error the service (or any endpoint speaking its API) returned, from its code and
     /// message: the only place that reads the service's messages, which are no contract.
     pub fn from_service(code: ErrorCode, message: &str) -> Reason {

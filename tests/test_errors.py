@@ -3,6 +3,7 @@ required members."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 
 import botocore.exceptions
@@ -366,3 +367,41 @@ def test_timestamps_accept_aware_datetimes(world):
     sid2 = put_text(client, sid, iid, when=when)
     got = client.get_invocation_step(sessionIdentifier=sid, invocationIdentifier=iid, invocationStepId=sid2)
     assert got["invocationStep"]["invocationStepTime"] == when
+
+
+# ---------------------------------------------------------------- typed reasons
+@pytest.mark.parametrize("kind", ["memory", "file", "bedrock-over-http"])
+def test_errors_say_what_they_are_about(kind, tmp_path):
+    """One code covers several cases (a missing session or invocation or step; an id taken): ``exc.reason`` tells
+    them apart without reading the message, on the embedded store and from the service's answers alike."""
+    import pickle
+
+    from bedrock_sessions import SessionClient
+    from bedrock_sessions.server import LocalServer
+
+    with contextlib.ExitStack() as stack:
+        if kind == "memory":
+            c = SessionClient.memory()
+        elif kind == "file":
+            c = SessionClient.local(str(tmp_path / "s.db"))
+        else:
+            server = stack.enter_context(LocalServer(str(tmp_path / "s.db"), host="127.0.0.1"))
+            c = SessionClient.bedrock(endpoint_url=server.endpoint_url, region_name="us-east-1",
+                                      aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret")
+        stack.callback(c.close)
+        sid, _ = new_session(c)
+        inv = new_invocation(c, sid)
+        cases = [
+            (lambda: c.get_session(sessionIdentifier=new_uuid()), "SessionNotFound"),
+            (lambda: c.list_invocation_steps(sessionIdentifier=sid, invocationIdentifier=new_uuid()),
+             "InvocationNotFound"),
+            (lambda: c.get_invocation_step(sessionIdentifier=sid, invocationIdentifier=inv,
+                                           invocationStepId=new_uuid()), "StepNotFound"),
+            (lambda: c.create_invocation(sessionIdentifier=sid, invocationId=inv), "AlreadyExists"),
+            (lambda: c.delete_session(sessionIdentifier=sid), None),  # ACTIVE: a conflict of another kind
+        ]
+        for call, reason in cases:
+            with pytest.raises(BedrockSessionsError) as info:
+                call()
+            assert info.value.reason == reason, (info.value, reason)
+            assert pickle.loads(pickle.dumps(info.value)).reason == reason

@@ -33,6 +33,9 @@ class BedrockSessionsError(_ClientErrorBase):  # type: ignore[misc,valid-type]
 
     response: dict[str, Any]
     operation_name: str
+    #: What the error is about, where one code covers several cases (set by the native core):
+    #: ``"AlreadyExists"``, ``"SessionNotFound"``, ``"InvocationNotFound"``, ``"StepNotFound"``, or None.
+    reason: str | None = None
 
     def __init__(self, error_response: dict[str, Any], operation_name: str) -> None:
         self.response = error_response
@@ -48,7 +51,7 @@ class BedrockSessionsError(_ClientErrorBase):  # type: ignore[misc,valid-type]
             _ClientErrorBase.__init__(self, error_response, operation_name)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.response, self.operation_name))
+        return (type(self), (self.response, self.operation_name), {"reason": self.reason})
 
     def __str__(self) -> str:
         return f"An error occurred ({self.code}) when calling the {self.operation_name} operation: {self.message}"
@@ -96,7 +99,9 @@ ERROR_CLASSES: dict[str, type[BedrockSessionsError]] = {
 }
 
 
-def _from_core(code: str, message: str, operation: str, request_id: str, status: int) -> BedrockSessionsError:
+def _from_core(
+    code: str, message: str, operation: str, request_id: str, status: int, reason: str | None = None
+) -> BedrockSessionsError:
     """Builds the exception for an error of the native core (called from Rust)."""
     response = {
         "Error": {"Code": code, "Message": message},
@@ -109,7 +114,9 @@ def _from_core(code: str, message: str, operation: str, request_id: str, status:
         "message": message,
     }
     cls = ERROR_CLASSES.get(code, BedrockSessionsError)
-    return cls(response, operation)
+    exc = cls(response, operation)
+    exc.reason = reason
+    return exc
 
 
 class _ClientExceptions:

@@ -20,7 +20,6 @@ import asyncio
 import base64
 import binascii
 import concurrent.futures
-import hashlib
 import json
 import os
 import random
@@ -212,7 +211,9 @@ def _with_context(err: BedrockSessionsError, note: str) -> BedrockSessionsError:
     response = dict(err.response)
     response["Error"] = dict(response.get("Error", {}))
     response["Error"]["Message"] = f"{note}: {err.message}"
-    return type(err)(response, err.operation_name)
+    out = type(err)(response, err.operation_name)
+    out.reason = err.reason
+    return out
 
 
 def _error(cls: type[BedrockSessionsError], message: str, operation: str) -> BedrockSessionsError:
@@ -220,54 +221,29 @@ def _error(cls: type[BedrockSessionsError], message: str, operation: str) -> Bed
 
 
 def _invocation_missing(err: ResourceNotFoundException) -> bool:
-    """A missing invocation (the session exists) rather than a missing session."""
-    msg = err.message
-    return not msg.startswith("Session") and "nvocation" in msg
+    """A missing invocation (the session exists) rather than a missing session (typed by the core)."""
+    return err.reason == "InvocationNotFound"
 
 
 # ====================================================================== ids and layout
 
 
-def _digest(*parts: str) -> bytes:
-    return hashlib.sha256("\x1f".join(("bedrock-sessions/llama-index", *parts)).encode()).digest()
-
-
-def _uuid8(b: bytearray) -> str:
-    b[6] = 0x80 | (b[6] & 0x0F)
-    b[8] = 0x80 | (b[8] & 0x3F)
-    return str(uuid.UUID(bytes=bytes(b)))
-
-
 def _invocation_id(kind: str, ns: str, run: str | None = None) -> str:
-    b = bytearray(_digest("invocation", kind, ns, run or "")[:16])
-    b[6] = 0x8C
-    b[7] = 0x49  # 'I'
-    return _uuid8(b)
+    return _core.Li1Ids(kind, ns).invocation_id(run)
 
 
 class _SeqIds:
-    """Step ids of a log: derived from (kind, namespace, seq) only, so two writers of one seq collide."""
+    """Step ids of a log: derived from (kind, namespace, seq) only, so two writers of one seq collide (the ids of
+    layout li1, computed in Rust: ``src/ids.rs``)."""
 
     def __init__(self, kind: str, ns: str) -> None:
-        self.tag = _digest("steps", kind, ns)[:6]
+        self._ids = _core.Li1Ids(kind, ns)
 
     def step_id(self, seq: int) -> str:
-        b = bytearray(16)
-        b[0:6] = self.tag
-        b[6] = 0x8C
-        b[7] = 0x4C  # 'L'
-        b[8] = 0x81
-        b[10:16] = seq.to_bytes(6, "big")
-        return _uuid8(b)
+        return self._ids.log_step_id(seq)
 
     def seq_of(self, step_id: str) -> int | None:
-        try:
-            b = uuid.UUID(step_id).bytes
-        except ValueError:
-            return None
-        if b[0:6] != self.tag or b[6] != 0x8C or b[7] != 0x4C or b[8] != 0x81:
-            return None
-        return int.from_bytes(b[10:16], "big")
+        return self._ids.log_seq_of(step_id)
 
 
 def _thread_id(kind: str, ns: str, key: str, gen: int) -> str:
@@ -287,7 +263,7 @@ def _parse_thread_id(text: str | None) -> tuple[str, str, str, int] | None:
 
 
 def _marker_key(kind: str, ns: str) -> str:
-    return "llama_index:" + _digest("marker", kind, ns)[:8].hex()
+    return _core.Li1Ids(kind, ns).marker_key()
 
 
 def _dumps(obj: Any) -> bytes:
@@ -1552,29 +1528,19 @@ class _WorkflowLog(_Generations):
     ) -> None:
         super().__init__(native, namespace, clock)
         self.limits = _Limits(int(max_step_bytes))
-        self.tag = _digest("steps", self.kind, namespace)[:6]
+        self._ids = _core.Li1Ids(self.kind, namespace)
         self._sessions: dict[str, tuple[int, str]] = {}  # key -> (generation, session) to save into
         self._last_time: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def inv(self, run_id: str) -> str:
-        return _invocation_id(self.kind, self.ns, run_id)
+        return self._ids.invocation_id(run_id)
 
     def step_id(self, nonce: bytes, p: int, n: int) -> str:
-        b = bytearray(16)
-        b[0:6] = self.tag
-        b[6], b[7], b[8], b[9], b[10] = 0x8C, 0x57, 0x81, p, n
-        b[11:16] = nonce
-        return _uuid8(b)
+        return self._ids.part_step_id(nonce, p, n)
 
     def parse(self, step_id: str) -> tuple[bytes, int, int] | None:
-        try:
-            b = uuid.UUID(step_id).bytes
-        except ValueError:
-            return None
-        if b[0:6] != self.tag or b[6] != 0x8C or b[7] != 0x57 or b[8] != 0x81:
-            return None
-        return b[11:16], b[9], b[10]
+        return self._ids.part_of(step_id)
 
     # ------------------------------------------------------------------ saving
     def _g_session(self, key: str, create: bool) -> _Gen:

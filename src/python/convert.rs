@@ -179,6 +179,7 @@ pub fn error_to_py(py: Python<'_>, err: &Error, operation: &str, request_id: &st
             operation,
             request_id,
             err.code.http_status(),
+            err.reason.name(),
         ))?;
         Ok(PyErr::from_value(exc))
     };

@@ -16,6 +16,58 @@ fn unpack_envelope(text: &str) -> PyResult<String> {
         .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.message))
 }
 
+/// The LlamaIndex stores' ids (layout "li1", see `crate::ids::li1`) of one kind and namespace.
+#[pyclass(name = "Li1Ids", frozen, module = "bedrock_sessions._core")]
+struct PyLi1Ids {
+    kind: String,
+    ns: String,
+    steps: crate::ids::li1::StepIds,
+}
+
+#[pymethods]
+impl PyLi1Ids {
+    #[new]
+    fn new(kind: String, ns: String) -> Self {
+        let steps = crate::ids::li1::StepIds::new(&kind, &ns);
+        PyLi1Ids { kind, ns, steps }
+    }
+
+    /// The invocation of the log (no run) or of a workflow run.
+    #[pyo3(signature = (run=None))]
+    fn invocation_id(&self, run: Option<&str>) -> String {
+        crate::ids::li1::invocation_id(&self.kind, &self.ns, run)
+    }
+
+    fn marker_key(&self) -> String {
+        crate::ids::li1::marker_key(&self.kind, &self.ns)
+    }
+
+    fn log_step_id(&self, seq: u64) -> PyResult<String> {
+        self.steps.log_step(seq).ok_or_else(|| {
+            pyo3::exceptions::PyValueError::new_err(format!("step number {seq} is beyond 2**48"))
+        })
+    }
+
+    fn log_seq_of(&self, step_id: &str) -> Option<u64> {
+        self.steps.log_seq(step_id)
+    }
+
+    fn part_step_id(&self, nonce: [u8; 5], part: u8, count: u8) -> String {
+        self.steps.part_step(nonce, part, count)
+    }
+
+    /// (nonce, part, count) of a part's step id, or None.
+    fn part_of<'py>(
+        &self,
+        py: Python<'py>,
+        step_id: &str,
+    ) -> Option<(Bound<'py, pyo3::types::PyBytes>, u8, u8)> {
+        self.steps
+            .part_of(step_id)
+            .map(|(nonce, p, n)| (pyo3::types::PyBytes::new(py, &nonce), p, n))
+    }
+}
+
 /// Waits until no async call is in flight (at most `timeout` seconds); registered with `atexit`.
 #[pyfunction]
 #[pyo3(signature = (timeout=5.0))]
@@ -32,6 +84,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<saver::PyNativeSaver>()?;
     m.add_class::<saver::PyListCursor>()?;
     m.add_class::<server::PyNativeServer>()?;
+    m.add_class::<PyLi1Ids>()?;
     m.add_function(wrap_pyfunction!(unpack_envelope, m)?)?;
     m.add_function(wrap_pyfunction!(quiesce, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
