@@ -32,3 +32,20 @@ def test_quick_benchmark_runs_and_every_saver_agrees(tmp_path: Path) -> None:
     kinds = {s["kind"] for s in data["sections"]}
     assert {"old", "ours-http", "ours-http-deferred", "ours-local", "ours-local-deferred", "inmemory", "sqlite"} <= kinds
     assert not [s for s in data["sections"] if s["error"]]
+
+
+@pytest.mark.timeout(300)
+def test_quick_llama_index_memory_benchmark_runs(tmp_path: Path) -> None:
+    """benches/llama_memory.py --quick: every store reads back every message and every Memory turn (it asserts the
+    counts itself), and the report names each store."""
+    import json
+
+    out = tmp_path / "li.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benches" / "llama_memory.py"), "--quick", "--json", str(out)],
+        capture_output=True, text=True, timeout=280,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    data = json.loads(out.read_text())
+    assert set(data["median_ms"]) == {"sqlalchemy", "ours-file", "ours-memory", "ours-http"}
+    assert all(set(v) == {"get_messages cold", "get_messages warm", "memory turn"} for v in data["median_ms"].values())
