@@ -188,6 +188,15 @@ pub struct SessionRef {
 }
 
 impl SessionRef {
+    /// A session id the service gave us (no validation: ours to use as an identifier).
+    pub fn of_id(session_id: &str) -> Self {
+        SessionRef {
+            raw: session_id.to_string(),
+            id: session_id.to_string(),
+            arn: None,
+        }
+    }
+
     pub fn parse(field: &str, s: &str) -> Result<Self> {
         if validate::is_uuid(s) {
             return Ok(SessionRef {

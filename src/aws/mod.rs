@@ -336,7 +336,7 @@ pub async fn open(cfg: &BedrockConfig) -> std::result::Result<Arc<dyn SessionSto
         Some(table) => Arc::new(
             dynamodb::DynamoIndex::connect(
                 &shared,
-                cfg,
+                cfg.retry,
                 &table?,
                 cfg.dynamodb_endpoint_url.as_deref(),
             )

@@ -9,9 +9,9 @@ use futures::future::join_all;
 
 use super::layout::{self, Envelope, StepKind};
 use super::read::{assemble, checkpoint_key, record_of};
-use super::{CheckpointRecord, Saver, is_code, layout_time, sref};
+use super::{CheckpointRecord, Saver, all_steps, is_code, sref};
 use crate::error::{ErrorCode, Result};
-use crate::model::{ListSteps, PageRequest, StepSummary};
+use crate::model::{PageRequest, StepSummary};
 use crate::store::SessionStore;
 
 /// How many checkpoints `list` loads at once.
@@ -275,32 +275,16 @@ impl Saver {
         store: &dyn SessionStore,
         sid: &str,
     ) -> Result<Option<ByInvocation>> {
+        let steps = match all_steps(store, sid, None).await {
+            Ok(steps) => steps,
+            Err(e) if is_code(&e, ErrorCode::ResourceNotFound) => return Ok(None),
+            Err(e) => return Err(e),
+        };
         let mut by_inv: ByInvocation = HashMap::new();
-        let mut token = None;
-        loop {
-            let page = store
-                .list_invocation_steps(ListSteps {
-                    session: sref(sid),
-                    invocation_id: None,
-                    page: PageRequest {
-                        max_results: Some(1000),
-                        next_token: token,
-                    },
-                })
-                .await;
-            let page = match page {
-                Ok(p) => p,
-                Err(e) if is_code(&e, ErrorCode::ResourceNotFound) => return Ok(None),
-                Err(e) => return Err(e),
-            };
-            for s in page.items.into_iter().map(layout_time) {
-                by_inv.entry(s.invocation_id.clone()).or_default().push(s);
-            }
-            match page.next_token {
-                Some(t) => token = Some(t),
-                None => return Ok(Some(by_inv)),
-            }
+        for s in steps {
+            by_inv.entry(s.invocation_id.clone()).or_default().push(s);
         }
+        Ok(Some(by_inv))
     }
 
     /// Queues the checkpoints and batches of one session, except the checkpoints in `newer`; returns the

@@ -50,7 +50,7 @@ use std::sync::Mutex;
 
 use crate::clock::MICROS_PER_MS;
 use crate::error::{Error, ErrorCode, Result};
-use crate::model::{SessionRef, StepSummary};
+use crate::model::{ListSteps, PageRequest, SessionRef, StepSummary};
 use crate::store::SessionStore;
 use cache::StepCache;
 use layout::Typed;
@@ -224,12 +224,36 @@ fn layout_time(mut s: StepSummary) -> StepSummary {
     s
 }
 
-fn sref(session_id: &str) -> SessionRef {
-    SessionRef {
-        raw: session_id.to_string(),
-        id: session_id.to_string(),
-        arn: None,
+/// Every step summary of a session (of one invocation, when given), newest first, in the saver's time
+/// unit: ListInvocationSteps page after page (1,000 a page).
+async fn all_steps(
+    store: &dyn SessionStore,
+    sid: &str,
+    invocation: Option<&str>,
+) -> Result<Vec<StepSummary>> {
+    let mut out = Vec::new();
+    let mut token = None;
+    loop {
+        let page = store
+            .list_invocation_steps(ListSteps {
+                session: sref(sid),
+                invocation_id: invocation.map(String::from),
+                page: PageRequest {
+                    max_results: Some(1000),
+                    next_token: token,
+                },
+            })
+            .await?;
+        out.extend(page.items.into_iter().map(layout_time));
+        match page.next_token {
+            Some(t) => token = Some(t),
+            None => return Ok(out),
+        }
     }
+}
+
+fn sref(session_id: &str) -> SessionRef {
+    SessionRef::of_id(session_id)
 }
 
 fn is_code(e: &Error, code: ErrorCode) -> bool {

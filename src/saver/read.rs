@@ -10,7 +10,7 @@ use futures::future::join_all;
 
 use super::cache::CachedEnv;
 use super::layout::{self, Envelope, StepKind};
-use super::{CheckpointRecord, Saver, WriteRecord, is_code, layout_time, sref};
+use super::{CheckpointRecord, Saver, WriteRecord, all_steps, is_code, layout_time, sref};
 use crate::error::{ErrorCode, Result};
 use crate::model::{ContentBlock, GetStep, ListSteps, PageRequest, StepSummary};
 use crate::store::SessionStore;
@@ -83,31 +83,10 @@ impl Saver {
         sid: &str,
         inv: &str,
     ) -> Result<Option<Vec<StepSummary>>> {
-        let mut out = Vec::new();
-        let mut token = None;
-        loop {
-            let page = store
-                .list_invocation_steps(ListSteps {
-                    session: sref(sid),
-                    invocation_id: Some(inv.to_string()),
-                    page: PageRequest {
-                        max_results: Some(1000),
-                        next_token: token,
-                    },
-                })
-                .await;
-            let page = match page {
-                Ok(p) => p,
-                Err(e) if e.is_invocation_not_found() => {
-                    return Ok(None);
-                }
-                Err(e) => return Err(e),
-            };
-            out.extend(page.items.into_iter().map(layout_time));
-            match page.next_token {
-                Some(t) => token = Some(t),
-                None => return Ok(Some(out)),
-            }
+        match all_steps(store, sid, Some(inv)).await {
+            Ok(steps) => Ok(Some(steps)),
+            Err(e) if e.is_invocation_not_found() => Ok(None),
+            Err(e) => Err(e),
         }
     }
 

@@ -25,7 +25,7 @@ use super::ThreadIndex;
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
-use crate::aws::{Attempt, BedrockConfig, RetryPolicy, classify, with_retries};
+use crate::aws::{Attempt, RetryPolicy, classify, with_retries};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 
@@ -121,16 +121,12 @@ fn n(v: i64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
-fn now_us() -> i64 {
-    SystemClock.now_us()
-}
-
 impl DynamoIndex {
     /// Connects with the Bedrock backend's credentials and settings (`endpoint_url` is DynamoDB's own, for
     /// an emulator), and creates the table when it does not exist.
     pub async fn connect(
         shared: &aws_config::SdkConfig,
-        cfg: &BedrockConfig,
+        retry: RetryPolicy,
         table: &TableSpec,
         endpoint_url: Option<&str>,
     ) -> std::result::Result<Self, String> {
@@ -144,7 +140,7 @@ impl DynamoIndex {
         let index = DynamoIndex {
             client: ddb::Client::from_conf(conf.build()),
             table: table.name.clone(),
-            retry: cfg.retry,
+            retry,
         };
         index.ensure_table().await.map_err(|e| e.message)?;
         Ok(index)
@@ -282,7 +278,7 @@ impl DynamoIndex {
         condition: Option<&str>,
     ) -> Result<Conditional> {
         let mut item = self.key(thread_id)?;
-        let now = now_us();
+        let now = SystemClock.now_us();
         item.insert("session_id".into(), s(session_id));
         item.insert("generation".into(), n(0));
         item.insert("created_at".into(), n(now));
@@ -302,7 +298,7 @@ impl DynamoIndex {
         .map_err(|e| self.err(e))
     }
 
-    fn conflict_free(&self, thread_id: &str, read: Option<String>) -> Result<String> {
+    fn bound_after_race(&self, thread_id: &str, read: Option<String>) -> Result<String> {
         read.ok_or_else(|| {
             self.err(Error::internal(format!(
                 "thread {thread_id:?}: a conditional write failed but the item is gone \
@@ -324,7 +320,7 @@ impl ThreadIndex for DynamoIndex {
             Conditional::Written => Ok(session_id.to_string()),
             Conditional::ConditionFailed => {
                 let read = self.get(thread_id).await?;
-                self.conflict_free(thread_id, read)
+                self.bound_after_race(thread_id, read)
             }
         }
     }
@@ -334,7 +330,7 @@ impl ThreadIndex for DynamoIndex {
         let values = HashMap::from([
             (":from".to_string(), s(from)),
             (":to".to_string(), s(to)),
-            (":now".to_string(), n(now_us())),
+            (":now".to_string(), n(SystemClock.now_us())),
             (":zero".to_string(), n(0)),
             (":one".to_string(), n(1)),
         ]);
@@ -360,7 +356,7 @@ impl ThreadIndex for DynamoIndex {
             Conditional::Written => Ok(to.to_string()),
             Conditional::ConditionFailed => {
                 let read = self.get(thread_id).await?;
-                self.conflict_free(thread_id, read)
+                self.bound_after_race(thread_id, read)
             }
         }
     }

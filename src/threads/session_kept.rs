@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 
 use super::{ThreadIndex, successor};
+use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::*;
 use crate::store::SessionStore;
@@ -55,21 +56,12 @@ pub struct SessionKeptIndex {
 }
 
 /// The invocation of `thread_id` in an index session.
-pub fn thread_invocation_id(thread_id: &str) -> String {
+fn thread_invocation_id(thread_id: &str) -> String {
     crate::ids::derived_id(
         0x7468_7265_6164_696e_6465_7862_7331_0001,
         thread_id.as_bytes(),
         0x54,
     )
-}
-
-fn now_us() -> i64 {
-    use crate::clock::Clock;
-    crate::clock::SystemClock.now_us()
-}
-
-fn sref(id: &str) -> SessionRef {
-    SessionRef::parse("thread_index", id).expect("a session id of ours")
 }
 
 /// What a put into the newest index session came to.
@@ -117,7 +109,7 @@ impl SessionKeptIndex {
         let mut k = self.known();
         for id in more.into_iter().skip(1) {
             if !k.sessions.iter().any(|s| s.id == id) {
-                k.sessions.push(sref(&id));
+                k.sessions.push(SessionRef::of_id(&id));
             }
         }
         k.refreshed = Some(Instant::now());
@@ -245,9 +237,10 @@ impl SessionKeptIndex {
     /// in `full` (see [`successor`]); everyone then reads the chain again.
     async fn move_on(&self, full: &SessionRef) -> Result<()> {
         let what = format!("thread index session {}", full.raw);
+        // By its id: processes configured with the session's ARN or with its id derive one claim.
         let claimed = successor::claim(
             &*self.inner,
-            &full.raw,
+            &full.id,
             META_NEXT_INDEX,
             "bedrock-sessions: the thread index continues in a new session",
             &what,
@@ -271,7 +264,7 @@ impl SessionKeptIndex {
                         tags: Default::default(),
                     })
                     .await?;
-                successor::point(&*self.inner, &full.raw, &next.id, META_NEXT_INDEX).await?;
+                successor::point(&*self.inner, &full.id, &next.id, META_NEXT_INDEX).await?;
             }
             Ok(successor::Claim::Theirs(_)) => {}
             Err(e) => return Err(self.refused(full, e).await),
@@ -325,13 +318,18 @@ impl SessionKeptIndex {
                 return Ok(());
             }
             let newest = sessions.last().expect("not empty");
-            self.create_thread_invocation(newest, thread_id).await?;
             // Strictly newer than the binding it replaces.
-            let time = now_us().max(current.map_or(0, |(_, t)| t + 1));
-            match self
-                .put_binding(newest, thread_id, session_id, time)
-                .await?
-            {
+            let time = SystemClock.now_us().max(current.map_or(0, |(_, t)| t + 1));
+            // The thread's invocation there usually exists (a claim was just put in it): created on a miss.
+            let put = match self.put_binding(newest, thread_id, session_id, time).await {
+                Err(e) if e.is_invocation_not_found() => {
+                    self.create_thread_invocation(newest, thread_id).await?;
+                    self.put_binding(newest, thread_id, session_id, time)
+                        .await?
+                }
+                other => other?,
+            };
+            match put {
                 Put::Done | Put::Exists => return Ok(()),
                 Put::Full => self.move_on(newest).await?,
             }
@@ -384,7 +382,7 @@ impl ThreadIndex for SessionKeptIndex {
                     return Ok(s);
                 }
                 match self
-                    .put_binding(newest, thread_id, session_id, now_us())
+                    .put_binding(newest, thread_id, session_id, SystemClock.now_us())
                     .await?
                 {
                     Put::Done | Put::Exists => return Ok(session_id.to_string()),

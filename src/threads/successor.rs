@@ -15,10 +15,6 @@ use crate::store::SessionStore;
 const WAIT: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(20);
 
-fn sref(sid: &str) -> SessionRef {
-    SessionRef::parse("sessionIdentifier", sid).expect("a session id of ours")
-}
-
 /// The claim invocation of session `sid`.
 fn claim_invocation_id(sid: &str) -> String {
     crate::ids::derived_id(
@@ -48,7 +44,7 @@ pub async fn claim(
 ) -> Result<Claim> {
     let claimed = store
         .create_invocation(CreateInvocation {
-            session: sref(old),
+            session: SessionRef::of_id(old),
             invocation_id: Some(claim_invocation_id(old)),
             description: Some(description.to_string()),
         })
@@ -77,12 +73,12 @@ pub async fn claim(
 
 /// Names `new` as the successor of `old` in `old`'s metadata (its other keys kept).
 pub async fn point(store: &dyn SessionStore, old: &str, new: &str, key: &str) -> Result<()> {
-    let s = store.get_session(sref(old)).await?;
+    let s = store.get_session(SessionRef::of_id(old)).await?;
     let mut metadata = s.metadata;
     metadata.insert(key.into(), new.into());
     store
         .update_session(UpdateSession {
-            session: sref(old),
+            session: SessionRef::of_id(old),
             metadata: Some(metadata),
         })
         .await?;
@@ -101,7 +97,7 @@ pub async fn successors(store: &dyn SessionStore, sid: &str, key: &str) -> Resul
     let mut out = vec![sid.to_string()];
     for _ in 0..100_000 {
         let at = out.last().expect("not empty");
-        let s = match store.get_session(sref(at)).await {
+        let s = match store.get_session(SessionRef::of_id(at)).await {
             Ok(s) => s,
             Err(e) if e.code == ErrorCode::ResourceNotFound && out.len() > 1 => {
                 out.pop();
