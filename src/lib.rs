@@ -8,6 +8,7 @@ pub mod aws;
 pub mod clock;
 pub mod error;
 pub mod ids;
+pub mod llama;
 pub mod model;
 pub mod ops;
 pub mod saver;

@@ -141,6 +141,11 @@ impl<'py> IntoPyObject<'py> for Outcome {
 }
 
 impl PyNativeClient {
+    /// The store's clock (a ManualClock in tests; the system clock otherwise).
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.cfg.clock.clone()
+    }
+
     /// Whether the store is embedded (in this process), not a network service.
     pub fn embedded(&self) -> bool {
         matches!(self.spec, Spec::File(_) | Spec::Memory)

@@ -4,6 +4,8 @@ use pyo3::prelude::*;
 
 mod client;
 mod convert;
+mod door;
+mod llama;
 mod runtime;
 mod saver;
 mod server;
@@ -56,6 +58,11 @@ impl PyLi1Ids {
         self.steps.part_step(nonce, part, count)
     }
 
+    /// The thread id of a key's generation.
+    fn thread_id(&self, key: &str, generation: u64) -> String {
+        crate::llama::thread_id(&self.kind, &self.ns, key, generation)
+    }
+
     /// (nonce, part, count) of a part's step id, or None.
     fn part_of<'py>(
         &self,
@@ -85,6 +92,8 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<saver::PyListCursor>()?;
     m.add_class::<server::PyNativeServer>()?;
     m.add_class::<PyLi1Ids>()?;
+    m.add_class::<llama::PyChatLog>()?;
+    m.add_class::<llama::PyWorkflowLog>()?;
     m.add_function(wrap_pyfunction!(unpack_envelope, m)?)?;
     m.add_function(wrap_pyfunction!(quiesce, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

@@ -1,7 +1,6 @@
 //! Bindings of the saver core: `NativeSaver` (sync and async doors) and its streaming list cursor.
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use pyo3::prelude::*;
@@ -9,7 +8,7 @@ use pyo3::types::{PyBytes, PyList, PyTuple};
 
 use super::client::PyNativeClient;
 use super::convert::error_to_py;
-use super::runtime::{ForkAwareRuntime, InFlight, runtime};
+use super::door::{Door, ToPy, run};
 use crate::error::{Error, Result};
 use crate::saver::layout::Typed;
 use crate::saver::{CheckpointRecord, ListCursor, PutCheckpoint, PutWrites, Saver, SaverOptions};
@@ -31,11 +30,6 @@ enum Out {
     Str(String),
     Record(Option<CheckpointRecord>),
     Records(Vec<CheckpointRecord>),
-}
-
-struct Outcome {
-    op: &'static str,
-    result: Result<Out>,
 }
 
 fn typed<'py>(py: Python<'py>, t: &Typed) -> PyResult<Bound<'py, PyTuple>> {
@@ -89,19 +83,14 @@ fn record<'py>(py: Python<'py>, r: &CheckpointRecord) -> PyResult<Bound<'py, PyA
         .into_any())
 }
 
-impl<'py> IntoPyObject<'py> for Outcome {
-    type Target = PyAny;
-    type Output = Bound<'py, PyAny>;
-    type Error = PyErr;
-
-    fn into_pyobject(self, py: Python<'py>) -> std::result::Result<Self::Output, Self::Error> {
-        match self.result {
-            Err(e) => Err(error_to_py(py, &e, self.op, "")),
-            Ok(Out::Unit) => Ok(py.None().into_bound(py)),
-            Ok(Out::Str(s)) => Ok(s.into_pyobject(py)?.into_any()),
-            Ok(Out::Record(None)) => Ok(py.None().into_bound(py)),
-            Ok(Out::Record(Some(r))) => record(py, &r),
-            Ok(Out::Records(rs)) => {
+impl ToPy for Out {
+    fn to_py(self, py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+        match self {
+            Out::Unit => Ok(py.None().into_bound(py)),
+            Out::Str(s) => Ok(s.into_pyobject(py)?.into_any()),
+            Out::Record(None) => Ok(py.None().into_bound(py)),
+            Out::Record(Some(r)) => record(py, &r),
+            Out::Records(rs) => {
                 let list = PyList::empty(py);
                 for r in &rs {
                     list.append(record(py, r)?)?;
@@ -109,45 +98,6 @@ impl<'py> IntoPyObject<'py> for Outcome {
                 Ok(list.into_any())
             }
         }
-    }
-}
-
-/// How a call is run: sync or async, and (sync) whether the GIL is kept.
-#[derive(Clone, Copy)]
-struct Door {
-    asynchronous: bool,
-    keep_gil: bool,
-}
-
-/// Runs a saver call through the sync door (GIL released) or the async door (an awaitable).
-fn run<'py, F, Fut>(
-    py: Python<'py>,
-    door: Door,
-    op: &'static str,
-    f: F,
-) -> PyResult<Bound<'py, PyAny>>
-where
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: Future<Output = Result<Out>> + Send + 'static,
-{
-    if door.asynchronous {
-        let in_flight = InFlight::start();
-        pyo3_async_runtimes::generic::future_into_py::<ForkAwareRuntime, _, _>(py, async move {
-            let result = f().await;
-            drop(in_flight);
-            Ok(Outcome { op, result })
-        })
-    } else {
-        let rt = runtime();
-        let call = || crate::store::sqlite::on_caller_thread(|| rt.block_on(f()));
-        // The in-memory store's calls are a few microseconds of CPU: releasing the GIL for them costs more
-        // (another thread takes it, and this one waits to get it back) than it lets run.
-        let result = if door.keep_gil {
-            call()
-        } else {
-            py.detach(call)
-        };
-        Outcome { op, result }.into_pyobject(py)
     }
 }
 

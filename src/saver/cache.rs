@@ -96,7 +96,7 @@ impl Saver {
             .insert(thread_id.to_string(), session_id.to_string());
     }
 
-    pub(super) fn forget_thread(&self, thread_id: &str) {
+    pub(crate) fn forget_thread(&self, thread_id: &str) {
         self.threads
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -1,0 +1,107 @@
+"""Paused LlamaIndex workflows, saved per key and run (the engine: ``src/llama/workflow.rs``)."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Union
+
+from .. import _core
+from ..client import SessionClient
+from ._common import DEFAULT_MAX_STEP_BYTES, native_of
+
+
+def _context_types() -> tuple[Any, Any]:
+    from workflows import Context
+    from workflows.context.serializers import JsonSerializer
+
+    return Context, JsonSerializer
+
+
+class SessionWorkflowStore:
+    """Saves and restores paused LlamaIndex workflows (human in the loop) per key and run, so a run paused in one
+    process resumes in another: ``ctx.to_dict(serializer=JsonSerializer())`` is stored in the key's session
+    (an invocation per run), and ``Context.from_dict(workflow, data, serializer=...)`` rebuilds it.
+
+    >>> store = SessionWorkflowStore.local("state.db")
+    >>> store.save("ana", "order-7", handler.ctx)                 # when the workflow waits for a human
+    >>> ctx = store.load("ana", "order-7", workflow)              # in another process, later
+    >>> handler = workflow.run(ctx=ctx); handler.ctx.send_event(HumanResponseEvent(response="yes"))
+
+    A key's workflow sessions are kept apart from its chat log's (thread ids of their own), and move to a new
+    session when one expires (an idle hour on Bedrock) or fills up; a load searches them newest first.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        namespace: str = "default",
+        max_step_bytes: int = DEFAULT_MAX_STEP_BYTES,
+        clock: Any = None,
+    ) -> None:
+        native = native_of(client)
+        self._native_client = native
+        self._log = _core.NativeWorkflowLog(native, namespace, max_step_bytes=max_step_bytes, clock=clock)
+
+    @classmethod
+    def local(cls, path: Union[str, os.PathLike[str]], *, namespace: str = "default", **options: Any) -> SessionWorkflowStore:
+        clock = options.get("clock")
+        return cls(SessionClient.local(path, **options), namespace=namespace, clock=clock)
+
+    @classmethod
+    def memory(cls, *, namespace: str = "default", **options: Any) -> SessionWorkflowStore:
+        clock = options.get("clock")
+        return cls(SessionClient.memory(**options), namespace=namespace, clock=clock)
+
+    @classmethod
+    def bedrock(cls, *, namespace: str = "default", **kwargs: Any) -> SessionWorkflowStore:
+        return cls(SessionClient.bedrock(**kwargs), namespace=namespace)
+
+    @staticmethod
+    def _data(ctx: Any, serializer: Any) -> str:
+        if isinstance(ctx, dict):
+            data = ctx
+        else:
+            _, JsonSerializer = _context_types()
+            data = ctx.to_dict(serializer=serializer or JsonSerializer())
+        # Must be JSON: fail here rather than half-way through a save.
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+    def _context(self, data: str | None, workflow: Any, serializer: Any) -> Any:
+        if data is None:
+            return None
+        Context, JsonSerializer = _context_types()
+        return Context.from_dict(workflow, json.loads(data), serializer=serializer or JsonSerializer())
+
+    # ------------------------------------------------------------------ sync
+    def save(self, key: str, run_id: str, ctx: Any, *, serializer: Any = None) -> None:
+        """Stores the context (a ``Context``, or the dict of ``ctx.to_dict()``) as the run's newest save."""
+        self._log.save(key, run_id, self._data(ctx, serializer))
+
+    def load_dict(self, key: str, run_id: str) -> dict[str, Any] | None:
+        """The run's newest save (the dict of ``ctx.to_dict()``), or None."""
+        data = self._log.load(key, run_id)
+        return None if data is None else json.loads(data)  # type: ignore[no-any-return]
+
+    def load(self, key: str, run_id: str, workflow: Any, *, serializer: Any = None) -> Any:
+        """The run's newest save as a ``Context`` of ``workflow`` (``workflow.run(ctx=...)`` resumes it), or None."""
+        return self._context(self._log.load(key, run_id), workflow, serializer)
+
+    def delete(self, key: str, run_id: str) -> None:
+        """Forgets the run (a tombstone save: ``load`` returns None)."""
+        self._log.save(key, run_id, None)
+
+    # ------------------------------------------------------------------ async
+    async def asave(self, key: str, run_id: str, ctx: Any, *, serializer: Any = None) -> None:
+        await self._log.save(key, run_id, self._data(ctx, serializer), asynchronous=True)
+
+    async def aload_dict(self, key: str, run_id: str) -> dict[str, Any] | None:
+        data = await self._log.load(key, run_id, asynchronous=True)
+        return None if data is None else json.loads(data)  # type: ignore[no-any-return]
+
+    async def aload(self, key: str, run_id: str, workflow: Any, *, serializer: Any = None) -> Any:
+        return self._context(await self._log.load(key, run_id, asynchronous=True), workflow, serializer)
+
+    async def adelete(self, key: str, run_id: str) -> None:
+        await self._log.save(key, run_id, None, asynchronous=True)
