@@ -14,6 +14,9 @@ Workloads, each store on a fresh key, warm-up excluded:
 
 Stores: ``sqlalchemy`` (the peer: a SQLite file), and ours on the embedded store (``ours-file``, ``ours-memory``) and
 on the Bedrock backend through the local server (``ours-http``, 127.0.0.1, ``--latency-ms`` added to each request).
+With ``--before REV`` (default: the commit before the stores' engine moved to the Rust core; ``--before ""`` skips
+it), the same three again with the Python implementation of that commit (``before-file``...), taken from git
+history (``benches/_li_before.py``), so that before and after are measured in one run.
 Ratios are ours / sqlalchemy (below 1 is faster). Nothing here asserts a timing.
 """
 
@@ -40,8 +43,12 @@ from bedrock_sessions import SessionClient
 from bedrock_sessions.llama_index import SessionDBChatStore
 from bedrock_sessions.server import LocalServer
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _li_before  # noqa: E402
+
 SIZES = {"default": {"messages": 200, "reads": 20, "turns": 50}, "quick": {"messages": 20, "reads": 3, "turns": 5}}
 STORES = ("sqlalchemy", "ours-file", "ours-memory", "ours-http")
+BEFORE_STORES = ("before-file", "before-memory", "before-http")
 
 
 def message(i: int) -> ChatMessage:
@@ -52,8 +59,9 @@ def message(i: int) -> ChatMessage:
 class Stores:
     """Opens each kind of store; a second store object on the same data for cold reads."""
 
-    def __init__(self, tmp: str, latency_ms: float) -> None:
+    def __init__(self, tmp: str, latency_ms: float, before: str) -> None:
         self.tmp = tmp
+        self.before = before
         self.server = LocalServer(os.path.join(tmp, "server.db"), host="127.0.0.1", latency=latency_ms / 1000)
         self.server.start()
         self.memory_client = SessionClient.memory()
@@ -68,16 +76,20 @@ class Stores:
         return SessionClient.bedrock(thread_index=self.index_session, **args)
 
     def open(self, kind: str) -> Any:
+        cls: Any = SessionDBChatStore
+        if kind.startswith("before-"):
+            cls = _li_before.load(self.before).SessionDBChatStore
+            kind = "ours-" + kind.removeprefix("before-")
         if kind == "sqlalchemy":
             uri = "sqlite+aiosqlite:///" + os.path.join(self.tmp, "sqlalchemy.db")
             store = SQLAlchemyChatStore(table_name="llama_index_memory", async_database_uri=uri)
             self._sqlalchemy.append(store)
             return store
         if kind == "ours-file":
-            return SessionDBChatStore(SessionClient.local(os.path.join(self.tmp, "ours.db")))
+            return cls(SessionClient.local(os.path.join(self.tmp, "ours.db")))
         if kind == "ours-memory":
-            return SessionDBChatStore(self.memory_client)
-        return SessionDBChatStore(self._http_client())
+            return cls(self.memory_client)
+        return cls(self._http_client())
 
     async def aclose(self) -> None:
         for s in self._sqlalchemy:
@@ -130,9 +142,16 @@ async def bench(kind: str, stores: Stores, size: dict[str, int]) -> dict[str, fl
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     size = SIZES["quick" if args.quick else "default"]
     with tempfile.TemporaryDirectory() as tmp:
-        stores = Stores(tmp, args.latency_ms)
+        stores = Stores(tmp, args.latency_ms, args.before)
+        kinds = list(STORES)
+        if args.before:
+            try:
+                _li_before.load(args.before)
+                kinds += BEFORE_STORES
+            except OSError as e:
+                print(f"no before figures: {e}", file=sys.stderr)
         try:
-            results = {kind: await bench(kind, stores, size) for kind in STORES}
+            results = {kind: await bench(kind, stores, size) for kind in kinds}
         finally:
             await stores.aclose()
     return {"sizes": size, "latency_ms": args.latency_ms, "median_ms": results}
@@ -143,16 +162,24 @@ def main() -> None:
     p.add_argument("--quick", action="store_true")
     p.add_argument("--latency-ms", type=float, default=0.0)
     p.add_argument("--json")
+    p.add_argument("--before", default=_li_before.BEFORE, help="git revision of the Python implementation ('' skips)")
     args = p.parse_args()
     report = asyncio.run(main_async(args))
     report["machine"] = {"python": sys.version.split()[0], "platform": platform.platform(), "cpus": os.cpu_count(),
                          "bedrock_sessions": bedrock_sessions.__file__}
     med = report["median_ms"]
     print(f"{report['sizes']['messages']} messages; median ms per operation; ratio = ours / sqlalchemy")
-    print(f"{'operation':<20}" + "".join(f"{k:>14}" for k in STORES))
+    kinds = list(med)
+    print(f"{'operation':<20}" + "".join(f"{k:>14}" for k in kinds))
     for op in med["sqlalchemy"]:
-        print(f"{op:<20}" + "".join(f"{med[k][op]:>14.2f}" for k in STORES))
-        print(f"{'  ratio':<20}" + "".join(f"{med[k][op] / med['sqlalchemy'][op]:>14.2f}" for k in STORES))
+        print(f"{op:<20}" + "".join(f"{med[k][op]:>14.2f}" for k in kinds))
+        print(f"{'  ratio':<20}" + "".join(f"{med[k][op] / med['sqlalchemy'][op]:>14.2f}" for k in kinds))
+    if "before-file" in med:
+        print("after / before, below 1: the Rust engine is faster")
+        print(f"{'operation':<20}" + "".join(f"{k:>14}" for k in ("file", "memory", "http")))
+        for op in med["sqlalchemy"]:
+            print(f"{op:<20}" + "".join(
+                f"{med['ours-' + k][op] / med['before-' + k][op]:>14.2f}" for k in ("file", "memory", "http")))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=2)

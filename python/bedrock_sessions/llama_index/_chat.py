@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Sequence
@@ -14,7 +15,7 @@ from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.storage.chat_store.base import BaseChatStore
 from llama_index.core.storage.chat_store.base_db import AsyncDBChatStore, MessageStatus
 
-from .. import _core
+from .. import _core, _doors
 from ..client import SessionClient
 from ._common import DEFAULT_MAX_STEP_BYTES, native_of, split_options
 
@@ -58,6 +59,7 @@ class _StoreMixin:
             client = SessionClient.local(s.local_path)
         native = native_of(client)
         s._native_client = native
+        s._door = _doors.door_of(native)
         s._log = _core.NativeChatLog(
             native,
             s.namespace,
@@ -68,6 +70,13 @@ class _StoreMixin:
             idle_timeout=s.idle_timeout,
             clock=clock,
         )
+
+    async def _run(self, read: bool, method: Any, *args: Any, **kwargs: Any) -> Any:
+        """An async call of the log through the door of its backend (see ``_doors``): in the calling coroutine
+        on a store in memory and for reads of a file, on a store thread for writes to a file, the core's own future
+        over the network."""
+        fn = functools.partial(method, **kwargs) if kwargs else method
+        return await _doors.run(self._door, read, fn, *args)  # type: ignore[attr-defined]
 
     @classmethod
     def local(cls, path: Union[str, os.PathLike[str]], **kwargs: Any) -> Any:
@@ -132,6 +141,7 @@ class SessionDBChatStore(_StoreMixin, AsyncDBChatStore):
 
     _log: Any = PrivateAttr()
     _native_client: Any = PrivateAttr()
+    _door: Any = PrivateAttr()
 
     def __init__(self, client: Any = None, *, clock: Any = None, **data: Any) -> None:
         super().__init__(**data)
@@ -148,49 +158,49 @@ class SessionDBChatStore(_StoreMixin, AsyncDBChatStore):
         limit: Optional[int] = None,
         offset: Optional[int] = None,
     ) -> list[ChatMessage]:
-        return _messages(await self._log.read(key, _status_value(status), offset, limit, asynchronous=True))
+        return _messages(await self._run(True, self._log.read, key, _status_value(status), offset, limit))
 
     async def get_entries(
         self, key: str, status: Optional[MessageStatus] = None
     ) -> list[tuple[int, MessageStatus, ChatMessage]]:
         """The key's messages with their ids and statuses, oldest first."""
-        items = await self._log.read(key, _status_value(status), asynchronous=True)
+        items = await self._run(True, self._log.read, key, _status_value(status))
         return [(i[0], MessageStatus(i[1]), _message(i)) for i in items]
 
     async def count_messages(self, key: str, status: Optional[MessageStatus] = MessageStatus.ACTIVE) -> int:
-        return await self._log.count(key, _status_value(status), asynchronous=True)  # type: ignore[no-any-return]
+        return await self._run(True, self._log.count, key, _status_value(status))  # type: ignore[no-any-return]
 
     async def add_message(self, key: str, message: ChatMessage, status: MessageStatus = MessageStatus.ACTIVE) -> None:
-        await self._log.add(key, _encode([message]), MessageStatus(status).value, asynchronous=True)
+        await self._run(False, self._log.add, key, _encode([message]), MessageStatus(status).value)
 
     async def add_messages(
         self, key: str, messages: list[ChatMessage], status: MessageStatus = MessageStatus.ACTIVE
     ) -> None:
-        await self._log.add(key, _encode(messages), MessageStatus(status).value, asynchronous=True)
+        await self._run(False, self._log.add, key, _encode(messages), MessageStatus(status).value)
 
     async def set_messages(
         self, key: str, messages: list[ChatMessage], status: MessageStatus = MessageStatus.ACTIVE
     ) -> None:
-        await self._log.set(key, _encode(messages), MessageStatus(status).value, asynchronous=True)
+        await self._run(False, self._log.set, key, _encode(messages), MessageStatus(status).value)
 
     async def delete_message(self, key: str, idx: int) -> Optional[ChatMessage]:
-        return _one(await self._log.remove(key, id=idx, one=True, asynchronous=True))
+        return _one(await self._run(False, self._log.remove, key, id=idx, one=True))
 
     async def delete_messages(self, key: str, status: Optional[MessageStatus] = None) -> None:
         want = _status_value(status)
         if want is None:
-            await self._log.clear(key, asynchronous=True)
+            await self._run(False, self._log.clear, key)
         else:
-            await self._log.remove(key, status=want, asynchronous=True)
+            await self._run(False, self._log.remove, key, status=want)
 
     async def delete_oldest_messages(self, key: str, n: int) -> list[ChatMessage]:
-        return _messages(await self._log.remove(key, oldest=n, asynchronous=True))
+        return _messages(await self._run(False, self._log.remove, key, oldest=n))
 
     async def archive_oldest_messages(self, key: str, n: int) -> list[ChatMessage]:
-        return _messages(await self._log.archive(key, n, asynchronous=True))
+        return _messages(await self._run(False, self._log.archive, key, n))
 
     async def get_keys(self) -> list[str]:
-        return await self._log.keys(False, asynchronous=True)  # type: ignore[no-any-return]
+        return await self._run(True, self._log.keys, False)  # type: ignore[no-any-return]
 
 
 class SessionChatStore(_StoreMixin, BaseChatStore):
@@ -212,6 +222,7 @@ class SessionChatStore(_StoreMixin, BaseChatStore):
 
     _log: Any = PrivateAttr()
     _native_client: Any = PrivateAttr()
+    _door: Any = PrivateAttr()
 
     def __init__(self, client: Any = None, *, clock: Any = None, **data: Any) -> None:
         super().__init__(**data)
@@ -246,23 +257,23 @@ class SessionChatStore(_StoreMixin, BaseChatStore):
 
     # ------------------------------------------------------------------ async
     async def aset_messages(self, key: str, messages: list[ChatMessage]) -> None:
-        await self._log.set(key, _encode(messages), _ACTIVE, asynchronous=True)
+        await self._run(False, self._log.set, key, _encode(messages), _ACTIVE)
 
     async def aget_messages(self, key: str) -> list[ChatMessage]:
-        return _messages(await self._log.read(key, asynchronous=True))
+        return _messages(await self._run(True, self._log.read, key))
 
     async def async_add_message(self, key: str, message: ChatMessage, idx: Optional[int] = None) -> None:
-        await self._log.add(key, _encode([message]), _ACTIVE, idx, asynchronous=True)
+        await self._run(False, self._log.add, key, _encode([message]), _ACTIVE, idx)
 
     async def adelete_messages(self, key: str) -> Optional[list[ChatMessage]]:
-        items = await self._log.clear(key, asynchronous=True)
+        items = await self._run(False, self._log.clear, key)
         return None if items is None else _messages(items)
 
     async def adelete_message(self, key: str, idx: int) -> Optional[ChatMessage]:
-        return _one(await self._log.remove(key, position=idx, one=True, asynchronous=True))
+        return _one(await self._run(False, self._log.remove, key, position=idx, one=True))
 
     async def adelete_last_message(self, key: str) -> Optional[ChatMessage]:
-        return _one(await self._log.remove(key, position=-1, one=True, asynchronous=True))
+        return _one(await self._run(False, self._log.remove, key, position=-1, one=True))
 
     async def aget_keys(self) -> list[str]:
-        return await self._log.keys(True, asynchronous=True)  # type: ignore[no-any-return]
+        return await self._run(True, self._log.keys, True)  # type: ignore[no-any-return]

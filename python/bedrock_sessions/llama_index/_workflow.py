@@ -6,7 +6,7 @@ import json
 import os
 from typing import Any, Union
 
-from .. import _core
+from .. import _core, _doors
 from ..client import SessionClient
 from ._common import DEFAULT_MAX_STEP_BYTES, native_of
 
@@ -42,6 +42,7 @@ class SessionWorkflowStore:
     ) -> None:
         native = native_of(client)
         self._native_client = native
+        self._door = _doors.door_of(native)
         self._log = _core.NativeWorkflowLog(native, namespace, max_step_bytes=max_step_bytes, clock=clock)
 
     @classmethod
@@ -94,14 +95,14 @@ class SessionWorkflowStore:
 
     # ------------------------------------------------------------------ async
     async def asave(self, key: str, run_id: str, ctx: Any, *, serializer: Any = None) -> None:
-        await self._log.save(key, run_id, self._data(ctx, serializer), asynchronous=True)
+        await _doors.run(self._door, False, self._log.save, key, run_id, self._data(ctx, serializer))
 
     async def aload_dict(self, key: str, run_id: str) -> dict[str, Any] | None:
-        data = await self._log.load(key, run_id, asynchronous=True)
+        data = await _doors.run(self._door, True, self._log.load, key, run_id)
         return None if data is None else json.loads(data)  # type: ignore[no-any-return]
 
     async def aload(self, key: str, run_id: str, workflow: Any, *, serializer: Any = None) -> Any:
-        return self._context(await self._log.load(key, run_id, asynchronous=True), workflow, serializer)
+        return self._context(await _doors.run(self._door, True, self._log.load, key, run_id), workflow, serializer)
 
     async def adelete(self, key: str, run_id: str) -> None:
-        await self._log.save(key, run_id, None, asynchronous=True)
+        await _doors.run(self._door, False, self._log.save, key, run_id, None)

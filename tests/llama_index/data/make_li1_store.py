@@ -1,5 +1,5 @@
 """Writes ``li1_store.db`` and ``li1_expected.json`` with the LlamaIndex stores as they were before their engine
-moved to Rust (``python/bedrock_sessions/llama_index.py`` of commit 88bea87, taken from git history), so that the
+moved to Rust (``python/bedrock_sessions/llama_index.py`` of commit 88bea87, from git history: ``benches/_li_before.py``), so that the
 test ``test_li1_data.py`` checks that data they wrote keeps loading. Run from the repository's root::
 
     python tests/llama_index/data/make_li1_store.py
@@ -9,13 +9,10 @@ Needs the git history and the package installed (``maturin develop``)."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import os
 import sqlite3
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -27,22 +24,9 @@ from llama_index.core.base.llms.types import ChatMessage, ImageBlock, TextBlock 
 import bedrock_sessions  # noqa: E402
 from bedrock_sessions import ManualClock, SessionClient  # noqa: E402
 
-OLD_COMMIT = "88bea87"
-
-
-def old_module():  # type: ignore[no-untyped-def]
-    source = subprocess.run(
-        ["git", "show", f"{OLD_COMMIT}:python/bedrock_sessions/llama_index.py"],
-        check=True, capture_output=True, text=True, cwd=HERE,
-    ).stdout
-    path = Path(tempfile.mkdtemp()) / "_old_llama_index.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location("bedrock_sessions._old_llama_index", path)
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+sys.path.insert(0, str(HERE.parent.parent.parent / "benches"))
+from _li_before import BEFORE as OLD_COMMIT  # noqa: E402
+from _li_before import load as old_module  # noqa: E402
 
 
 def image_message(i: int) -> ChatMessage:
