@@ -185,11 +185,10 @@ class Li1Ids:
     def part_of(self, step_id: str) -> tuple[bytes, int, int] | None: ...
     def thread_id(self, key: str, generation: int) -> str: ...
 
-Message = tuple[int, str, str]  # (id, status, the JSON of the message's model_dump)
-
+@final
 class NativeChatLog:
     """A namespace's chat logs (the LlamaIndex chat stores' engine); with ``asynchronous=True`` a method
-    returns an awaitable."""
+    returns an awaitable. Messages are (id, status, the JSON of the message's model_dump)."""
 
     def __new__(
         cls,
@@ -222,6 +221,7 @@ class NativeChatLog:
     def archive(self, key: str, n: int, *, asynchronous: bool = False) -> Any: ...
     def forget(self, key: str | None = None) -> None: ...
 
+@final
 class NativeWorkflowLog:
     """A namespace's saved workflow contexts (the SessionWorkflowStore's engine)."""
 
