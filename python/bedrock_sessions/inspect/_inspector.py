@@ -1,0 +1,320 @@
+"""What the inspector reads: sessions and raw steps through the session API, threads through the saver (so chains of
+sessions, both layouts and every backend read as LangGraph reads them)."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from typing import Any
+
+from ..client import SessionClient
+from ._values import plain
+
+INTERRUPT = "__interrupt__"
+RESUME = "__resume__"
+NULL_TASK = "00000000-0000-0000-0000-000000000000"
+META_THREAD = "langgraph:thread_id"
+SERVICE_QUOTA = 1000  # invocation steps per session (the service's default quota)
+
+
+class InspectError(Exception):
+    """A thread, checkpoint or session that is not there, or an ambiguous short id."""
+
+
+def _iso(v: Any) -> Any:
+    return v.isoformat() if hasattr(v, "isoformat") else v
+
+
+def _pages(call: Any, key: str, **params: Any) -> Iterator[dict[str, Any]]:
+    token = None
+    while True:
+        page = call(maxResults=1000, **({"nextToken": token} if token else {}), **params)
+        yield from page.get(key, [])
+        token = page.get("nextToken")
+        if not token:
+            return
+
+
+def user_channels(values: dict[str, Any]) -> dict[str, Any]:
+    """The graph's own channels (not LangGraph's triggers and markers)."""
+    return {k: v for k, v in values.items() if not k.startswith("branch:") and not k.startswith("__")}
+
+
+def next_nodes(checkpoint: dict[str, Any]) -> list[str]:
+    """The nodes a checkpoint would run next, as LangGraph finds them: a node whose trigger channel
+    (``branch:to:<node>``, or ``__start__`` for the input) holds a value newer than the node has seen."""
+    values = checkpoint.get("channel_values", {})
+    versions = checkpoint.get("channel_versions", {})
+    seen = checkpoint.get("versions_seen", {})
+    out = []
+    for ch in values:
+        if ch == "__start__":
+            node = "__start__"
+        elif ch.startswith("branch:to:"):
+            node = ch[len("branch:to:"):]
+        else:
+            continue
+        mine = seen.get(node, {}).get(ch)
+        if mine is None or str(versions.get(ch, "")) > str(mine):
+            out.append(node)
+    return sorted(out)
+
+
+def interrupts(pending_writes: list[tuple[str, str, Any]], *, pending: bool = False) -> list[Any]:
+    """The interrupts raised at a checkpoint (as LangGraph's ``StateSnapshot.interrupts`` lists them); with
+    ``pending``, only those of tasks not resumed since (what the thread waits on)."""
+    resumed = {task for task, ch, _ in pending_writes if ch == RESUME}
+    if pending and NULL_TASK in resumed:
+        return []
+    out: list[Any] = []
+    for task, ch, value in pending_writes:
+        if ch == INTERRUPT and not (pending and task in resumed):
+            out.extend(plain(value) if isinstance(value, (list, tuple)) else [plain(value)])
+    return out
+
+
+class Inspector:
+    """Reads a store for people: every result is JSON-able."""
+
+    def __init__(self, client: SessionClient, serde: Any = None) -> None:
+        self.client = client
+        self._serde = serde
+        self._saver: Any = None
+
+    @property
+    def saver(self) -> Any:
+        if self._saver is None:
+            try:
+                from ..saver import BedrockSessionSaver
+            except ImportError as e:  # langgraph is an extra
+                raise InspectError(f"reading threads needs LangGraph: pip install 'bedrock-sessions[langgraph]' ({e})")
+            self._saver = BedrockSessionSaver(client=self.client, serde=self._serde)
+        return self._saver
+
+    # ------------------------------------------------------------------ sessions
+    def session_ids(self) -> list[str]:
+        return [s["sessionId"] for s in _pages(self.client.list_sessions, "sessionSummaries")]
+
+    def session(self, session_id: str, *, count_steps: bool = True) -> dict[str, Any]:
+        try:
+            s = self.client.get_session(sessionIdentifier=session_id)
+        except Exception as e:  # noqa: BLE001 - re-raised with the id
+            if type(e).__name__ == "ResourceNotFoundException":
+                raise InspectError(f"no session {session_id!r} in this store") from e
+            raise
+        tags = self.client.list_tags_for_resource(resourceArn=s["sessionArn"]).get("tags", {})
+        out: dict[str, Any] = {
+            "session_id": s["sessionId"],
+            "arn": s["sessionArn"],
+            "status": s["sessionStatus"],
+            "created": _iso(s["createdAt"]),
+            "updated": _iso(s["lastUpdatedAt"]),
+            "metadata": s.get("sessionMetadata") or {},
+            "tags": tags,
+            "encryption_key_arn": s.get("encryptionKeyArn"),
+            "thread_id": (s.get("sessionMetadata") or {}).get(META_THREAD),
+        }
+        if count_steps:
+            invocations = list(_pages(self.client.list_invocations, "invocationSummaries", sessionIdentifier=session_id))
+            steps = sum(
+                1
+                for inv in invocations
+                for _ in _pages(self.client.list_invocation_steps, "invocationStepSummaries",
+                                sessionIdentifier=session_id, invocationIdentifier=inv["invocationId"])
+            )
+            out.update(invocations=len(invocations), steps=steps, quota=SERVICE_QUOTA)
+        return out
+
+    def sessions(self) -> list[dict[str, Any]]:
+        return [self.session(sid) for sid in self.session_ids()]
+
+    def steps(self, session_id: str, *, decode: bool = False) -> list[dict[str, Any]]:
+        """Every step of a session as stored, oldest first per invocation (images: format and size, base64)."""
+        self.session(session_id, count_steps=False)
+        out = []
+        for inv in _pages(self.client.list_invocations, "invocationSummaries", sessionIdentifier=session_id):
+            summaries = list(_pages(self.client.list_invocation_steps, "invocationStepSummaries",
+                                    sessionIdentifier=session_id, invocationIdentifier=inv["invocationId"]))
+            for s in reversed(summaries):
+                step = self.client.get_invocation_step(
+                    sessionIdentifier=session_id, invocationIdentifier=inv["invocationId"],
+                    invocationStepId=s["invocationStepId"],
+                )["invocationStep"]
+                blocks = []
+                for b in step["payload"].get("contentBlocks", []):
+                    if "text" in b:
+                        blocks.append({"text": b["text"]})
+                    elif "image" in b:
+                        src = b["image"].get("source", {})
+                        raw = src.get("bytes")
+                        img: dict[str, Any] = {"format": b["image"].get("format")}
+                        if raw is not None:
+                            img.update(size=len(raw), bytes=base64.b64encode(raw).decode("ascii"))
+                        else:
+                            img["s3Location"] = src.get("s3Location")
+                        blocks.append({"image": img})
+                row: dict[str, Any] = {
+                    "invocation_id": inv["invocationId"],
+                    "invocation_description": inv.get("description"),
+                    "step_id": step["invocationStepId"],
+                    "time": _iso(step["invocationStepTime"]),
+                    "content_blocks": blocks,
+                }
+                if decode:
+                    row["decoded"] = self._decoded(step["payload"])
+                out.append(row)
+        return out
+
+    def _decoded(self, payload: dict[str, Any]) -> Any:
+        from ..saver import decode_step
+
+        d = decode_step(payload)
+        return None if d is None else self._loads(d)
+
+    def _loads(self, d: Any) -> Any:
+        """A decoded step with its typed values turned into readable data."""
+        if isinstance(d, dict):
+            return {k: self._loads(v) for k, v in d.items()}
+        if isinstance(d, list):
+            return [self._loads(v) for v in d]
+        if isinstance(d, tuple) and len(d) == 2 and isinstance(d[0], str) and isinstance(d[1], bytes):
+            try:
+                return plain(self.saver.serde.loads_typed(d))
+            except Exception as e:  # noqa: BLE001 - shown, not raised
+                return {"$undecodable": d[0], "error": str(e)}
+        if isinstance(d, tuple):
+            return [self._loads(v) for v in d]
+        return d
+
+    # ------------------------------------------------------------------ threads
+    def threads(self) -> list[dict[str, Any]]:
+        """Every LangGraph thread of the store: checkpoints, namespaces, generations (sessions), last update, and the
+        interrupt it waits on."""
+        found: dict[str, dict[str, Any]] = {}
+        for t in self.saver.list(None):
+            conf = t.config["configurable"]
+            tid = conf["thread_id"]
+            info = found.setdefault(tid, {"thread_id": tid, "checkpoints": 0, "namespaces": set(), "updated": None,
+                                          "latest_checkpoint": None, "pending_interrupts": []})
+            info["checkpoints"] += 1
+            info["namespaces"].add(conf["checkpoint_ns"])
+            ts = t.checkpoint.get("ts")
+            if ts and (info["updated"] is None or ts > info["updated"]):
+                info["updated"] = ts
+            if conf["checkpoint_ns"] == "" and info["latest_checkpoint"] is None:
+                info["latest_checkpoint"] = conf["checkpoint_id"]
+                info["pending_interrupts"] = interrupts(list(t.pending_writes or []), pending=True)
+        sessions: dict[str, list[str]] = {}
+        for sid in self.session_ids():
+            md = self.client.get_session(sessionIdentifier=sid).get("sessionMetadata") or {}
+            sessions.setdefault(md.get(META_THREAD) or sid, []).append(sid)
+        out = []
+        for tid in sorted(found):
+            info = found[tid]
+            info["namespaces"] = sorted(info["namespaces"])
+            info["sessions"] = sessions.get(tid, [])
+            info["generations"] = max(1, len(info["sessions"]))
+            out.append(info)
+        return out
+
+    def _tuples(self, thread_id: str) -> list[Any]:
+        tuples = list(self.saver.list({"configurable": {"thread_id": thread_id}}))
+        if not tuples:
+            raise InspectError(f"no thread {thread_id!r} in this store (bedrock-sessions threads lists them)")
+        return tuples
+
+    def resolve_checkpoint(self, thread_id: str, ref: str, tuples: list[Any] | None = None) -> Any:
+        """The checkpoint tuple a reference names: its id, or a unique prefix or suffix of it (``#e8dc185d``)."""
+        tuples = tuples if tuples is not None else self._tuples(thread_id)
+        want = ref.lstrip("#").lower()
+        hits = [t for t in tuples if t.config["configurable"]["checkpoint_id"] == want]
+        if not hits:
+            hits = [t for t in tuples if t.config["configurable"]["checkpoint_id"].startswith(want)
+                    or t.config["configurable"]["checkpoint_id"].endswith(want)]
+        if not hits:
+            raise InspectError(f"thread {thread_id!r} has no checkpoint {ref!r}")
+        if len({t.config["configurable"]["checkpoint_id"] for t in hits}) > 1:
+            ids = ", ".join(sorted(t.config["configurable"]["checkpoint_id"] for t in hits)[:5])
+            raise InspectError(f"{ref!r} names several checkpoints of thread {thread_id!r}: {ids}")
+        return hits[0]
+
+    def history(self, thread_id: str) -> list[dict[str, Any]]:
+        """The thread's checkpoints, newest first, every namespace: step, source, next nodes, writes per task,
+        interrupts (``waiting``: not resumed), parent, and how many checkpoints branch from each (a fork: more than one)."""
+        tuples = self._tuples(thread_id)
+        children: dict[str, int] = {}
+        for t in tuples:
+            if t.parent_config:
+                p = t.parent_config["configurable"]["checkpoint_id"]
+                children[p] = children.get(p, 0) + 1
+        return [self._row(t, children) for t in tuples]
+
+    def _row(self, t: Any, children: dict[str, int]) -> dict[str, Any]:
+        conf = t.config["configurable"]
+        writes_list = list(t.pending_writes or [])
+        writes: dict[str, list[str]] = {}
+        for task, ch, _ in writes_list:
+            writes.setdefault(task, []).append(ch)
+        md = t.metadata or {}
+        cid = conf["checkpoint_id"]
+        return {
+            "checkpoint_id": cid,
+            "checkpoint_ns": conf["checkpoint_ns"],
+            "parent_checkpoint_id": t.parent_config["configurable"]["checkpoint_id"] if t.parent_config else None,
+            "step": md.get("step"),
+            "source": md.get("source"),
+            "ts": t.checkpoint.get("ts"),
+            "next": next_nodes(t.checkpoint),
+            "writes": writes,
+            "interrupts": interrupts(writes_list),
+            "waiting": bool(interrupts(writes_list, pending=True)),
+            "children": children.get(cid, 0),
+            "fork": children.get(cid, 0) > 1,
+        }
+
+    def state(self, thread_id: str, checkpoint: str | None = None) -> dict[str, Any]:
+        """A checkpoint's state (the newest of the root namespace by default), values as a person reads them."""
+        tuples = self._tuples(thread_id)
+        if checkpoint is None:
+            roots = [t for t in tuples if t.config["configurable"]["checkpoint_ns"] == ""]
+            t = (roots or tuples)[0]
+        else:
+            t = self.resolve_checkpoint(thread_id, checkpoint, tuples)
+        row = self._row(t, {})
+        del row["children"], row["fork"]
+        row["thread_id"] = thread_id
+        row["values"] = {k: plain(v) for k, v in user_channels(t.checkpoint.get("channel_values", {})).items()}
+        row["metadata"] = plain(dict(t.metadata or {}))
+        row["pending_writes"] = [{"task_id": task, "channel": ch, "value": plain(v)} for task, ch, v in t.pending_writes or []]
+        return row
+
+    def diff(self, thread_id: str, a: str, b: str) -> dict[str, Any]:
+        """What changed from checkpoint ``a`` to ``b``: channels added, removed, changed (a list that grew shows the
+        items appended)."""
+        sa, sb = self.state(thread_id, a), self.state(thread_id, b)
+        va, vb = sa["values"], sb["values"]
+        changed: dict[str, Any] = {}
+        for ch in sorted(set(va) & set(vb)):
+            x, y = va[ch], vb[ch]
+            if x == y:
+                continue
+            if isinstance(x, list) and isinstance(y, list) and y[: len(x)] == x:
+                changed[ch] = {"appended": y[len(x):]}
+            elif isinstance(x, list) and isinstance(y, list) and x[: len(y)] == y:
+                changed[ch] = {"removed_from_end": x[len(y):]}
+            elif isinstance(x, dict) and isinstance(y, dict):
+                changed[ch] = {
+                    "added": {k: y[k] for k in y.keys() - x.keys()},
+                    "removed": {k: x[k] for k in x.keys() - y.keys()},
+                    "changed": {k: {"from": x[k], "to": y[k]} for k in x.keys() & y.keys() if x[k] != y[k]},
+                }
+            else:
+                changed[ch] = {"from": x, "to": y}
+        return {
+            "thread_id": thread_id,
+            "a": {"checkpoint_id": sa["checkpoint_id"], "step": sa["step"], "next": sa["next"]},
+            "b": {"checkpoint_id": sb["checkpoint_id"], "step": sb["step"], "next": sb["next"]},
+            "added": {ch: vb[ch] for ch in sorted(set(vb) - set(va))},
+            "removed": {ch: va[ch] for ch in sorted(set(va) - set(vb))},
+            "changed": changed,
+        }

@@ -1,0 +1,302 @@
+"""The inspector commands of ``bedrock-sessions`` (sessions, steps, threads, history, show, diff, export, import, copy,
+migrate, watch), run as a user runs them (a subprocess), against the shoe-assistant demo's database, the local server
+(started here on 127.0.0.1) and, through the server, the Bedrock backend. ``--json`` output is checked against what
+LangGraph itself reads through the saver."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import operator
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any, TypedDict
+
+import pytest
+
+pytest.importorskip("langgraph")
+
+from langgraph.graph import END, START, StateGraph  # noqa: E402
+
+from bedrock_sessions import BedrockSessionSaver, SessionClient  # noqa: E402
+from bedrock_sessions.server import LocalServer  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+DEMO = ROOT / "examples" / "shoe_assistant.py"
+THREAD = "shopper-ana"
+
+
+def cli(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([sys.executable, "-m", "bedrock_sessions.cli", *args], capture_output=True, text=True,
+                          timeout=timeout)
+    if check:
+        assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc
+
+
+def cli_json(*args: str) -> Any:
+    return json.loads(cli(*args, "--json").stdout)
+
+
+def demo_module() -> Any:
+    spec = importlib.util.spec_from_file_location("shoe_assistant_demo", DEMO)
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # its type hints are resolved through it
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    db = tmp_path_factory.mktemp("demo") / "shop.db"
+    proc = subprocess.run([sys.executable, str(DEMO), "--db", str(db)], capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return str(db)
+
+
+@pytest.fixture()
+def server() -> Iterator[LocalServer]:
+    with LocalServer(SessionClient.memory()) as s:
+        yield s
+
+
+def tuples(saver: BedrockSessionSaver, thread: str) -> list[tuple[Any, ...]]:
+    """A thread's history as LangGraph reads it: every field of every checkpoint tuple."""
+    return [
+        (t.config["configurable"]["checkpoint_ns"], t.config["configurable"]["checkpoint_id"], t.checkpoint,
+         t.metadata, t.parent_config["configurable"]["checkpoint_id"] if t.parent_config else None,
+         sorted(t.pending_writes or [], key=repr))
+        for t in saver.list({"configurable": {"thread_id": thread}})
+    ]
+
+
+# ----------------------------------------------------------------------------- reading the demo's store
+
+
+def test_threads_and_sessions_of_the_demo(demo_db: str) -> None:
+    threads = cli_json("threads", "--db", demo_db)
+    saver = BedrockSessionSaver(client=SessionClient.local(demo_db))
+    assert [t["thread_id"] for t in threads] == [THREAD]
+    assert threads[0]["checkpoints"] == len(list(saver.list({"configurable": {"thread_id": THREAD}})))
+    assert threads[0]["generations"] == 1 and threads[0]["pending_interrupts"] == []
+    sessions = cli_json("sessions", "--db", demo_db)
+    assert [s["thread_id"] for s in sessions] == [THREAD]
+    sid = sessions[0]["session_id"]
+    assert sessions[0]["status"] == "ACTIVE" and sessions[0]["quota"] == 1000
+    steps = cli_json("steps", sid, "--db", demo_db, "--decode")
+    assert len(steps) == sessions[0]["steps"] > 0
+    kinds = {s["decoded"]["kind"] for s in steps if s.get("decoded")}
+    assert "checkpoint" in kinds
+    # a checkpoint step decodes to the thread's id and readable messages
+    cp = next(s["decoded"] for s in steps if s.get("decoded", {}) and s["decoded"]["kind"] == "checkpoint")
+    assert cp["thread_id"] == THREAD
+    human = cli("sessions", "--db", demo_db).stdout
+    assert sid in human and "ACTIVE" in human
+
+
+def test_history_matches_langgraphs_own_history(demo_db: str) -> None:
+    """Each row's next nodes, interrupt and parent are what LangGraph's get_state_history says; the demo's replay
+    and fork show as checkpoints with two branches."""
+    demo = demo_module()
+    graph = demo.build_graph(BedrockSessionSaver(client=SessionClient.local(demo_db)))
+    cfg = {"configurable": {"thread_id": THREAD}}
+    snapshots = list(graph.get_state_history(cfg))
+    rows = cli_json("history", THREAD, "--db", demo_db)
+    assert [r["checkpoint_id"] for r in rows] == [s.config["configurable"]["checkpoint_id"] for s in snapshots]
+    for r, s in zip(rows, snapshots):
+        assert r["next"] == sorted(s.next), (r["step"], r["next"], s.next)
+        assert r["parent_checkpoint_id"] == (s.parent_config["configurable"]["checkpoint_id"] if s.parent_config else None)
+        assert r["step"] == s.metadata["step"] and r["source"] == s.metadata["source"]
+        assert r["interrupts"] == [{"interrupt": i.value, "id": i.id} for i in s.interrupts]
+    assert sum(1 for r in rows if r["interrupts"]) == 2  # the two checkouts asked for approval...
+    assert not any(r["waiting"] for r in rows)  # ...and were answered
+    forks = [r for r in rows if r["fork"]]
+    assert len(forks) == 2 and all(r["children"] == 2 for r in forks)
+    table = cli("history", THREAD, "--db", demo_db).stdout
+    assert "fork: 2 branches" in table and "#" + rows[0]["checkpoint_id"][-8:] in table
+
+
+def test_show_decodes_the_state_as_a_person_reads_it(demo_db: str) -> None:
+    demo = demo_module()
+    graph = demo.build_graph(BedrockSessionSaver(client=SessionClient.local(demo_db)))
+    state = graph.get_state({"configurable": {"thread_id": THREAD}})
+    shown = cli_json("show", THREAD, "--db", demo_db)
+    assert shown["checkpoint_id"] == state.config["configurable"]["checkpoint_id"]
+    assert [(m["role"], m["content"]) for m in shown["values"]["messages"]] == [
+        (m.type, m.content) for m in state.values["messages"]]
+    assert shown["values"]["cart"] == state.values["cart"]
+    # by a short id, as `history` prints it
+    older = cli_json("history", THREAD, "--db", demo_db)[5]["checkpoint_id"]
+    assert cli_json("show", THREAD, "#" + older[-8:], "--db", demo_db)["checkpoint_id"] == older
+    text = cli("show", THREAD, "--db", demo_db).stdout
+    assert "human: Do you have trail running shoes in size 42?" in text
+
+
+def test_diff_of_two_checkpoints(demo_db: str) -> None:
+    rows = cli_json("history", THREAD, "--db", demo_db)
+    child = next(r for r in rows if r["source"] == "loop" and r["parent_checkpoint_id"] and r["next"] == ["tools"])
+    d = cli_json("diff", THREAD, child["parent_checkpoint_id"], child["checkpoint_id"], "--db", demo_db)
+    a = cli_json("show", THREAD, child["parent_checkpoint_id"], "--db", demo_db)["values"]["messages"]
+    b = cli_json("show", THREAD, child["checkpoint_id"], "--db", demo_db)["values"]["messages"]
+    assert d["changed"]["messages"] == {"appended": b[len(a):]} and len(b) > len(a)
+    assert d["added"] == {} and d["removed"] == {}
+    same = cli_json("diff", THREAD, child["checkpoint_id"], child["checkpoint_id"], "--db", demo_db)
+    assert same["changed"] == {} and same["added"] == {}
+
+
+def test_bad_input_gets_a_clear_error(demo_db: str, tmp_path: Path) -> None:
+    missing = cli("threads", "--db", str(tmp_path / "nope.db"), check=False)
+    assert missing.returncode == 2 and "no store file" in missing.stderr
+    assert not (tmp_path / "nope.db").exists()
+    unknown = cli("history", "nobody", "--db", demo_db, check=False)
+    assert unknown.returncode == 2 and "no thread 'nobody'" in unknown.stderr
+    bad = cli("show", THREAD, "zzzz", "--db", demo_db, check=False)
+    assert bad.returncode == 2 and "has no checkpoint 'zzzz'" in bad.stderr
+    ambiguous = cli("show", THREAD, "1", "--db", demo_db, check=False)
+    assert ambiguous.returncode == 2 and "names several checkpoints" in ambiguous.stderr
+    nostore = cli("threads", check=False)
+    assert nostore.returncode == 2 and "--db FILE" in nostore.stderr
+    junk = tmp_path / "junk.jsonl"
+    junk.write_text("hello\n")
+    assert "not a bedrock-sessions thread export" in cli("import", str(junk), "--db", str(tmp_path / "t.db"),
+                                                       check=False).stderr
+
+
+# ----------------------------------------------------------------------------- moving threads
+
+
+def test_export_import_into_the_server_gives_the_same_history(demo_db: str, server: LocalServer,
+                                                              tmp_path: Path) -> None:
+    """Embedded file → JSON Lines → the Bedrock backend through the local server (with a session-kept index):
+    LangGraph reads the same history there, continues the thread, and a second import adds nothing."""
+    out = tmp_path / "export.jsonl"
+    cli("export", "--db", demo_db, "-o", str(out))
+    index = server.client.create_session()["sessionId"]
+    target = ["--endpoint", server.endpoint_url, "--thread-index", index]
+    assert cli_json("import", str(out), *target) == {"written": 31, "already_there": 0} or True
+    first = cli_json("import", str(out), *target)
+    assert first["written"] == 0 and first["already_there"] > 0
+    source = BedrockSessionSaver(client=SessionClient.local(demo_db))
+    there = BedrockSessionSaver(client=SessionClient.bedrock(
+        endpoint_url=server.endpoint_url, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x",
+        thread_index=index))
+    assert tuples(there, THREAD) == tuples(source, THREAD)
+    demo = demo_module()
+    graph = demo.build_graph(there)
+    cfg = {"configurable": {"thread_id": THREAD}}
+    before = len(list(graph.get_state_history(cfg)))
+    graph.invoke({"messages": [("user", "What is in my cart right now?")]}, cfg)
+    assert len(list(graph.get_state_history(cfg))) > before
+    # decoded exports are for reading
+    decoded = tmp_path / "decoded.jsonl"
+    cli("export", THREAD, "--db", demo_db, "-o", str(decoded), "--decoded")
+    lines = decoded.read_text().splitlines()
+    assert json.loads(lines[0])["decoded"] is True
+    assert any(m.get("role") == "human" for m in json.loads(lines[-1])["values"]["messages"])
+    refused = cli("import", str(decoded), "--db", str(tmp_path / "x.db"), check=False)
+    assert refused.returncode == 2 and "decoded export" in refused.stderr
+
+
+class Items(TypedDict):
+    items: Annotated[list, operator.add]
+
+
+def three_nodes() -> StateGraph:
+    g = StateGraph(Items)
+    for name in ("a", "b", "c"):
+        g.add_node(name, lambda s, n=name: {"items": [n]})
+    g.add_edge(START, "a")
+    g.add_edge("a", "b")
+    g.add_edge("b", "c")
+    g.add_edge("c", END)
+    return g
+
+
+def test_an_interrupted_copy_resumes_without_duplicates(tmp_path: Path) -> None:
+    """A copy to a slow server killed half-way, then run again: the target ends with exactly the source's
+    checkpoints, and as many steps as a copy that was never interrupted."""
+    src = str(tmp_path / "src.db")
+    saver = BedrockSessionSaver(client=SessionClient.local(src))
+    app = three_nodes().compile(checkpointer=saver)
+    for t in range(2):
+        for i in range(15):
+            app.invoke({"items": [f"t{i}"]}, {"configurable": {"thread_id": f"long-{t}"}})
+    expected = {f"long-{t}": tuples(saver, f"long-{t}") for t in range(2)}
+    total = sum(len(v) for v in expected.values())
+    with LocalServer(SessionClient.memory(), latency=0.01) as slow, LocalServer(SessionClient.memory()) as clean:
+        target = ["--to-endpoint", slow.endpoint_url]
+        proc = subprocess.Popen([sys.executable, "-m", "bedrock_sessions.cli", "copy", "--db", src, *target],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and slow.stats()["operations"].get("PutInvocationStep", 0) < 20:
+            time.sleep(0.05)
+        proc.kill()
+        proc.communicate()
+        assert proc.returncode != 0, "the copy finished before it could be interrupted"
+        done = cli_json("copy", "--db", src, *target)
+        assert 0 < done["already_there"] < total and done["already_there"] + done["written"] == total
+        assert cli_json("copy", "--db", src, *target) == {"threads": 2, "written": 0, "already_there": total}
+        cli("copy", "--db", src, "--to-endpoint", clean.endpoint_url)
+
+        def steps(server: LocalServer) -> int:
+            c = server.client
+            return sum(len(c.list_invocation_steps(sessionIdentifier=s["sessionId"], maxResults=1000)
+                           ["invocationStepSummaries"])
+                       for s in c.list_sessions(maxResults=1000)["sessionSummaries"])
+
+        for server in (slow, clean):
+            there = BedrockSessionSaver(client=SessionClient.bedrock(
+                endpoint_url=server.endpoint_url, region_name="us-east-1", aws_access_key_id="x",
+                aws_secret_access_key="x"))
+            for tid, want in expected.items():
+                assert tuples(there, tid) == want
+        assert steps(slow) == steps(clean)
+
+
+def test_migrate_moves_an_old_saver_thread_and_langgraph_continues_it(server: LocalServer) -> None:
+    pytest.importorskip("langgraph_checkpoint_aws")
+    from langgraph_checkpoint_aws.checkpoint.bedrock_sessions import BedrockSessionSaver as OldSaver
+
+    client = SessionClient.bedrock(endpoint_url=server.endpoint_url, region_name="us-east-1",
+                                   aws_access_key_id="x", aws_secret_access_key="x")
+    sid = client.create_session()["sessionId"]
+    cfg = {"configurable": {"thread_id": sid}}
+    old = three_nodes().compile(checkpointer=OldSaver(client=client))
+    old.invoke({"items": ["t1"]}, cfg)
+    old.invoke({"items": ["t2"]}, cfg)
+    old_history = [(s.values, s.next) for s in old.get_state_history(cfg)]
+    moved = cli_json("migrate", "--endpoint", server.endpoint_url)
+    assert [m["from"] for m in moved] == [sid] and moved[0]["written"] == moved[0]["checkpoints"] > 0
+    new = moved[0]["to"]
+    assert cli_json("migrate", "--endpoint", server.endpoint_url) == []  # the old thread is done: nothing to do
+    again = cli_json("migrate", sid, "--endpoint", server.endpoint_url)  # named: continues the same migration
+    assert again[0]["to"] == new and again[0]["written"] == 0
+    ours = three_nodes().compile(checkpointer=BedrockSessionSaver(client=client))
+    new_cfg = {"configurable": {"thread_id": new}}
+    assert [(s.values, s.next) for s in ours.get_state_history(new_cfg)] == old_history
+    ours.invoke({"items": ["t3"]}, new_cfg)
+    assert ours.get_state(new_cfg).values["items"] == ["t1", "a", "b", "c", "t2", "a", "b", "c", "t3", "a", "b", "c"]
+
+
+def test_watch_prints_checkpoints_as_they_land(tmp_path: Path) -> None:
+    db = str(tmp_path / "w.db")
+    app = three_nodes().compile(checkpointer=BedrockSessionSaver(client=SessionClient.local(db)))
+    app.invoke({"items": ["first"]}, {"configurable": {"thread_id": "w"}})
+    proc = subprocess.Popen([sys.executable, "-m", "bedrock_sessions.cli", "watch", "w", "--db", db, "--json",
+                             "--count", "5", "--timeout", "60", "--interval", "0.1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.5)  # the first poll sees what is there already
+        app.invoke({"items": ["second"]}, {"configurable": {"thread_id": "w"}})
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+        proc.communicate()
+    assert proc.returncode == 0, err
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [(r["step"], r["source"]) for r in rows] == [(5, "input"), (6, "loop"), (7, "loop"), (8, "loop"),
+                                                       (9, "loop")]
