@@ -318,11 +318,13 @@ pub fn encode_message(json: &str, new_images: &mut Vec<Img>) -> Result<Value> {
     Ok(data)
 }
 
-/// A stored message as JSON for the caller, its image references turned back into base64.
-pub fn decode_message(entry: &Entry, home: Option<&str>, images: &Images) -> Result<String> {
-    if entry.refs.is_empty() {
-        return Ok(serde_json::to_string(&*entry.data).expect("JSON values serialize"));
-    }
+/// A copy of a message's data with each stored image reference replaced by `with(image)`.
+fn replace_stored(
+    entry: &Entry,
+    home: Option<&str>,
+    images: &Images,
+    mut with: impl FnMut(&Img) -> Value,
+) -> Result<Value> {
     let mut data = entry.data.as_ref().clone();
     let home = home.unwrap_or_default().to_string();
     for block in image_blocks_mut(&mut data) {
@@ -334,8 +336,19 @@ pub fn decode_message(entry: &Entry, home: Option<&str>, images: &Images) -> Res
                 "the image {k} of step {s} of session {home} is missing from the log"
             ))
         })?;
-        block["image"] = Value::String(base64::engine::general_purpose::STANDARD.encode(&img.0));
+        block["image"] = with(img);
     }
+    Ok(data)
+}
+
+/// A stored message as JSON for the caller, its image references turned back into base64.
+pub fn decode_message(entry: &Entry, home: Option<&str>, images: &Images) -> Result<String> {
+    if entry.refs.is_empty() {
+        return Ok(serde_json::to_string(&*entry.data).expect("JSON values serialize"));
+    }
+    let data = replace_stored(entry, home, images, |img| {
+        Value::String(base64::engine::general_purpose::STANDARD.encode(&img.0))
+    })?;
     Ok(serde_json::to_string(&data).expect("JSON values serialize"))
 }
 
@@ -363,26 +376,16 @@ pub fn place_images(entries: &[Entry], first_seq: u64, place: &[(u64, usize)]) -
 /// The view with its stored images turned back into new images (the first state of a new session holds
 /// them again), and the new images with them.
 pub fn rehome(view: &View, images: &Images, mut new_images: Vec<Img>) -> Result<(View, Vec<Img>)> {
-    let home = view.home.clone().unwrap_or_default();
     let mut entries = Vec::with_capacity(view.entries.len());
     for e in view.entries.iter() {
         if e.refs.is_empty() {
             entries.push(e.clone());
             continue;
         }
-        let mut data = e.data.as_ref().clone();
-        for block in image_blocks_mut(&mut data) {
-            let Some((s, k)) = block.get("image").and_then(stored_ref) else {
-                continue;
-            };
-            let img = images.get(&(home.clone(), s, k)).ok_or_else(|| {
-                Error::internal(format!(
-                    "the image {k} of step {s} of session {home} is missing"
-                ))
-            })?;
-            block["image"] = serde_json::json!({ "$bs_new": new_images.len() });
+        let data = replace_stored(e, view.home.as_deref(), images, |img| {
             new_images.push(img.clone());
-        }
+            serde_json::json!({ "$bs_new": new_images.len() - 1 })
+        })?;
         entries.push(Entry::new(e.id, e.status.clone(), data));
     }
     let view = View {

@@ -1,6 +1,7 @@
 //! Bindings of the LlamaIndex stores' engine (`crate::llama`): `NativeChatLog` and `NativeWorkflowLog`,
 //! each with sync and async doors. Messages cross as the JSON of their `model_dump(mode="json")`.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use pyo3::exceptions::PyTypeError;
@@ -91,6 +92,23 @@ impl<T> Native<T> {
             keep_gil: self.in_memory && !asynchronous,
         }
     }
+
+    /// Runs `f` on the store and the engine through the door `asynchronous` picks.
+    fn call<'py, F, Fut>(
+        &self,
+        py: Python<'py>,
+        asynchronous: bool,
+        op: &'static str,
+        f: F,
+    ) -> PyResult<Bound<'py, PyAny>>
+    where
+        T: Send + Sync + 'static,
+        F: FnOnce(Arc<dyn SessionStore>, Arc<T>) -> Fut + Send + 'static,
+        Fut: Future<Output = crate::error::Result<Out>> + Send + 'static,
+    {
+        let (store, log) = self.parts()?;
+        run(py, self.door(asynchronous), op, move || f(store, log))
+    }
 }
 
 fn with_status<'a>(
@@ -116,12 +134,11 @@ impl PyChatLog {
         op: Op,
         asynchronous: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let (store, log) = self.native.parts()?;
-        run(
+        self.native.call(
             py,
-            self.native.door(asynchronous),
+            asynchronous,
             "PutInvocationStep",
-            move || async move { log.write(&*store, &key, &op).await.map(Out::from) },
+            move |store, log| async move { log.write(&*store, &key, &op).await.map(Out::from) },
         )
     }
 }
@@ -166,12 +183,11 @@ impl PyChatLog {
         limit: Option<i64>,
         asynchronous: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let (store, log) = self.native.parts()?;
-        run(
+        self.native.call(
             py,
-            self.native.door(asynchronous),
+            asynchronous,
             "GetInvocationStep",
-            move || async move {
+            move |store, log| async move {
                 let st = log.read(&*store, &key).await?;
                 let skip = offset.filter(|o| *o > 0).unwrap_or(0) as usize;
                 let take = limit.filter(|l| *l >= 0).map_or(usize::MAX, |l| l as usize);
@@ -190,12 +206,11 @@ impl PyChatLog {
         status: Option<String>,
         asynchronous: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let (store, log) = self.native.parts()?;
-        run(
+        self.native.call(
             py,
-            self.native.door(asynchronous),
+            asynchronous,
             "ListInvocationSteps",
-            move || async move {
+            move |store, log| async move {
                 let st = log.read(&*store, &key).await?;
                 Ok(Out::Count(with_status(&st.view.entries, &status).count()))
             },
@@ -204,12 +219,11 @@ impl PyChatLog {
 
     /// The session that holds the key's messages now (None if the key has none).
     fn session_of<'py>(&self, py: Python<'py>, key: String) -> PyResult<Bound<'py, PyAny>> {
-        let (store, log) = self.native.parts()?;
-        run(
+        self.native.call(
             py,
-            self.native.door(false),
+            false,
             "ListInvocationSteps",
-            move || async move { Ok(Out::Text(log.read(&*store, &key).await?.sid)) },
+            move |store, log| async move { Ok(Out::Text(log.read(&*store, &key).await?.sid)) },
         )
     }
 
@@ -221,12 +235,11 @@ impl PyChatLog {
         present: bool,
         asynchronous: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let (store, log) = self.native.parts()?;
-        run(
+        self.native.call(
             py,
-            self.native.door(asynchronous),
+            asynchronous,
             "ListSessions",
-            move || async move {
+            move |store, log| async move {
                 let states = log.keys(&*store).await?;
                 Ok(Out::Texts(
                     states
@@ -361,12 +374,11 @@ impl PyWorkflowLog {
         data: Option<String>,
         asynchronous: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let (store, log) = self.native.parts()?;
-        run(
+        self.native.call(
             py,
-            self.native.door(asynchronous),
+            asynchronous,
             "PutInvocationStep",
-            move || async move {
+            move |store, log| async move {
                 log.save(&*store, &key, &run_id, data.as_deref())
                     .await
                     .map(|_| Out::Nothing)
@@ -383,12 +395,11 @@ impl PyWorkflowLog {
         run_id: String,
         asynchronous: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let (store, log) = self.native.parts()?;
-        run(
+        self.native.call(
             py,
-            self.native.door(asynchronous),
+            asynchronous,
             "GetInvocationStep",
-            move || async move { log.load(&*store, &key, &run_id).await.map(Out::Text) },
+            move |store, log| async move { log.load(&*store, &key, &run_id).await.map(Out::Text) },
         )
     }
 }

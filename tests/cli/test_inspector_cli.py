@@ -7,19 +7,18 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import operator
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, TypedDict
+from typing import Any
 
 import pytest
 
 pytest.importorskip("langgraph")
 
-from langgraph.graph import END, START, StateGraph  # noqa: E402
+from _lg_graphs import three_nodes  # noqa: E402
 
 from bedrock_sessions import BedrockSessionSaver, SessionClient  # noqa: E402
 from bedrock_sessions.server import LocalServer  # noqa: E402
@@ -201,21 +200,6 @@ def test_export_import_into_the_server_gives_the_same_history(demo_db: str, serv
     assert refused.returncode == 2 and "decoded export" in refused.stderr
 
 
-class Items(TypedDict):
-    items: Annotated[list, operator.add]
-
-
-def three_nodes() -> StateGraph:
-    g = StateGraph(Items)
-    for name in ("a", "b", "c"):
-        g.add_node(name, lambda s, n=name: {"items": [n]})
-    g.add_edge(START, "a")
-    g.add_edge("a", "b")
-    g.add_edge("b", "c")
-    g.add_edge("c", END)
-    return g
-
-
 def test_an_interrupted_copy_resumes_without_duplicates(tmp_path: Path) -> None:
     """A copy to a slow server killed half-way, then run again: the target ends with exactly the source's
     checkpoints, and as many steps as a copy that was never interrupted."""
@@ -228,7 +212,8 @@ def test_an_interrupted_copy_resumes_without_duplicates(tmp_path: Path) -> None:
     expected = {f"long-{t}": tuples(saver, f"long-{t}") for t in range(2)}
     total = sum(len(v) for v in expected.values())
     with LocalServer(SessionClient.memory(), latency=0.01) as slow, LocalServer(SessionClient.memory()) as clean:
-        target = ["--to-endpoint", slow.endpoint_url]
+        index = {srv.endpoint_url: srv.client.create_session()["sessionId"] for srv in (slow, clean)}
+        target = ["--to-endpoint", slow.endpoint_url, "--to-thread-index", index[slow.endpoint_url]]
         proc = subprocess.Popen([sys.executable, "-m", "bedrock_sessions.cli", "copy", "--db", src, *target],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 60
@@ -240,7 +225,7 @@ def test_an_interrupted_copy_resumes_without_duplicates(tmp_path: Path) -> None:
         done = cli_json("copy", "--db", src, *target)
         assert 0 < done["already_there"] < total and done["already_there"] + done["written"] == total
         assert cli_json("copy", "--db", src, *target) == {"threads": 2, "written": 0, "already_there": total}
-        cli("copy", "--db", src, "--to-endpoint", clean.endpoint_url)
+        cli("copy", "--db", src, "--to-endpoint", clean.endpoint_url, "--to-thread-index", index[clean.endpoint_url])
 
         def steps(server: LocalServer) -> int:
             c = server.client
@@ -251,7 +236,7 @@ def test_an_interrupted_copy_resumes_without_duplicates(tmp_path: Path) -> None:
         for server in (slow, clean):
             there = BedrockSessionSaver(client=SessionClient.bedrock(
                 endpoint_url=server.endpoint_url, region_name="us-east-1", aws_access_key_id="x",
-                aws_secret_access_key="x"))
+                aws_secret_access_key="x", thread_index=index[server.endpoint_url]))
             for tid, want in expected.items():
                 assert tuples(there, tid) == want
         assert steps(slow) == steps(clean)
@@ -272,14 +257,16 @@ def test_migrate_moves_an_old_saver_thread_and_langgraph_continues_it(server: Lo
     moved = cli_json("migrate", "--endpoint", server.endpoint_url)
     assert [m["from"] for m in moved] == [sid] and moved[0]["written"] == moved[0]["checkpoints"] > 0
     new = moved[0]["to"]
-    assert cli_json("migrate", "--endpoint", server.endpoint_url) == []  # the old thread is done: nothing to do
-    again = cli_json("migrate", sid, "--endpoint", server.endpoint_url)  # named: continues the same migration
-    assert again[0]["to"] == new and again[0]["written"] == 0
+    # A second run (all, or this one named) continues the same migration, which is complete: nothing is written.
+    for again in (cli_json("migrate", "--endpoint", server.endpoint_url),
+                  cli_json("migrate", sid, "--endpoint", server.endpoint_url)):
+        assert [(m["from"], m["to"], m["written"]) for m in again] == [(sid, new, 0)]
     ours = three_nodes().compile(checkpointer=BedrockSessionSaver(client=client))
     new_cfg = {"configurable": {"thread_id": new}}
     assert [(s.values, s.next) for s in ours.get_state_history(new_cfg)] == old_history
     ours.invoke({"items": ["t3"]}, new_cfg)
-    assert ours.get_state(new_cfg).values["items"] == ["t1", "a", "b", "c", "t2", "a", "b", "c", "t3", "a", "b", "c"]
+    assert ours.get_state(new_cfg).values["items"] == ["t1", "plan", "act", "reply", "t2", "plan", "act", "reply",
+                                                      "t3", "plan", "act", "reply"]
 
 
 def test_watch_prints_checkpoints_as_they_land(tmp_path: Path) -> None:
@@ -298,5 +285,6 @@ def test_watch_prints_checkpoints_as_they_land(tmp_path: Path) -> None:
         proc.communicate()
     assert proc.returncode == 0, err
     rows = [json.loads(line) for line in out.splitlines()]
-    assert [(r["step"], r["source"]) for r in rows] == [(5, "input"), (6, "loop"), (7, "loop"), (8, "loop"),
-                                                       (9, "loop")]
+    # the second turn's five checkpoints (input, then after __start__, plan, act, reply), in order
+    assert [(r["step"], r["source"]) for r in rows] == [(4, "input"), (5, "loop"), (6, "loop"), (7, "loop"),
+                                                       (8, "loop")]

@@ -175,9 +175,8 @@ def _sessions(client: Any) -> Iterator[dict[str, Any]]:
 
 
 def _is_legacy(client: Any, session_id: str) -> bool:
-    """Whether the session holds a thread of the replaced saver (langgraph-checkpoint-aws's layout)."""
-    from ..saver import decode_step
-
+    """Whether the session holds a thread of the replaced saver (langgraph-checkpoint-aws's layout: each step a JSON
+    object with its ``step_type``, CHECKPOINTS or WRITES)."""
     for inv in client.list_invocations(sessionIdentifier=session_id, maxResults=5).get("invocationSummaries", []):
         steps = client.list_invocation_steps(
             sessionIdentifier=session_id, invocationIdentifier=inv["invocationId"], maxResults=1
@@ -187,9 +186,12 @@ def _is_legacy(client: Any, session_id: str) -> bool:
                 sessionIdentifier=session_id, invocationIdentifier=inv["invocationId"],
                 invocationStepId=s["invocationStepId"],
             )["invocationStep"]["payload"]
-            d = decode_step(payload)
-            if d is not None:
-                return d.get("layout") == "langgraph-checkpoint-aws"
+            texts = [b["text"] for b in payload.get("contentBlocks", []) if "text" in b]
+            try:
+                head = json.loads(texts[0]) if texts else None
+            except ValueError:
+                head = None
+            return isinstance(head, dict) and head.get("step_type") in ("CHECKPOINTS", "WRITES")
     return False
 
 
