@@ -161,6 +161,7 @@ class NativeServer:
         fault_rate: float = 0.0,
         faults: list[str] | None = None,
         seed: int = 24301,
+        log: str | None = None,
     ) -> NativeServer: ...
     @property
     def host(self) -> str: ...

@@ -9,7 +9,7 @@ use pyo3::types::PyDict;
 
 use super::client::PyNativeClient;
 use super::runtime::runtime;
-use crate::server::{self, Fault, ServerHandle, ServerOptions, Stats};
+use crate::server::{self, Fault, LogTarget, ServerHandle, ServerOptions, Stats};
 
 #[pyclass(name = "NativeServer", frozen, module = "bedrock_sessions._core")]
 pub struct PyNativeServer {
@@ -21,9 +21,10 @@ pub struct PyNativeServer {
 
 #[pymethods]
 impl PyNativeServer {
-    /// Starts serving `client`'s store on `host:port` (0: a free port) in the background.
+    /// Starts serving `client`'s store on `host:port` (0: a free port) in the background. `log`: where
+    /// the request log goes, `None` (off), `"-"` (stderr) or a file path (appended to).
     #[staticmethod]
-    #[pyo3(signature = (client, host="127.0.0.1", port=0, *, latency=0.0, fault_rate=0.0, faults=None, seed=24301))]
+    #[pyo3(signature = (client, host="127.0.0.1", port=0, *, latency=0.0, fault_rate=0.0, faults=None, seed=24301, log=None))]
     #[allow(clippy::too_many_arguments)]
     fn start(
         py: Python<'_>,
@@ -34,6 +35,7 @@ impl PyNativeServer {
         fault_rate: f64,
         faults: Option<Vec<String>>,
         seed: u64,
+        log: Option<std::path::PathBuf>,
     ) -> PyResult<Self> {
         if !(latency.is_finite() && latency >= 0.0) {
             return Err(PyValueError::new_err(
@@ -44,6 +46,11 @@ impl PyNativeServer {
             latency: Duration::from_secs_f64(latency),
             fault_rate,
             seed,
+            log: match log {
+                None => LogTarget::Off,
+                Some(p) if p.as_os_str() == "-" => LogTarget::Stderr,
+                Some(p) => LogTarget::File(p),
+            },
             ..Default::default()
         };
         if let Some(names) = faults {

@@ -13,7 +13,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-use super::{AppState, MAX_BODY, new_request_id};
+use super::{AppState, Arrival, Exchange, MAX_BODY, new_request_id};
 use crate::error::ErrorCode;
 
 /// Longest request target (path and query) accepted: 414 past it.
@@ -54,6 +54,27 @@ impl Response {
             body,
             drop: false,
         }
+    }
+
+    /// A body of another type (the metrics' text).
+    pub fn text(status: u16, body: Vec<u8>, content_type: &str, request_id: &str) -> Self {
+        Response {
+            status,
+            headers: vec![
+                ("content-type", content_type.into()),
+                ("x-amzn-RequestId", request_id.into()),
+            ],
+            body,
+            drop: false,
+        }
+    }
+
+    /// The value of a header (its name as the response was built with).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// An AWS error: `x-amzn-ErrorType`, `{"message", "__type"}`.
@@ -113,13 +134,16 @@ pub async fn serve_connection(
     let _ = stream.set_nodelay(true);
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     loop {
+        // When the request's first byte arrived (it may already be in the buffer).
+        let mut arrival = None;
         // Wait for a whole head; a connection idle between requests closes at shutdown.
         let head_len = loop {
             if !buf.is_empty() {
+                let arrived = arrival.get_or_insert_with(Arrival::now);
                 match head_end(&buf) {
                     Ok(Some(n)) => break n,
                     Ok(None) => {}
-                    Err(r) => return reject(&mut stream, r).await,
+                    Err(r) => return reject(&mut stream, &app, arrived, None, r).await,
                 }
             }
             if *shutdown.borrow() && buf.is_empty() {
@@ -135,9 +159,10 @@ pub async fn serve_connection(
                 Ok(n) => buf.extend_from_slice(&chunk[..n]),
             }
         };
+        let arrival = arrival.unwrap_or_else(Arrival::now);
         let head = match parse_head(&buf[..head_len]) {
             Ok(h) => h,
-            Err(r) => return reject(&mut stream, r).await,
+            Err(r) => return reject(&mut stream, &app, &arrival, None, r).await,
         };
         buf.drain(..head_len);
         let Head {
@@ -146,6 +171,10 @@ pub async fn serve_connection(
             keep_alive,
             expect_continue,
         } = head;
+        // An API request is in flight from its head to its answer (the server's own routes are not counted).
+        let in_flight = super::internal_route(&request.method, &request.path)
+            .is_none()
+            .then(|| app.metrics.begin());
         if expect_continue
             && !matches!(framing, Framing::Length(0))
             && stream
@@ -158,9 +187,18 @@ pub async fn serve_connection(
         request.body = match read_body(&mut stream, &mut buf, framing).await {
             Ok(Some(b)) => b,
             Ok(None) => return, // the client closed mid-body
-            Err(r) => return reject(&mut stream, r).await,
+            Err(r) => {
+                let target = Some((request.method.as_str(), request.path.as_str()));
+                drop(in_flight);
+                return reject(&mut stream, &app, &arrival, target, r).await;
+            }
         };
-        let response = super::handle(app.clone(), request).await;
+        let bytes_in = request.body.len();
+        let (response, exchange) = super::handle(app.clone(), request).await;
+        if let Some(x) = &exchange {
+            super::record(&app, &arrival, bytes_in, &response, x);
+        }
+        drop(in_flight);
         let close = !keep_alive || *shutdown.borrow();
         if write_response(&mut stream, &response, close).await.is_err() || close || response.drop {
             return;
@@ -168,9 +206,21 @@ pub async fn serve_connection(
     }
 }
 
-/// Answers a request refused before its handler, then closes the connection.
-async fn reject(stream: &mut TcpStream, r: Rejection) {
+/// Answers a request refused before its handler (logged and counted with its method and path when its
+/// head was read), then closes the connection.
+async fn reject(
+    stream: &mut TcpStream,
+    app: &AppState,
+    arrival: &Arrival,
+    target: Option<(&str, &str)>,
+    r: Rejection,
+) {
     let response = Response::error(r.code, r.status, &r.message, &new_request_id());
+    let x = Exchange {
+        target: target.map(|(m, p)| (m.to_string(), p.to_string())),
+        ..Exchange::default()
+    };
+    super::record(app, arrival, 0, &response, &x);
     let _ = write_response(stream, &response, true).await;
     let _ = stream.shutdown().await;
 }

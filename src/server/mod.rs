@@ -7,12 +7,15 @@
 //!
 //! For testing users' code: an injected latency per request and injected faults (throttling, 500s,
 //! dropped connections before or after the operation ran) at a given rate, from a seeded generator.
+//!
+//! Observability: every API request is counted in [`metrics`] (Prometheus text at `GET /metrics`) and,
+//! when a [`LogTarget`] is set, written as one JSON line to the request log ([`access_log`]).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -26,8 +29,13 @@ use crate::store::SessionStore;
 use crate::timefmt;
 use crate::value::Value;
 
+mod access_log;
 mod http;
+pub mod metrics;
+pub use self::access_log::LogTarget;
+use self::access_log::{LogLine, LogWriter, RequestLog};
 use self::http::{Request, Response};
+use self::metrics::{Metrics, Observation};
 
 /// Requests larger than this are refused (a step may hold 50 MB; base64 and JSON add a third).
 pub const MAX_BODY: usize = 80 * 1024 * 1024;
@@ -74,6 +82,8 @@ pub struct ServerOptions {
     /// The faults to draw from (uniformly).
     pub faults: Vec<Fault>,
     pub seed: u64,
+    /// Where the request log goes (one JSON line per API request).
+    pub log: LogTarget,
 }
 
 impl Default for ServerOptions {
@@ -88,6 +98,7 @@ impl Default for ServerOptions {
                 Fault::DropAfter,
             ],
             seed: 0x5eed,
+            log: LogTarget::Off,
         }
     }
 }
@@ -132,6 +143,8 @@ struct AppState {
     options: ServerOptions,
     rng: Mutex<u64>,
     stats: Arc<Stats>,
+    metrics: Arc<Metrics>,
+    log: Option<RequestLog>,
 }
 
 impl AppState {
@@ -166,24 +179,27 @@ fn seed_state(seed: u64) -> u64 {
     if z == 0 { 0x5EED } else { z }
 }
 
+/// How long stopping waits for the request log's queued lines to be written.
+const LOG_FINISH: Duration = Duration::from_secs(5);
+
 /// A running server: its address, statistics, and a way to stop it.
 pub struct ServerHandle {
     pub addr: SocketAddr,
     pub stats: Arc<Stats>,
+    pub metrics: Arc<Metrics>,
     shutdown: Option<watch::Sender<bool>>,
     done: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    log_writer: Option<LogWriter>,
 }
 
 impl ServerHandle {
-    /// Stops accepting connections, lets in-flight requests finish, and waits for the server to end.
+    /// Stops accepting connections, lets in-flight requests finish, and waits for the server to end and
+    /// its request log to be written out.
     pub async fn stop(mut self) -> std::io::Result<()> {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(true);
         }
-        match self.done.take() {
-            Some(j) => j.await.map_err(std::io::Error::other)?,
-            None => Ok(()),
-        }
+        self.wait_done().await
     }
 
     /// Sends the stop signal without waiting.
@@ -195,10 +211,20 @@ impl ServerHandle {
 
     /// Waits for the server to end (after a stop signal).
     pub async fn wait(mut self) -> std::io::Result<()> {
-        match self.done.take() {
-            Some(j) => j.await.map_err(std::io::Error::other)?,
+        self.wait_done().await
+    }
+
+    async fn wait_done(&mut self) -> std::io::Result<()> {
+        let result = match self.done.take() {
+            Some(j) => j.await.unwrap_or_else(|e| Err(std::io::Error::other(e))),
             None => Ok(()),
+        };
+        // The accept loop has ended and dropped the server's state, the log's sending side with it: the
+        // writer writes what is queued, then ends.
+        if let Some(w) = self.log_writer.take() {
+            let _ = tokio::task::spawn_blocking(move || w.finish(LOG_FINISH)).await;
         }
+        result
     }
 }
 
@@ -218,19 +244,28 @@ pub async fn start(
     let listener = tokio::net::TcpListener::bind((host, port)).await?;
     let addr = listener.local_addr()?;
     let stats = Arc::new(Stats::default());
+    let metrics = Arc::new(Metrics::default());
+    let (log, log_writer) = match RequestLog::open(&options.log, metrics.clone())? {
+        Some((log, writer)) => (Some(log), Some(writer)),
+        None => (None, None),
+    };
     let state = Arc::new(AppState {
         store,
         rng: Mutex::new(seed_state(options.seed)),
         options,
         stats: stats.clone(),
+        metrics: metrics.clone(),
+        log,
     });
     let (tx, rx) = watch::channel(false);
     let done = tokio::spawn(accept_loop(listener, state, rx));
     Ok(ServerHandle {
         addr,
         stats,
+        metrics,
         shutdown: Some(tx),
         done: Some(done),
+        log_writer,
     })
 }
 
@@ -525,7 +560,115 @@ impl Drop for InFlight<'_> {
     }
 }
 
-async fn handle(app: Arc<AppState>, req: Request) -> Response {
+// ---------------------------------------------------------------------------------------------
+// Observability: the request log and the metrics
+
+/// The server's own routes: not API requests, neither logged nor counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Internal {
+    Health,
+    Stats,
+    Metrics,
+}
+
+fn internal_route(method: &str, path: &str) -> Option<Internal> {
+    match path {
+        "/health" | "/_bedrock_sessions/health" if method == "GET" => Some(Internal::Health),
+        "/_bedrock_sessions/stats" => Some(Internal::Stats),
+        "/metrics" | "/_bedrock_sessions/metrics" if method == "GET" => Some(Internal::Metrics),
+        _ => None,
+    }
+}
+
+/// The content type of the metrics (Prometheus text exposition format 0.0.4).
+const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4";
+
+/// When a request arrived: the instant (for its duration) and the wall clock (for its log line).
+struct Arrival {
+    at: Instant,
+    wall: time::OffsetDateTime,
+}
+
+impl Arrival {
+    fn now() -> Self {
+        Arrival {
+            at: Instant::now(),
+            wall: time::OffsetDateTime::now_utc(),
+        }
+    }
+}
+
+/// What the log and the metrics know of an API request beyond its response.
+#[derive(Debug, Default)]
+struct Exchange {
+    operation: Option<Operation>,
+    /// Method and raw path of a request that names no operation (the log says what was asked).
+    target: Option<(String, String)>,
+    /// The session id or ARN of the path (for CreateSession, the new session's id).
+    session: Option<String>,
+    fault: Option<Fault>,
+    /// A PutInvocationStep that stored its step (a drop-after fault included: the step is stored).
+    step_written: bool,
+}
+
+/// Counts an answered API request and writes its log line. Called once its answer is ready, before it
+/// is sent, so that a client holding the answer finds the request counted.
+fn record(app: &AppState, arrival: &Arrival, bytes_in: usize, response: &Response, x: &Exchange) {
+    let status = if response.drop { 0 } else { response.status };
+    let error = if response.drop {
+        None
+    } else {
+        response.header("x-amzn-ErrorType")
+    };
+    let bytes_out = if response.drop {
+        0
+    } else {
+        response.body.len()
+    };
+    let duration = arrival.at.elapsed();
+    app.metrics.observe(&Observation {
+        operation: x.operation,
+        status,
+        error,
+        fault: x.fault,
+        duration,
+        bytes_in: bytes_in as u64,
+        bytes_out: bytes_out as u64,
+        step_written: x.step_written,
+    });
+    let Some(log) = &app.log else {
+        return;
+    };
+    let micros = (arrival.wall.unix_timestamp_nanos() / 1_000) as i64;
+    log.write(&LogLine {
+        time: timefmt::format_rfc3339(micros),
+        request_id: response.header("x-amzn-RequestId").unwrap_or_default(),
+        operation: x.operation.map(Operation::name),
+        method: x.target.as_ref().map(|(m, _)| m.as_str()),
+        path: x.target.as_ref().map(|(_, p)| p.as_str()),
+        session: x.session.as_deref(),
+        status,
+        error,
+        fault: x.fault.map(Fault::name),
+        // Microseconds are enough, and keep the line short.
+        latency_ms: (duration.as_secs_f64() * 1e6).round() / 1e3,
+        bytes_in: bytes_in as u64,
+        bytes_out: bytes_out as u64,
+    });
+}
+
+fn str_member<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    match v {
+        Value::Map(items) => items.iter().find_map(|(k, v)| match v {
+            Value::Str(s) if k == key => Some(s.as_str()),
+            _ => None,
+        }),
+        _ => None,
+    }
+}
+
+/// Answers a request. The exchange is `None` for the server's own routes (health, stats, metrics).
+async fn handle(app: Arc<AppState>, req: Request) -> (Response, Option<Exchange>) {
     let request_id = new_request_id();
     let Request {
         method,
@@ -534,30 +677,80 @@ async fn handle(app: Arc<AppState>, req: Request) -> Response {
         body,
     } = req;
 
-    if method == "GET" && (path == "/health" || path == "/_bedrock_sessions/health") {
-        return Response::json(200, br#"{"status":"ok"}"#.to_vec(), &request_id);
-    }
-    if path == "/_bedrock_sessions/stats" {
-        if method == "DELETE" {
-            app.stats.reset();
+    match internal_route(&method, &path) {
+        Some(Internal::Health) => {
+            let r = Response::json(200, br#"{"status":"ok"}"#.to_vec(), &request_id);
+            return (r, None);
         }
-        let (requests, faults, max_in_flight, per) = app.stats.snapshot();
-        let body = serde_json::json!({"requests": requests, "faults": faults, "maxInFlight": max_in_flight, "operations": per});
-        return Response::json(200, body.to_string().into_bytes(), &request_id);
+        Some(Internal::Stats) => {
+            if method == "DELETE" {
+                app.stats.reset();
+            }
+            let (requests, faults, max_in_flight, per) = app.stats.snapshot();
+            let body = serde_json::json!({"requests": requests, "faults": faults, "maxInFlight": max_in_flight, "operations": per});
+            let r = Response::json(200, body.to_string().into_bytes(), &request_id);
+            return (r, None);
+        }
+        Some(Internal::Metrics) => {
+            let text = app.metrics.render().into_bytes();
+            let r = Response::text(200, text, METRICS_CONTENT_TYPE, &request_id);
+            return (r, None);
+        }
+        None => {}
     }
 
     let (op, labels) = match route(&method, &path) {
         Ok(Some(r)) => r,
         Ok(None) => {
-            return Response::error(
+            let r = Response::error(
                 "UnknownOperationException",
                 404,
                 &format!("no operation at {method} {path}"),
                 &request_id,
             );
+            let x = Exchange {
+                target: Some((method, path)),
+                ..Exchange::default()
+            };
+            return (r, Some(x));
         }
-        Err(e) => return core_error(&e, &request_id),
+        Err(e) => {
+            let x = Exchange {
+                target: Some((method, path)),
+                ..Exchange::default()
+            };
+            return (core_error(&e, &request_id), Some(x));
+        }
     };
+    // Every route with labels starts with the session (or, for tags, the session's ARN).
+    let mut x = Exchange {
+        operation: Some(op),
+        session: labels.first().map(|(_, v)| v.clone()),
+        ..Exchange::default()
+    };
+    let response = run(
+        &app,
+        op,
+        labels,
+        query.as_deref(),
+        &body,
+        &request_id,
+        &mut x,
+    )
+    .await;
+    (response, Some(x))
+}
+
+/// Runs an API operation (with the injected latency and faults), noting what the log needs in `x`.
+async fn run(
+    app: &AppState,
+    op: Operation,
+    labels: Labels,
+    query: Option<&str>,
+    body: &[u8],
+    request_id: &str,
+    x: &mut Exchange,
+) -> Response {
     let _in_flight = InFlight::new(&app.stats);
     app.stats.requests.fetch_add(1, Ordering::SeqCst);
     *app.stats
@@ -571,6 +764,7 @@ async fn handle(app: Arc<AppState>, req: Request) -> Response {
         tokio::time::sleep(app.options.latency).await;
     }
     let fault = app.fault();
+    x.fault = fault;
     if fault.is_some() {
         app.stats.faults.fetch_add(1, Ordering::SeqCst);
     }
@@ -580,7 +774,7 @@ async fn handle(app: Arc<AppState>, req: Request) -> Response {
                 ErrorCode::Throttling.as_str(),
                 429,
                 "Rate exceeded (injected fault)",
-                &request_id,
+                request_id,
             );
         }
         Some(Fault::Internal) => {
@@ -588,19 +782,25 @@ async fn handle(app: Arc<AppState>, req: Request) -> Response {
                 ErrorCode::InternalServer.as_str(),
                 500,
                 "Internal failure (injected fault)",
-                &request_id,
+                request_id,
             );
         }
-        Some(Fault::DropBefore) => return dropped(&request_id),
+        Some(Fault::DropBefore) => return dropped(request_id),
         _ => {}
     }
-    let input = match build_input(op, labels, query.as_deref(), &body) {
+    let input = match build_input(op, labels, query, body) {
         Ok(v) => v,
-        Err(e) => return core_error(&e, &request_id),
+        Err(e) => return core_error(&e, request_id),
     };
     let result = ops::dispatch(&*app.store, op, input).await;
+    if let Ok(v) = &result {
+        x.step_written = op == Operation::PutInvocationStep;
+        if op == Operation::CreateSession {
+            x.session = str_member(v, "sessionId").map(str::to_string);
+        }
+    }
     if fault == Some(Fault::DropAfter) {
-        return dropped(&request_id);
+        return dropped(request_id);
     }
     match result {
         Ok(v) => {
@@ -614,9 +814,9 @@ async fn handle(app: Arc<AppState>, req: Request) -> Response {
             } else {
                 value_to_json(&v).to_string().into_bytes()
             };
-            Response::json(op.success_status(), body, &request_id)
+            Response::json(op.success_status(), body, request_id)
         }
-        Err(e) => core_error(&e, &request_id),
+        Err(e) => core_error(&e, request_id),
     }
 }
 
@@ -724,6 +924,8 @@ mod tests {
             },
             rng: Mutex::new(seed_state(42)),
             stats: Arc::new(Stats::default()),
+            metrics: Arc::new(Metrics::default()),
+            log: None,
         };
         let n = 10_000;
         let hits = (0..n).filter(|_| state.fault().is_some()).count();
