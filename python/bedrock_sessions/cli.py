@@ -18,7 +18,7 @@ def _serve(args: argparse.Namespace) -> int:
         fault_rate=args.fault_rate, faults=faults, seed=args.seed,
         region=args.region, account_id=args.account_id, idle_timeout=args.idle_timeout,
         max_steps_per_session=args.max_steps_per_session, max_step_bytes=args.max_step_bytes,
-        default_page_size=args.default_page_size, durability=args.durability,
+        default_page_size=args.default_page_size, durability=args.durability, log=args.log,
     )
     stop = threading.Event()
 
@@ -51,6 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--fault-rate", type=float, default=0.0, help="share of API requests that get a fault (0-1)")
     serve.add_argument("--faults", help=f"comma-separated faults to inject, among {','.join(FAULTS)} (default: all)")
     serve.add_argument("--seed", type=int, default=24301, help="seed of the fault generator")
+    serve.add_argument("--log", default="-", metavar="FILE|-|off",
+                       help="one JSON line per API request: appended to FILE, - for stderr (default), off for none")
     assumed = serve.add_argument_group(
         "the service's assumed behaviours", "where the service is undocumented, the local choice (docs/server.md)")
     assumed.add_argument("--region", default="us-east-1", help="region of the session ARNs (default us-east-1)")

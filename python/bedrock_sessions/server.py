@@ -34,6 +34,11 @@ class LocalServer:
     session ARNs), ``idle_timeout`` (seconds before an idle session reads as EXPIRED), the quotas
     ``max_steps_per_session`` and ``max_step_bytes``, and ``default_page_size`` (lists without
     ``maxResults``). Other keyword options go to the store (``clock``, ``durability``, ``busy_timeout``).
+
+    ``log``: where the server writes one JSON line per API request (docs/server.md, "Request log and
+    metrics"): None or ``"off"`` (the default), ``"-"`` (this process's stderr), or a file path (appended
+    to). The lines are written in the background; :meth:`stop` returns once they are all written. Metrics
+    in the Prometheus text format are served at ``GET /metrics``.
     """
 
     def __init__(
@@ -52,8 +57,12 @@ class LocalServer:
         max_steps_per_session: int | None = None,
         max_step_bytes: int | None = None,
         default_page_size: int | None = None,
+        log: str | os.PathLike[str] | None = None,
         **store_options: Any,
     ) -> None:
+        if log is not None and not isinstance(log, (str, os.PathLike)):
+            raise TypeError(f"log must be None, 'off', '-' or a file path, not {type(log).__name__}")
+        log_target = None if log is None or (isinstance(log, str) and log == "off") else os.fspath(log)
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         assumed = dict(region=region, account_id=account_id, idle_timeout=idle_timeout,
                        max_steps_per_session=max_steps_per_session, max_step_bytes=max_step_bytes,
@@ -71,7 +80,7 @@ class LocalServer:
             self.client = SessionClient.local(db, **store_options)
             self._owns_client = True
         self._args = dict(host=host, port=port, latency=latency, fault_rate=fault_rate,
-                          faults=list(faults) if faults is not None else None, seed=seed)
+                          faults=list(faults) if faults is not None else None, seed=seed, log=log_target)
         self._native: _core.NativeServer | None = None
 
     def start(self) -> LocalServer:
@@ -79,7 +88,7 @@ class LocalServer:
             args = self._args
             self._native = _core.NativeServer.start(
                 self.client._native, args["host"], args["port"], latency=args["latency"],
-                fault_rate=args["fault_rate"], faults=args["faults"], seed=args["seed"],
+                fault_rate=args["fault_rate"], faults=args["faults"], seed=args["seed"], log=args["log"],
             )
         return self
 
@@ -109,6 +118,11 @@ class LocalServer:
     def endpoint_url(self) -> str:
         n = self._started()
         return f"http://{n.host}:{n.port}"
+
+    @property
+    def metrics_url(self) -> str:
+        """Where the server's metrics are (Prometheus text format)."""
+        return f"{self.endpoint_url}/metrics"
 
     @property
     def region(self) -> str:
