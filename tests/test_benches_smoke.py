@@ -54,3 +54,20 @@ def test_quick_llama_index_memory_benchmark_runs(tmp_path: Path) -> None:
         stores |= {"before-file", "before-memory", "before-http"}
     assert set(data["median_ms"]) == stores, proc.stderr[-2000:]
     assert all(set(v) == {"get_messages cold", "get_messages warm", "memory turn"} for v in data["median_ms"].values())
+
+
+@pytest.mark.timeout(600)
+def test_quick_inspector_benchmark_runs(tmp_path: Path) -> None:
+    """benches/inspector.py --quick: a 500-checkpoint thread's history through Python, HTTP and (with Chromium) the
+    page; the report counts every checkpoint."""
+    import json
+
+    out = tmp_path / "inspector.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benches" / "inspector.py"), "--quick", "--runs", "1", "--json", str(out)],
+        capture_output=True, text=True, timeout=580,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    data = json.loads(out.read_text())
+    assert data["checkpoints"] == 500
+    assert {"history (Python)", "history (HTTP)"} <= set(data["median_ms"])

@@ -8,6 +8,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
+from .inspect import _cli as inspect_cli
 from .server import FAULTS, LocalServer
 
 
@@ -32,8 +33,12 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"bedrock-sessions: serving the Bedrock session API at {server.endpoint_url} (store: {where})", flush=True)
         if args.fault_rate:
             print(f"bedrock-sessions: injecting faults {faults or list(FAULTS)} at rate {args.fault_rate}", flush=True)
-        while not stop.wait(0.5):
-            pass
+        if args.ui_port is not None:
+            # The web inspector of the same store, beside the API (its own port: the API's routes stay the service's).
+            inspect_cli.serve_ui(inspect_cli.Inspector(server.client), args.host, args.ui_port, stop)
+        else:
+            while not stop.wait(0.5):
+                pass
         print("bedrock-sessions: stopping (letting in-flight requests finish)", flush=True)
     # After the graceful stop, so in-flight requests are counted too.
     print(f"bedrock-sessions: served {server.stats()['requests']} requests", flush=True)
@@ -41,7 +46,10 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="bedrock-sessions", description="Bedrock sessions: local tools")
+    parser = argparse.ArgumentParser(
+        prog="bedrock-sessions",
+        description="Bedrock sessions: a local server of the session API, and an inspector of any store "
+        "(an embedded file, a server, or Amazon Bedrock): sessions, threads, history, state, diffs, export and copy")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="serve the Bedrock session REST API over the embedded store")
     serve.add_argument("--db", help="SQLite file of the store (default: a temporary file)")
@@ -66,9 +74,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                          help="quota: bytes of one step's payload (default 52428800)")
     assumed.add_argument("--default-page-size", type=int, default=10,
                          help="page size of lists without maxResults, 1-1000 (default 10)")
+    serve.add_argument("--ui-port", type=int, metavar="PORT",
+                       help="also serve the web inspector of the store on this port (0: a free one)")
     serve.add_argument("--durability", choices=("full", "normal"), default="full",
                        help="full: fsync per commit (survives power loss); normal: survives a crash of the process")
+    inspect_cli.add_commands(sub)
     args = parser.parse_args(argv)
+    if args.command in inspect_cli.COMMANDS:
+        return inspect_cli.run(args)
     if args.command == "serve":
         try:
             return _serve(args)

@@ -5,7 +5,6 @@ LangGraph itself reads through the saver."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -19,13 +18,12 @@ import pytest
 pytest.importorskip("langgraph")
 
 from _lg_graphs import three_nodes  # noqa: E402
+from _inspect_support import THREAD, demo_module  # noqa: E402
 
 from bedrock_sessions import BedrockSessionSaver, SessionClient  # noqa: E402
 from bedrock_sessions.server import LocalServer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-DEMO = ROOT / "examples" / "shoe_assistant.py"
-THREAD = "shopper-ana"
 
 
 def cli(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -38,23 +36,6 @@ def cli(*args: str, check: bool = True, timeout: float = 120) -> subprocess.Comp
 
 def cli_json(*args: str) -> Any:
     return json.loads(cli(*args, "--json").stdout)
-
-
-def demo_module() -> Any:
-    spec = importlib.util.spec_from_file_location("shoe_assistant_demo", DEMO)
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # its type hints are resolved through it
-    spec.loader.exec_module(mod)
-    return mod
-
-
-@pytest.fixture(scope="module")
-def demo_db(tmp_path_factory: pytest.TempPathFactory) -> str:
-    db = tmp_path_factory.mktemp("demo") / "shop.db"
-    proc = subprocess.run([sys.executable, str(DEMO), "--db", str(db)], capture_output=True, text=True, timeout=180)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return str(db)
 
 
 @pytest.fixture()
@@ -288,3 +269,28 @@ def test_watch_prints_checkpoints_as_they_land(tmp_path: Path) -> None:
     # the second turn's five checkpoints (input, then after __start__, plan, act, reply), in order
     assert [(r["step"], r["source"]) for r in rows] == [(4, "input"), (5, "loop"), (6, "loop"), (7, "loop"),
                                                        (8, "loop")]
+
+
+def test_serve_shows_the_web_inspector_of_its_store() -> None:
+    """``bedrock-sessions serve --ui-port``: the API on one port, the inspector of the same store on another."""
+    import re
+    import signal
+    import urllib.request
+
+    proc = subprocess.Popen([sys.executable, "-m", "bedrock_sessions.cli", "serve", "--port", "0", "--ui-port", "0",
+                             "--log", "off"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        api = re.search(r"at (http://\S+) ", proc.stdout.readline()).group(1)  # type: ignore[union-attr]
+        ui = re.search(r"at (http://\S+/) ", proc.stdout.readline()).group(1)  # type: ignore[union-attr]
+        client = SessionClient.bedrock(endpoint_url=api, region_name="us-east-1", aws_access_key_id="x",
+                                       aws_secret_access_key="x")
+        sid = client.create_session(tags={"team": "red"})["sessionId"]
+        with urllib.request.urlopen(ui + "api/sessions", timeout=30) as r:
+            sessions = json.loads(r.read())
+        assert [(s["session_id"], s["tags"]) for s in sessions] == [(sid, {"team": "red"})]
+        with urllib.request.urlopen(ui, timeout=30) as r:
+            assert b"/static/app.js" in r.read()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err

@@ -14,7 +14,8 @@ from . import _transfer as transfer
 from ._backend import Store, StoreError
 from ._inspector import Inspector, InspectError
 
-COMMANDS = ("sessions", "steps", "threads", "history", "show", "diff", "export", "import", "copy", "migrate", "watch")
+COMMANDS = ("sessions", "steps", "threads", "history", "show", "diff", "export", "import", "copy", "migrate", "watch",
+            "ui")
 
 
 def _store_options(p: argparse.ArgumentParser, prefix: str = "", what: str = "the store") -> None:
@@ -71,6 +72,9 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--interval", type=float, default=0.5, help="seconds between polls (default 0.5)")
     p.add_argument("--count", type=int, help="stop after this many new checkpoints")
     p.add_argument("--timeout", type=float, help="stop after this many seconds")
+    p = sub.add_parser("ui", parents=[common], help="the web inspector of the store (a page in your browser)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
 
 
 def _renames(pairs: list[str]) -> dict[str, str]:
@@ -218,6 +222,26 @@ def _run(args: argparse.Namespace) -> int:
                          [[r["from"], r["to"], r["checkpoints"], r["written"], r["skipped"]] for r in results])
     elif cmd == "watch":
         return _watch(ins, args)
+    elif cmd == "ui":
+        return serve_ui(ins, args.host, args.port)
+    return 0
+
+
+def serve_ui(ins: Inspector, host: str, port: int, stop: Any = None) -> int:
+    """Serves the web inspector until Ctrl-C (or ``stop``, a threading.Event, is set)."""
+    from ._web import WebInspector
+
+    with WebInspector(ins, host, port) as web:
+        print(f"bedrock-sessions: the web inspector is at {web.url} (Ctrl-C stops)", flush=True)
+        try:
+            while True:
+                if stop is not None:
+                    if stop.wait(0.5):
+                        break
+                else:
+                    time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
     return 0
 
 
