@@ -4,7 +4,8 @@ sessions, both layouts and every backend read as LangGraph reads them)."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from ..client import SessionClient
@@ -15,6 +16,20 @@ RESUME = "__resume__"
 NULL_TASK = "00000000-0000-0000-0000-000000000000"
 META_THREAD = "langgraph:thread_id"
 SERVICE_QUOTA = 1000  # invocation steps per session (the service's default quota)
+
+
+@dataclass
+class _Light:
+    """A checkpoint as a history needs it (see ``Inspector._records``)."""
+
+    thread_id: str
+    ns: str
+    checkpoint_id: str
+    parent_id: str | None
+    checkpoint: dict[str, Any]
+    channels: list[str]
+    metadata: dict[str, Any]
+    writes: list[tuple[str, str, Any]]  # (task, channel, value: decoded for interrupts only)
 
 
 class InspectError(Exception):
@@ -40,10 +55,11 @@ def user_channels(values: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if not k.startswith("branch:") and not k.startswith("__")}
 
 
-def next_nodes(checkpoint: dict[str, Any]) -> list[str]:
+def next_nodes(checkpoint: dict[str, Any], channels: Iterable[str]) -> list[str]:
     """The nodes a checkpoint would run next, as LangGraph finds them: a node whose trigger channel
-    (``branch:to:<node>``, or ``__start__`` for the input) holds a value newer than the node has seen."""
-    values = checkpoint.get("channel_values", {})
+    (``branch:to:<node>``, or ``__start__`` for the input) holds a value (is in ``channels``) newer than the node has
+    seen."""
+    values = list(channels)
     versions = checkpoint.get("channel_versions", {})
     seen = checkpoint.get("versions_seen", {})
     out = []
@@ -187,23 +203,41 @@ class Inspector:
         return d
 
     # ------------------------------------------------------------------ threads
+    def _records(self, thread_id: str | None) -> list[_Light]:
+        """The checkpoints of a thread (of every thread with None), newest first per thread, decoded only as far as
+        a history needs: the checkpoint without its channel values, the metadata, the writes' channels (and the
+        interrupts' values). Large states are not deserialized."""
+        saver = self.saver
+        loads = saver.serde.loads_typed
+        cursor = saver._native.list(thread_id, None, None)
+        out = []
+        while batch := cursor.next(256):
+            for tid, ns, cid, parent, cp_typed, metadata_json, values, writes in batch:
+                checkpoint = loads(cp_typed)
+                channels = [k for k, _ in values] if values is not None else list(checkpoint.get("channel_values", {}))
+                checkpoint.pop("channel_values", None)
+                out.append(_Light(
+                    thread_id=tid, ns=ns, checkpoint_id=cid, parent_id=parent, checkpoint=checkpoint,
+                    channels=channels, metadata=saver._metadata(metadata_json),
+                    writes=[(task, ch, loads(v) if ch == INTERRUPT else None) for task, ch, v, _, _ in writes],
+                ))
+        return out
+
     def threads(self) -> list[dict[str, Any]]:
         """Every LangGraph thread of the store: checkpoints, namespaces, generations (sessions), last update, and the
         interrupt it waits on."""
         found: dict[str, dict[str, Any]] = {}
-        for t in self.saver.list(None):
-            conf = t.config["configurable"]
-            tid = conf["thread_id"]
-            info = found.setdefault(tid, {"thread_id": tid, "checkpoints": 0, "namespaces": set(), "updated": None,
-                                          "latest_checkpoint": None, "pending_interrupts": []})
+        for r in self._records(None):
+            info = found.setdefault(r.thread_id, {"thread_id": r.thread_id, "checkpoints": 0, "namespaces": set(),
+                                                  "updated": None, "latest_checkpoint": None, "pending_interrupts": []})
             info["checkpoints"] += 1
-            info["namespaces"].add(conf["checkpoint_ns"])
-            ts = t.checkpoint.get("ts")
+            info["namespaces"].add(r.ns)
+            ts = r.checkpoint.get("ts")
             if ts and (info["updated"] is None or ts > info["updated"]):
                 info["updated"] = ts
-            if conf["checkpoint_ns"] == "" and info["latest_checkpoint"] is None:
-                info["latest_checkpoint"] = conf["checkpoint_id"]
-                info["pending_interrupts"] = interrupts(list(t.pending_writes or []), pending=True)
+            if r.ns == "" and info["latest_checkpoint"] is None:
+                info["latest_checkpoint"] = r.checkpoint_id
+                info["pending_interrupts"] = interrupts(r.writes, pending=True)
         sessions: dict[str, list[str]] = {}
         for sid in self.session_ids():
             md = self.client.get_session(sessionIdentifier=sid).get("sessionMetadata") or {}
@@ -217,70 +251,69 @@ class Inspector:
             out.append(info)
         return out
 
-    def _tuples(self, thread_id: str) -> list[Any]:
-        tuples = list(self.saver.list({"configurable": {"thread_id": thread_id}}))
-        if not tuples:
+    def _thread(self, thread_id: str) -> list[_Light]:
+        records = self._records(thread_id)
+        if not records:
             raise InspectError(f"no thread {thread_id!r} in this store (bedrock-sessions threads lists them)")
-        return tuples
+        return records
 
-    def resolve_checkpoint(self, thread_id: str, ref: str, tuples: list[Any] | None = None) -> Any:
-        """The checkpoint tuple a reference names: its id, or a unique prefix or suffix of it (``#e8dc185d``)."""
-        tuples = tuples if tuples is not None else self._tuples(thread_id)
+    def resolve_checkpoint(self, thread_id: str, ref: str, records: list[_Light] | None = None) -> _Light:
+        """The checkpoint a reference names: its id, or a unique prefix or suffix of it (``#e8dc185d``)."""
+        records = records if records is not None else self._thread(thread_id)
         want = ref.lstrip("#").lower()
-        hits = [t for t in tuples if t.config["configurable"]["checkpoint_id"] == want]
+        hits = [r for r in records if r.checkpoint_id == want]
         if not hits:
-            hits = [t for t in tuples if t.config["configurable"]["checkpoint_id"].startswith(want)
-                    or t.config["configurable"]["checkpoint_id"].endswith(want)]
+            hits = [r for r in records if r.checkpoint_id.startswith(want) or r.checkpoint_id.endswith(want)]
         if not hits:
             raise InspectError(f"thread {thread_id!r} has no checkpoint {ref!r}")
-        if len({t.config["configurable"]["checkpoint_id"] for t in hits}) > 1:
-            ids = ", ".join(sorted(t.config["configurable"]["checkpoint_id"] for t in hits)[:5])
+        if len({r.checkpoint_id for r in hits}) > 1:
+            ids = ", ".join(sorted({r.checkpoint_id for r in hits})[:5])
             raise InspectError(f"{ref!r} names several checkpoints of thread {thread_id!r}: {ids}")
         return hits[0]
 
     def history(self, thread_id: str) -> list[dict[str, Any]]:
         """The thread's checkpoints, newest first, every namespace: step, source, next nodes, writes per task,
-        interrupts (``waiting``: not resumed), parent, and how many checkpoints branch from each (a fork: more than one)."""
-        tuples = self._tuples(thread_id)
+        interrupts (``waiting``: not resumed), parent, and how many checkpoints branch from each (a fork: more than
+        one)."""
+        records = self._thread(thread_id)
         children: dict[str, int] = {}
-        for t in tuples:
-            if t.parent_config:
-                p = t.parent_config["configurable"]["checkpoint_id"]
-                children[p] = children.get(p, 0) + 1
-        return [self._row(t, children) for t in tuples]
+        for r in records:
+            if r.parent_id:
+                children[r.parent_id] = children.get(r.parent_id, 0) + 1
+        return [self._row(r, children) for r in records]
 
-    def _row(self, t: Any, children: dict[str, int]) -> dict[str, Any]:
-        conf = t.config["configurable"]
-        writes_list = list(t.pending_writes or [])
+    def _row(self, r: _Light, children: dict[str, int]) -> dict[str, Any]:
         writes: dict[str, list[str]] = {}
-        for task, ch, _ in writes_list:
+        for task, ch, _ in r.writes:
             writes.setdefault(task, []).append(ch)
-        md = t.metadata or {}
-        cid = conf["checkpoint_id"]
+        md = r.metadata or {}
         return {
-            "checkpoint_id": cid,
-            "checkpoint_ns": conf["checkpoint_ns"],
-            "parent_checkpoint_id": t.parent_config["configurable"]["checkpoint_id"] if t.parent_config else None,
+            "checkpoint_id": r.checkpoint_id,
+            "checkpoint_ns": r.ns,
+            "parent_checkpoint_id": r.parent_id,
             "step": md.get("step"),
             "source": md.get("source"),
-            "ts": t.checkpoint.get("ts"),
-            "next": next_nodes(t.checkpoint),
+            "ts": r.checkpoint.get("ts"),
+            "next": next_nodes(r.checkpoint, r.channels),
             "writes": writes,
-            "interrupts": interrupts(writes_list),
-            "waiting": bool(interrupts(writes_list, pending=True)),
-            "children": children.get(cid, 0),
-            "fork": children.get(cid, 0) > 1,
+            "interrupts": interrupts(r.writes),
+            "waiting": bool(interrupts(r.writes, pending=True)),
+            "children": children.get(r.checkpoint_id, 0),
+            "fork": children.get(r.checkpoint_id, 0) > 1,
         }
 
     def state(self, thread_id: str, checkpoint: str | None = None) -> dict[str, Any]:
         """A checkpoint's state (the newest of the root namespace by default), values as a person reads them."""
-        tuples = self._tuples(thread_id)
+        records = self._thread(thread_id)
         if checkpoint is None:
-            roots = [t for t in tuples if t.config["configurable"]["checkpoint_ns"] == ""]
-            t = (roots or tuples)[0]
+            r = next((x for x in records if x.ns == ""), records[0])
         else:
-            t = self.resolve_checkpoint(thread_id, checkpoint, tuples)
-        row = self._row(t, {})
+            r = self.resolve_checkpoint(thread_id, checkpoint, records)
+        t = self.saver.get_tuple(
+            {"configurable": {"thread_id": thread_id, "checkpoint_ns": r.ns, "checkpoint_id": r.checkpoint_id}})
+        if t is None:  # deleted in between
+            raise InspectError(f"thread {thread_id!r} has no checkpoint {r.checkpoint_id!r} any more")
+        row = self._row(r, {})
         del row["children"], row["fork"]
         row["thread_id"] = thread_id
         row["values"] = {k: plain(v) for k, v in user_channels(t.checkpoint.get("channel_values", {})).items()}
