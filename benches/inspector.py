@@ -4,8 +4,9 @@ store), then, medians of ``--runs``:
 
 - ``history (Python)``: ``Inspector.history()`` (what ``bedrock-sessions history --json`` computes);
 - ``history (HTTP)``: ``GET /api/threads/<id>/history`` of the web inspector;
-- ``history page``: the thread's page in Chromium (system package) driven by Playwright, from navigation until every
-  checkpoint of the tree is drawn.
+- ``history page, first paint``: the thread's page in Chromium (system package) driven by Playwright, from navigation
+  until it shows the newest checkpoints' tree (the rows in view) and the newest checkpoint's state;
+- ``history page, complete``: until it has read the whole history (every checkpoint counted, forks known).
 
     python benches/inspector.py                    # 10,000 checkpoints (building the thread takes a while)
     python benches/inspector.py --quick            # 500 checkpoints (a smoke test)
@@ -86,12 +87,18 @@ def main() -> None:
                     browser = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
                     page = browser.new_page()
 
-                    def render() -> None:
+                    def first_paint() -> None:
                         page.goto("about:blank")
                         page.goto(web.url + f"#/thread/{tid}")
-                        page.locator("#tree .node").nth(len(rows) - 1).wait_for(timeout=120_000)
+                        page.locator("#tree .node").first.wait_for(timeout=120_000)
+                        page.locator("#state .channel").first.wait_for(timeout=120_000)
 
-                    med["history page"] = timed(args.runs, render)
+                    def complete() -> None:
+                        first_paint()
+                        page.get_by_text(f"{len(rows)} checkpoints", exact=True).wait_for(timeout=120_000)
+
+                    med["history page, first paint"] = timed(args.runs, first_paint)
+                    med["history page, complete"] = timed(args.runs, complete)
                     browser.close()
             else:
                 print("history page: skipped (needs Playwright and Chromium)", file=sys.stderr)

@@ -131,14 +131,36 @@ def test_a_diff_between_two_checkpoints(page: Any, demo_ui: WebInspector) -> Non
     child = next(r for r in history if r["source"] == "loop" and r["next"] == ["tools"] and r["parent_checkpoint_id"])
     page.goto(demo_ui.url + "#/thread/" + THREAD)
     page.locator("#tree .node").first.wait_for()
-    page.select_option("#diff-a", child["parent_checkpoint_id"])
-    page.select_option("#diff-b", child["checkpoint_id"])
+    page.fill("#diff-a", "#" + child["parent_checkpoint_id"][-8:])  # short ids, as the tree shows them
+    page.fill("#diff-b", child["checkpoint_id"])
     page.click("#diff-go")
     changed = page.locator('#diff .changed[data-channel="messages"] .msg')
     changed.first.wait_for()
     appended = demo_ui.inspector.diff(THREAD, child["parent_checkpoint_id"], child["checkpoint_id"])
     assert changed.count() == len(appended["changed"]["messages"]["appended"])
     shot(page, "diff")
+
+
+def test_a_long_thread_draws_the_rows_in_view_and_the_rest_on_scroll(page: Any, tmp_path: Path) -> None:
+    db = str(tmp_path / "long.db")
+    app = three_nodes().compile(checkpointer=BedrockSessionSaver(client=SessionClient.local(db)))
+    for i in range(70):
+        app.invoke({"items": [i]}, {"configurable": {"thread_id": "long"}})
+    from playwright.sync_api import expect
+
+    with WebInspector(Inspector(SessionClient.local(db))) as web:
+        page.goto(web.url + "#/thread/long")
+        page.locator("#tree .node").first.wait_for()
+        # the newest 300 first, then the whole history
+        expect(page.locator("#count")).to_have_text("350 checkpoints", timeout=30_000)
+        drawn = page.locator("#tree .node").count()
+        assert 20 < drawn < 350  # the rows in view, not all of them
+        oldest = web.inspector.history("long")[-1]["checkpoint_id"]
+        assert page.locator(f'#tree .node[data-checkpoint="{oldest}"]').count() == 0
+        page.locator(".tree").evaluate("box => { box.scrollTop = box.scrollHeight; }")
+        page.locator(f'#tree .node[data-checkpoint="{oldest}"]').wait_for()
+        # every drawn checkpoint but the thread's first has its edge to its parent
+        assert page.locator("#tree path.edge").count() >= page.locator("#tree .node").count() - 1
 
 
 def test_live_updates_while_a_graph_runs(page: Any, tmp_path: Path) -> None:

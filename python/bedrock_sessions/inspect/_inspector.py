@@ -203,15 +203,15 @@ class Inspector:
         return d
 
     # ------------------------------------------------------------------ threads
-    def _records(self, thread_id: str | None) -> list[_Light]:
+    def _records(self, thread_id: str | None, limit: int | None = None) -> list[_Light]:
         """The checkpoints of a thread (of every thread with None), newest first per thread, decoded only as far as
         a history needs: the checkpoint without its channel values, the metadata, the writes' channels (and the
         interrupts' values). Large states are not deserialized."""
         saver = self.saver
         loads = saver.serde.loads_typed
         cursor = saver._native.list(thread_id, None, None)
-        out = []
-        while batch := cursor.next(256):
+        out: list[_Light] = []
+        while (limit is None or len(out) < limit) and (batch := cursor.next(256 if limit is None else min(256, limit))):
             for tid, ns, cid, parent, cp_typed, metadata_json, values, writes in batch:
                 checkpoint = loads(cp_typed)
                 channels = [k for k, _ in values] if values is not None else list(checkpoint.get("channel_values", {}))
@@ -221,7 +221,7 @@ class Inspector:
                     channels=channels, metadata=saver._metadata(metadata_json),
                     writes=[(task, ch, loads(v) if ch == INTERRUPT else None) for task, ch, v, _, _ in writes],
                 ))
-        return out
+        return out if limit is None else out[:limit]
 
     def threads(self) -> list[dict[str, Any]]:
         """Every LangGraph thread of the store: checkpoints, namespaces, generations (sessions), last update, and the
@@ -251,8 +251,13 @@ class Inspector:
             out.append(info)
         return out
 
-    def _thread(self, thread_id: str) -> list[_Light]:
-        records = self._records(thread_id)
+    def head(self, thread_id: str) -> dict[str, Any]:
+        """The thread's newest checkpoint id (None: no thread): what a page polls to learn that something changed."""
+        batch = self.saver._native.list(thread_id, None, None).next(1)
+        return {"thread_id": thread_id, "newest": batch[0][2] if batch else None}
+
+    def _thread(self, thread_id: str, limit: int | None = None) -> list[_Light]:
+        records = self._records(thread_id, limit)
         if not records:
             raise InspectError(f"no thread {thread_id!r} in this store (bedrock-sessions threads lists them)")
         return records
@@ -271,11 +276,11 @@ class Inspector:
             raise InspectError(f"{ref!r} names several checkpoints of thread {thread_id!r}: {ids}")
         return hits[0]
 
-    def history(self, thread_id: str) -> list[dict[str, Any]]:
+    def history(self, thread_id: str, limit: int | None = None) -> list[dict[str, Any]]:
         """The thread's checkpoints, newest first, every namespace: step, source, next nodes, writes per task,
         interrupts (``waiting``: not resumed), parent, and how many checkpoints branch from each (a fork: more than
-        one)."""
-        records = self._thread(thread_id)
+        one). ``limit``: the newest ones only (their children counts then cover only those)."""
+        records = self._thread(thread_id, limit)
         children: dict[str, int] = {}
         for r in records:
             if r.parent_id:
@@ -302,18 +307,38 @@ class Inspector:
             "fork": children.get(r.checkpoint_id, 0) > 1,
         }
 
+    def _full(self, thread_id: str, ns: str, checkpoint_id: str) -> Any:
+        return self.saver.get_tuple(
+            {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": checkpoint_id}})
+
     def state(self, thread_id: str, checkpoint: str | None = None) -> dict[str, Any]:
-        """A checkpoint's state (the newest of the root namespace by default), values as a person reads them."""
-        records = self._thread(thread_id)
+        """A checkpoint's state (the newest of the root namespace by default), values as a person reads them. A
+        full checkpoint id of the root namespace is read directly; a short one is looked up in the history."""
+        t = None
         if checkpoint is None:
-            r = next((x for x in records if x.ns == ""), records[0])
-        else:
-            r = self.resolve_checkpoint(thread_id, checkpoint, records)
-        t = self.saver.get_tuple(
-            {"configurable": {"thread_id": thread_id, "checkpoint_ns": r.ns, "checkpoint_id": r.checkpoint_id}})
-        if t is None:  # deleted in between
-            raise InspectError(f"thread {thread_id!r} has no checkpoint {r.checkpoint_id!r} any more")
-        row = self._row(r, {})
+            newest = self._records(thread_id, 64)
+            r = next((x for x in newest if x.ns == ""), None)
+            if r is None:
+                records = self._thread(thread_id)
+                r = next((x for x in records if x.ns == ""), records[0])
+            t = self._full(thread_id, r.ns, r.checkpoint_id)
+        elif len(checkpoint) == 36:
+            t = self._full(thread_id, "", checkpoint.lower())
+        if t is None:
+            r = self.resolve_checkpoint(thread_id, checkpoint or "", None) if checkpoint else None
+            if r is None:
+                raise InspectError(f"no thread {thread_id!r} in this store (bedrock-sessions threads lists them)")
+            t = self._full(thread_id, r.ns, r.checkpoint_id)
+            if t is None:  # deleted in between
+                raise InspectError(f"thread {thread_id!r} has no checkpoint {r.checkpoint_id!r} any more")
+        conf = t.config["configurable"]
+        light = _Light(
+            thread_id=thread_id, ns=conf["checkpoint_ns"], checkpoint_id=conf["checkpoint_id"],
+            parent_id=t.parent_config["configurable"]["checkpoint_id"] if t.parent_config else None,
+            checkpoint=t.checkpoint, channels=list(t.checkpoint.get("channel_values", {})),
+            metadata=dict(t.metadata or {}), writes=list(t.pending_writes or []),
+        )
+        row = self._row(light, {})
         del row["children"], row["fork"]
         row["thread_id"] = thread_id
         row["values"] = {k: plain(v) for k, v in user_channels(t.checkpoint.get("channel_values", {})).items()}

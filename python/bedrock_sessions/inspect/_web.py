@@ -2,9 +2,10 @@
 ``bedrock-sessions serve --ui-port``). The page's assets ship in the package (``inspect/web/``): no build step and no
 network at install or run time.
 
-API (GET, JSON): ``/api/threads``, ``/api/sessions``, ``/api/threads/<id>/history``,
+API (GET, JSON): ``/api/threads``, ``/api/sessions``, ``/api/threads/<id>/history[?limit=N]``, ``/api/threads/<id>/head``,
 ``/api/threads/<id>/state[?checkpoint=ID]``, ``/api/threads/<id>/diff?a=ID&b=ID``, ``/api/sessions/<id>/steps``.
-The page polls a thread's history every second while it is open (live updates).
+The page polls a thread's newest checkpoint every second while it is open, and reads its history again when that
+changes (live updates).
 
 It binds 127.0.0.1 by default and answers only requests whose ``Host`` names the address it serves (no DNS
 rebinding); it only reads."""
@@ -45,7 +46,7 @@ class WebInspector:
 
     def __init__(self, inspector: Inspector, host: str = "127.0.0.1", port: int = 0) -> None:
         self.inspector = inspector
-        self._lock = threading.Lock()  # one store read at a time: the saver's caches are per process anyway
+        inspector.saver  # noqa: B018 - made here, not by two requests at once
         handler = type("Handler", (_Handler,), {"app": self})
         self._httpd = _Server((host, port), handler)
         self._thread: threading.Thread | None = None
@@ -82,24 +83,26 @@ class WebInspector:
     def api(self, path: list[str], query: dict[str, list[str]]) -> Any:
         q = {k: v[0] for k, v in query.items() if v}
         ins = self.inspector
-        with self._lock:
-            match path:
-                case ["threads"]:
-                    return ins.threads()
-                case ["sessions"]:
-                    return ins.sessions()
-                case ["threads", tid, "history"]:
-                    return ins.history(tid)
-                case ["threads", tid, "state"]:
-                    return ins.state(tid, q.get("checkpoint") or None)
-                case ["threads", tid, "diff"]:
-                    if "a" not in q or "b" not in q:
-                        raise InspectError("diff needs ?a=CHECKPOINT&b=CHECKPOINT")
-                    return ins.diff(tid, q["a"], q["b"])
-                case ["sessions", sid]:
-                    return ins.session(sid)
-                case ["sessions", sid, "steps"]:
-                    return ins.steps(sid, decode=True)
+        # Requests run concurrently: the store and the saver are safe to share across threads.
+        match path:
+            case ["threads"]:
+                return ins.threads()
+            case ["sessions"]:
+                return ins.sessions()
+            case ["threads", tid, "history"]:
+                return ins.history(tid, int(q["limit"]) if q.get("limit") else None)
+            case ["threads", tid, "head"]:
+                return ins.head(tid)
+            case ["threads", tid, "state"]:
+                return ins.state(tid, q.get("checkpoint") or None)
+            case ["threads", tid, "diff"]:
+                if "a" not in q or "b" not in q:
+                    raise InspectError("diff needs ?a=CHECKPOINT&b=CHECKPOINT")
+                return ins.diff(tid, q["a"], q["b"])
+            case ["sessions", sid]:
+                return ins.session(sid)
+            case ["sessions", sid, "steps"]:
+                return ins.steps(sid, decode=True)
         raise LookupError("/".join(path))
 
 

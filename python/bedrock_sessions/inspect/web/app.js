@@ -117,30 +117,48 @@ function layout(rows) {
   return { col, columns: next };
 }
 
-function tree(rows, selected, onpick) {
+function tree(box, rows, selected, onpick) {
+  // Drawn as one SVG of the whole height, but only the rows in view (and the edges crossing the view) are in the
+  // page: a thread of 10,000 checkpoints draws as fast as one of 30. Scrolling draws the rows that come into view.
   const { col, columns } = layout(rows);
   const dx = 22, dy = 26, left = 14, top = 14;
   const width = left + columns * dx + 280;
   const height = top + rows.length * dy;
-  const y = new Map(rows.map((r, i) => [r.checkpoint_id, top + i * dy]));
+  const index = new Map(rows.map((r, i) => [r.checkpoint_id, i]));
+  const yOf = (i) => top + i * dy;
   const x = (id) => left + col.get(id) * dx;
   const svg = el("svg", { id: "tree", width, height, viewBox: `0 0 ${width} ${height}` });
-  for (const r of rows) {
-    const p = r.parent_checkpoint_id;
-    if (p && y.has(p)) {
-      svg.append(el("path", { class: "edge", d: `M${x(r.checkpoint_id)},${y.get(r.checkpoint_id)} L${x(p)},${y.get(p)}` }));
+  function draw() {
+    const view = box.clientHeight || 800;
+    const first = Math.max(0, Math.floor((box.scrollTop - top) / dy) - 20);
+    const last = Math.min(rows.length - 1, Math.ceil((box.scrollTop + view) / dy) + 20);
+    const lo = yOf(first), hi = yOf(last);
+    const parts = [];
+    rows.forEach((r, i) => {
+      const p = r.parent_checkpoint_id;
+      const j = p === null || p === undefined ? undefined : index.get(p);
+      if (j === undefined) return;
+      const y1 = yOf(i), y2 = yOf(j);
+      if (y2 < lo || y1 > hi) return;  // the edge does not cross the drawn rows
+      parts.push(el("path", { class: "edge", d: `M${x(r.checkpoint_id)},${y1} L${x(p)},${y2}` }));
+    });
+    for (let i = first; i <= last; i++) {
+      const r = rows[i];
+      const cls = ["node", r.fork ? "fork" : "", r.waiting ? "waiting" : "", r.checkpoint_id === selected ? "selected" : ""];
+      parts.push(el("g", { class: cls.filter(Boolean).join(" "), "data-checkpoint": r.checkpoint_id, onclick: () => onpick(r) },
+        el("circle", { cx: x(r.checkpoint_id), cy: yOf(i), r: 6 }),
+        el("text", { x: left + columns * dx + 4, y: yOf(i) + 4 },
+          `${short(r.checkpoint_id)} ${r.step} ${r.source}${r.checkpoint_ns ? " [" + r.checkpoint_ns + "]" : ""}` +
+          `${r.next.length ? " → " + r.next.join(",") : ""}${r.fork ? " (fork)" : ""}`)));
     }
+    svg.replaceChildren(...parts);
   }
-  for (const r of rows) {
-    const cls = ["node", r.fork ? "fork" : "", r.waiting ? "waiting" : "", r.checkpoint_id === selected ? "selected" : ""];
-    const g = el("g", { class: cls.filter(Boolean).join(" "), "data-checkpoint": r.checkpoint_id, onclick: () => onpick(r) },
-      el("circle", { cx: x(r.checkpoint_id), cy: y.get(r.checkpoint_id), r: 6 }),
-      el("text", { x: left + columns * dx + 4, y: y.get(r.checkpoint_id) + 4 },
-        `${short(r.checkpoint_id)} ${r.step} ${r.source}${r.checkpoint_ns ? " [" + r.checkpoint_ns + "]" : ""}` +
-        `${r.next.length ? " → " + r.next.join(",") : ""}${r.fork ? " (fork)" : ""}`));
-    svg.append(g);
-  }
-  return svg;
+  let pending = false;
+  box.onscroll = () => {
+    if (!pending) pending = true, requestAnimationFrame(() => { pending = false; draw(); });
+  };
+  box.replaceChildren(svg);
+  draw();
 }
 
 function value(v) {
@@ -149,7 +167,15 @@ function value(v) {
       el("span", { class: "role" }, m.role), text(m.content),
       (m.tool_calls || []).map((c) => el("div", { class: "muted" }, `→ ${c.name}(${JSON.stringify(c.args)})`)))));
   }
-  return el("pre", {}, JSON.stringify(v, null, 2));
+  const json = JSON.stringify(v, null, 2);
+  if (json.length <= 20000) return el("pre", {}, json);
+  // A large value is laid out when asked for: the page stays quick on a long thread's state.
+  const box = el("details", { class: "large" }, el("summary", {},
+    Array.isArray(v) ? `${v.length} items (${json.length} characters)` : `${json.length} characters`));
+  box.addEventListener("toggle", () => {
+    if (box.open && box.children.length === 1) box.append(el("pre", {}, json));
+  });
+  return box;
 }
 
 function statePanel(st) {
@@ -178,18 +204,21 @@ function diffPanel(d) {
     lines.length ? lines : el("p", { class: "muted" }, "no change in the graph's channels"));
 }
 
+const FIRST_PAINT = 300;  // checkpoints read before the page first draws; the rest follows
+
 async function threadPage(tid) {
-  let rows = await api(`threads/${enc(tid)}/history`);
+  let rows = await api(`threads/${enc(tid)}/history?limit=${FIRST_PAINT}`);
+  let complete = rows.length < FIRST_PAINT;
   let selected = rows[0] && rows[0].checkpoint_id;
   const treeBox = el("div", { class: "tree" });
   const detail = el("div", { class: "detail" });
   const count = el("span", { id: "count" });
-  const a = el("select", { id: "diff-a" });
-  const b = el("select", { id: "diff-b" });
+  const a = el("input", { id: "diff-a", size: 12, placeholder: "#checkpoint" });
+  const b = el("input", { id: "diff-b", size: 12, placeholder: "#checkpoint" });
   const diffBox = el("div");
   async function pick(r) {
     selected = r.checkpoint_id;
-    draw();
+    tree(treeBox, rows, selected, pick);
     try {
       const q = `threads/${enc(tid)}/state?checkpoint=${enc(r.checkpoint_id)}`;
       const st = await api(q);
@@ -200,13 +229,8 @@ async function threadPage(tid) {
     }
   }
   function draw() {
-    count.textContent = `${rows.length} checkpoints`;
-    treeBox.replaceChildren(tree(rows, selected, pick));
-    for (const s of [a, b]) {
-      const keep = s.value;
-      s.replaceChildren(...rows.map((r) => el("option", { value: r.checkpoint_id }, `${short(r.checkpoint_id)} step ${r.step}`)));
-      if (keep) s.value = keep;
-    }
+    count.textContent = complete ? `${rows.length} checkpoints` : `newest ${rows.length} checkpoints (reading the rest…)`;
+    tree(treeBox, rows, selected, pick);
   }
   const go = el("button", { id: "diff-go", onclick: async () => {
     try {
@@ -216,17 +240,22 @@ async function threadPage(tid) {
     }
   } }, "diff");
   draw();
-  if (rows.length > 1) b.value = rows[0].checkpoint_id, a.value = rows[1].checkpoint_id;
+  if (rows.length > 1) b.value = short(rows[0].checkpoint_id), a.value = short(rows[1].checkpoint_id);
   show(el("h2", {}, `thread ${tid} `, count), el("div", {}, "compare ", a, " with ", b, " ", go), diffBox,
     el("div", { class: "columns" }, treeBox, detail));
-  if (rows[0]) pick(rows[0]);
+  if (rows[0]) await pick(rows[0]);
+  if (!complete) {
+    rows = await api(`threads/${enc(tid)}/history`);
+    complete = true;
+    draw();
+  }
   // Live: new checkpoints appear while a graph runs.
   document.getElementById("live").hidden = false;
   poll = setInterval(async () => {
     try {
-      const fresh = await api(`threads/${enc(tid)}/history`);
-      if (fresh.length !== rows.length || (fresh[0] && rows[0] && fresh[0].checkpoint_id !== rows[0].checkpoint_id)) {
-        rows = fresh;
+      const head = await api(`threads/${enc(tid)}/head`);
+      if (head.newest !== (rows[0] && rows[0].checkpoint_id)) {
+        rows = await api(`threads/${enc(tid)}/history`);
         draw();
       }
     } catch (e) { /* the next poll retries */ }
