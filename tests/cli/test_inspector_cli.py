@@ -294,3 +294,43 @@ def test_serve_shows_the_web_inspector_of_its_store() -> None:
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
+
+
+def test_sessions_export_and_import_as_stored(demo_db: str, server: LocalServer, tmp_path: Path) -> None:
+    """``export --sessions`` carries sessions as stored (any application's data): imported into the server, every
+    step is there again, the same ids, times and content blocks; a second import writes nothing."""
+    import sqlite3
+
+    copy = str(tmp_path / "shop.db")  # the demo's store, plus a session of another application
+    with sqlite3.connect(demo_db) as src, sqlite3.connect(copy) as dst:
+        src.backup(dst)
+    demo_db = copy
+    client = SessionClient.local(demo_db)
+    extra = client.create_session(sessionMetadata={"app": "not langgraph"}, tags={"team": "red"})["sessionId"]
+    client.create_invocation(sessionIdentifier=extra, invocationId="8c0f4a3e-1111-4e36-9a56-0123456789ab",
+                             description="hand-made")
+    from datetime import datetime, timezone
+
+    client.put_invocation_step(
+        sessionIdentifier=extra, invocationIdentifier="8c0f4a3e-1111-4e36-9a56-0123456789ab",
+        invocationStepId="8c0f4a3e-2222-4e36-9a56-0123456789ab",
+        invocationStepTime=datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc),
+        payload={"contentBlocks": [{"text": "hello"}, {"image": {"format": "png", "source": {"bytes": b"\x89PNG\r\n\x1a\n0"}}}]},
+    )
+    client.end_session(sessionIdentifier=extra)
+    out = tmp_path / "sessions.jsonl"
+    cli("export", "--sessions", "--db", demo_db, "-o", str(out))
+    done = cli_json("import", str(out), "--endpoint", server.endpoint_url)
+    assert len(done) == 2 and all(r["written"] == r["steps"] > 0 for r in done)
+    again = cli_json("import", str(out), "--endpoint", server.endpoint_url)
+    assert [(r["to"], r["written"]) for r in again] == [(r["to"], 0) for r in done]
+    for r in done:
+        source = cli_json("steps", r["from"], "--db", demo_db)
+        there = cli_json("steps", r["to"], "--endpoint", server.endpoint_url)
+        assert [(s["invocation_id"], s["step_id"], s["time"], s["content_blocks"]) for s in there] == [
+            (s["invocation_id"], s["step_id"], s["time"], s["content_blocks"]) for s in source]
+        info = server.client.get_session(sessionIdentifier=r["to"])
+        assert info["sessionMetadata"]["bedrock-sessions:imported-from"] == r["from"]
+        if r["from"] == extra:
+            assert info["sessionStatus"] == "ENDED" and info["sessionMetadata"]["app"] == "not langgraph"
+            assert server.client.list_tags_for_resource(resourceArn=info["sessionArn"])["tags"] == {"team": "red"}

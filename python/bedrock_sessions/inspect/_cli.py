@@ -53,11 +53,13 @@ def add_commands(sub: Any) -> None:
     p.add_argument("thread")
     p.add_argument("a")
     p.add_argument("b")
-    p = sub.add_parser("export", parents=[common], help="threads to JSON Lines (importable; --decoded for reading)")
-    p.add_argument("threads", nargs="*", help="thread ids (default: every thread)")
+    p = sub.add_parser("export", parents=[common],
+                       help="threads (or --sessions) to JSON Lines (importable; --decoded for reading)")
+    p.add_argument("threads", nargs="*", help="thread ids, or session ids with --sessions (default: all)")
+    p.add_argument("--sessions", action="store_true", help="sessions as stored (any data), not LangGraph threads")
     p.add_argument("-o", "--output", default="-", help="file to write (default: stdout)")
     p.add_argument("--decoded", action="store_true", help="values as people read them (not importable)")
-    p = sub.add_parser("import", parents=[common], help="threads from an export file into the store")
+    p = sub.add_parser("import", parents=[common], help="threads or sessions from an export file into the store")
     p.add_argument("file", help="an export file ('-': stdin)")
     p.add_argument("--rename", action="append", default=[], metavar="OLD=NEW", help="import thread OLD as NEW")
     p = sub.add_parser("copy", parents=[common], help="threads from the store to another (any backends)")
@@ -190,16 +192,30 @@ def _run(args: argparse.Namespace) -> int:
             if not (d["added"] or d["removed"] or d["changed"]):
                 print("(no change in the graph's channels)")
     elif cmd == "export":
-        threads = args.threads or transfer.all_thread_ids(ins.saver)
+        ids = args.threads or (ins.session_ids() if args.sessions else transfer.all_thread_ids(ins.saver))
         with contextlib.ExitStack() as stack:
             out = sys.stdout if args.output == "-" else stack.enter_context(open(args.output, "w", encoding="utf-8"))
             with render.Progress("export", enabled=args.output != "-") as progress:
-                n = transfer.export_threads(ins.saver, threads, out, decoded=args.decoded, progress=progress)
-        print(f"exported {len(threads)} threads, {n} checkpoints", file=sys.stderr)
+                if args.sessions:
+                    n = transfer.export_sessions(ins, ids, out, decoded=args.decoded, progress=progress)
+                    what = "sessions", "steps"
+                else:
+                    n = transfer.export_threads(ins.saver, ids, out, decoded=args.decoded, progress=progress)
+                    what = "threads", "checkpoints"
+        print(f"exported {len(ids)} {what[0]}, {n} {what[1]}", file=sys.stderr)
     elif cmd == "import":
         with contextlib.ExitStack() as stack:
             f = sys.stdin if args.file == "-" else stack.enter_context(open(args.file, encoding="utf-8"))
-            records = list(transfer.read_records(f))
+            fmt, recs = transfer.read_export(f)
+            records = list(recs)
+        if fmt == transfer.SESSION_FORMAT:
+            results = transfer.import_sessions(ins.client, records)
+            if args.json:
+                render.block(results)
+            else:
+                render.table(f"{len(results)} sessions imported", ["old session", "new session", "steps", "written"],
+                             [[r["from"], r["to"], r["steps"], r["written"]] for r in results])
+            return 0
         with render.Progress("import") as progress:
             written, skipped = transfer.import_threads(ins.saver, records, rename=_renames(args.rename),
                                                        progress=progress, total=len(records))

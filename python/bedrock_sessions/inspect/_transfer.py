@@ -17,7 +17,9 @@ from typing import IO, Any
 from ._values import plain
 
 FORMAT = "bedrock-sessions/thread-export"
+SESSION_FORMAT = "bedrock-sessions/session-export"
 VERSION = 1
+IMPORTED_FROM = "bedrock-sessions:imported-from"
 
 Progress = Callable[[int, int], None]
 
@@ -79,15 +81,45 @@ class ImportError_(ValueError):
     """A file that is not an export of ours, or a decoded export (for reading, not for importing)."""
 
 
-def read_records(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
+def read_export(lines: Iterable[str]) -> tuple[str, Iterator[dict[str, Any]]]:
+    """(the export's format, its records) of a thread or session export."""
     it = iter(lines)
     head_line = next(it, "")
     try:
         head = json.loads(head_line)
     except ValueError:
         head = None
-    if not isinstance(head, dict) or head.get("format") != FORMAT:
-        raise ImportError_(f"not a bedrock-sessions thread export (its first line should name {FORMAT!r})")
+    if not isinstance(head, dict) or head.get("format") not in (FORMAT, SESSION_FORMAT):
+        raise ImportError_(f"not a bedrock-sessions export (its first line should name {FORMAT!r} or {SESSION_FORMAT!r})")
+    if head["format"] == SESSION_FORMAT:
+        return SESSION_FORMAT, _session_records(head, it)
+    return FORMAT, _records(head, it)
+
+
+def read_records(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
+    """The checkpoint records of a thread export."""
+    fmt, records = read_export(lines)
+    if fmt != FORMAT:
+        raise ImportError_("a session export, not a thread export")
+    return records
+
+
+def _session_records(head: dict[str, Any], it: Iterator[str]) -> Iterator[dict[str, Any]]:
+    if head.get("version") != VERSION:
+        raise ImportError_(f"export version {head.get('version')!r}: this version reads {VERSION}")
+    for n, line in enumerate(it, 2):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except ValueError as e:
+            raise ImportError_(f"line {n} is not JSON: {e}") from e
+        if rec.get("kind") not in ("session", "step"):
+            raise ImportError_(f"line {n}: unknown record kind {rec.get('kind')!r}")
+        yield rec
+
+
+def _records(head: dict[str, Any], it: Iterator[str]) -> Iterator[dict[str, Any]]:
     if head.get("version") != VERSION:
         raise ImportError_(f"export version {head.get('version')!r}: this version reads {VERSION}")
     if head.get("decoded"):
@@ -102,6 +134,96 @@ def read_records(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
         if rec.get("kind") != "checkpoint":
             raise ImportError_(f"line {n}: unknown record kind {rec.get('kind')!r}")
         yield rec
+
+
+def export_sessions(
+    inspector: Any, session_ids: Iterable[str], out: IO[str], *, decoded: bool = False,
+    progress: Progress | None = None,
+) -> int:
+    """Sessions as they are stored (any application's data, not only LangGraph's): a line per session (status,
+    metadata, tags), then a line per step (its invocation, id, time, content blocks; images base64). Returns the
+    steps written."""
+    ids = list(session_ids)
+    out.write(json.dumps({"format": SESSION_FORMAT, "version": VERSION, "decoded": decoded, "sessions": ids}) + "\n")
+    n = 0
+    for i, sid in enumerate(ids, 1):
+        info = inspector.session(sid, count_steps=False)
+        out.write(json.dumps({"kind": "session", **info}, ensure_ascii=False, default=str) + "\n")
+        for step in inspector.steps(sid, decode=decoded):
+            out.write(json.dumps({"kind": "step", "session_id": sid, **step}, ensure_ascii=False, default=str) + "\n")
+            n += 1
+        if progress:
+            progress(i, len(ids))
+    return n
+
+
+def import_sessions(client: Any, records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Recreates exported sessions: each as a new session (the service names sessions) whose metadata names the
+    old one (``bedrock-sessions:imported-from``), with the same invocations and steps (ids, times, content). A
+    second run finds the sessions it made and adds only what is missing. An ENDED session is ended again."""
+    made = {s["sessionMetadata"][IMPORTED_FROM]: s["sessionId"]
+            for s in _sessions(client) if IMPORTED_FROM in (s.get("sessionMetadata") or {})}
+    results: dict[str, dict[str, Any]] = {}
+    existing: dict[tuple[str, str], set[str]] = {}
+    pending_end: list[str] = []
+    for rec in records:
+        if rec["kind"] == "session":
+            old = rec["session_id"]
+            new = made.get(old)
+            if new is None:
+                new = client.create_session(sessionMetadata={**(rec.get("metadata") or {}), IMPORTED_FROM: old},
+                                            **({"tags": rec["tags"]} if rec.get("tags") else {}))["sessionId"]
+                made[old] = new
+            results[old] = {"from": old, "to": new, "steps": 0, "written": 0}
+            if rec.get("status") == "ENDED":
+                pending_end.append(new)
+            continue
+        old = rec["session_id"]
+        new = made[old]
+        inv = rec["invocation_id"]
+        if (new, inv) not in existing:
+            try:
+                client.create_invocation(sessionIdentifier=new, invocationId=inv,
+                                         **({"description": rec["invocation_description"]}
+                                            if rec.get("invocation_description") else {}))
+                existing[(new, inv)] = set()
+            except Exception as e:  # noqa: BLE001 - it exists: a second run
+                if type(e).__name__ != "ConflictException":
+                    raise
+                existing[(new, inv)] = {
+                    s["invocationStepId"]
+                    for s in _pages(client.list_invocation_steps, "invocationStepSummaries",
+                                    sessionIdentifier=new, invocationIdentifier=inv)
+                }
+        results[old]["steps"] += 1
+        if rec["step_id"] in existing[(new, inv)]:
+            continue
+        blocks = []
+        for b in rec["content_blocks"]:
+            if "text" in b:
+                blocks.append({"text": b["text"]})
+            else:
+                img = b["image"]
+                src = {"bytes": base64.b64decode(img["bytes"])} if "bytes" in img else {"s3Location": img["s3Location"]}
+                blocks.append({"image": {"format": img["format"], "source": src}})
+        client.put_invocation_step(sessionIdentifier=new, invocationIdentifier=inv, invocationStepId=rec["step_id"],
+                                   invocationStepTime=rec["time"], payload={"contentBlocks": blocks})
+        existing[(new, inv)].add(rec["step_id"])
+        results[old]["written"] += 1
+    for sid in pending_end:
+        if client.get_session(sessionIdentifier=sid)["sessionStatus"] == "ACTIVE":
+            client.end_session(sessionIdentifier=sid)
+    return list(results.values())
+
+
+def _pages(call: Any, key: str, **params: Any) -> Iterator[dict[str, Any]]:
+    token = None
+    while True:
+        page = call(maxResults=1000, **({"nextToken": token} if token else {}), **params)
+        yield from page.get(key, [])
+        token = page.get("nextToken")
+        if not token:
+            return
 
 
 def _put_record(saver: Any, rec: dict[str, Any], thread_id: str) -> bool:
