@@ -142,8 +142,9 @@ def test_bad_input_gets_a_clear_error(demo_db: str, tmp_path: Path) -> None:
     assert nostore.returncode == 2 and "--db FILE" in nostore.stderr
     junk = tmp_path / "junk.jsonl"
     junk.write_text("hello\n")
-    assert "not a bedrock-sessions thread export" in cli("import", str(junk), "--db", str(tmp_path / "t.db"),
-                                                       check=False).stderr
+    refused = cli("import", str(junk), "--db", str(tmp_path / "t.db"), check=False)
+    assert refused.returncode == 2 and "not a bedrock-sessions export" in refused.stderr
+    assert not (tmp_path / "t.db").exists()  # refused before the target store is opened
 
 
 # ----------------------------------------------------------------------------- moving threads

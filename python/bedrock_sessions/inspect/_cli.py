@@ -117,6 +117,11 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     cmd = args.command
+    if cmd == "import":  # the file is read (and refused if it must be) before the target store is opened
+        with contextlib.ExitStack() as stack:
+            f = sys.stdin if args.file == "-" else stack.enter_context(open(args.file, encoding="utf-8"))
+            fmt, recs = transfer.read_export(f)
+            records = list(recs)
     ins = Inspector(_store(args, create=cmd in ("import",)).client())
     if cmd == "sessions":
         rows = ins.sessions()
@@ -204,10 +209,6 @@ def _run(args: argparse.Namespace) -> int:
                     what = "threads", "checkpoints"
         print(f"exported {len(ids)} {what[0]}, {n} {what[1]}", file=sys.stderr)
     elif cmd == "import":
-        with contextlib.ExitStack() as stack:
-            f = sys.stdin if args.file == "-" else stack.enter_context(open(args.file, encoding="utf-8"))
-            fmt, recs = transfer.read_export(f)
-            records = list(recs)
         if fmt == transfer.SESSION_FORMAT:
             results = transfer.import_sessions(ins.client, records)
             if args.json:
