@@ -51,14 +51,18 @@ class WebInspector:
         self._httpd = _Server((host, port), handler)
         self._thread: threading.Thread | None = None
 
+    def _address(self) -> tuple[str, int]:
+        host, port = self._httpd.server_address[:2]
+        return (host.decode() if isinstance(host, bytes) else str(host)), int(port)
+
     @property
     def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
+        host, port = self._address()
         return f"http://{host}:{port}/"
 
     def allowed_hosts(self) -> set[str]:
-        host, port = self._httpd.server_address[:2]
-        names = {str(host)}
+        host, port = self._address()
+        names = {host}
         if host in ("127.0.0.1", "0.0.0.0"):
             names |= {"localhost", "127.0.0.1"}
         return {f"{n}:{port}" for n in names}
