@@ -40,7 +40,8 @@ def _iso(v: Any) -> Any:
     return v.isoformat() if hasattr(v, "isoformat") else v
 
 
-def _pages(call: Any, key: str, **params: Any) -> Iterator[dict[str, Any]]:
+def pages(call: Any, key: str, **params: Any) -> Iterator[dict[str, Any]]:
+    """Every item of a paged listing of the session API (``maxResults`` 1000 a page)."""
     token = None
     while True:
         page = call(maxResults=1000, **({"nextToken": token} if token else {}), **params)
@@ -109,7 +110,7 @@ class Inspector:
 
     # ------------------------------------------------------------------ sessions
     def session_ids(self) -> list[str]:
-        return [s["sessionId"] for s in _pages(self.client.list_sessions, "sessionSummaries")]
+        return [s["sessionId"] for s in pages(self.client.list_sessions, "sessionSummaries")]
 
     def session(self, session_id: str, *, count_steps: bool = True) -> dict[str, Any]:
         try:
@@ -131,11 +132,11 @@ class Inspector:
             "thread_id": (s.get("sessionMetadata") or {}).get(META_THREAD),
         }
         if count_steps:
-            invocations = list(_pages(self.client.list_invocations, "invocationSummaries", sessionIdentifier=session_id))
+            invocations = list(pages(self.client.list_invocations, "invocationSummaries", sessionIdentifier=session_id))
             steps = sum(
                 1
                 for inv in invocations
-                for _ in _pages(self.client.list_invocation_steps, "invocationStepSummaries",
+                for _ in pages(self.client.list_invocation_steps, "invocationStepSummaries",
                                 sessionIdentifier=session_id, invocationIdentifier=inv["invocationId"])
             )
             out.update(invocations=len(invocations), steps=steps, quota=SERVICE_QUOTA)
@@ -148,8 +149,8 @@ class Inspector:
         """Every step of a session as stored, oldest first per invocation (images: format and size, base64)."""
         self.session(session_id, count_steps=False)
         out = []
-        for inv in _pages(self.client.list_invocations, "invocationSummaries", sessionIdentifier=session_id):
-            summaries = list(_pages(self.client.list_invocation_steps, "invocationStepSummaries",
+        for inv in pages(self.client.list_invocations, "invocationSummaries", sessionIdentifier=session_id):
+            summaries = list(pages(self.client.list_invocation_steps, "invocationStepSummaries",
                                     sessionIdentifier=session_id, invocationIdentifier=inv["invocationId"]))
             for s in reversed(summaries):
                 step = self.client.get_invocation_step(

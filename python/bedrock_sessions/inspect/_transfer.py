@@ -14,6 +14,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
+from ._inspector import pages as _pages
 from ._values import plain
 
 FORMAT = "bedrock-sessions/thread-export"
@@ -104,7 +105,8 @@ def read_records(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
     return records
 
 
-def _session_records(head: dict[str, Any], it: Iterator[str]) -> Iterator[dict[str, Any]]:
+def _lines(head: dict[str, Any], it: Iterator[str], kinds: tuple[str, ...]) -> Iterator[dict[str, Any]]:
+    """The records after an export's header line, each of one of ``kinds``."""
     if head.get("version") != VERSION:
         raise ImportError_(f"export version {head.get('version')!r}: this version reads {VERSION}")
     for n, line in enumerate(it, 2):
@@ -114,26 +116,19 @@ def _session_records(head: dict[str, Any], it: Iterator[str]) -> Iterator[dict[s
             rec = json.loads(line)
         except ValueError as e:
             raise ImportError_(f"line {n} is not JSON: {e}") from e
-        if rec.get("kind") not in ("session", "step"):
+        if rec.get("kind") not in kinds:
             raise ImportError_(f"line {n}: unknown record kind {rec.get('kind')!r}")
         yield rec
+
+
+def _session_records(head: dict[str, Any], it: Iterator[str]) -> Iterator[dict[str, Any]]:
+    return _lines(head, it, ("session", "step"))
 
 
 def _records(head: dict[str, Any], it: Iterator[str]) -> Iterator[dict[str, Any]]:
-    if head.get("version") != VERSION:
-        raise ImportError_(f"export version {head.get('version')!r}: this version reads {VERSION}")
     if head.get("decoded"):
         raise ImportError_("a decoded export is for reading: export again without --decoded to import it")
-    for n, line in enumerate(it, 2):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except ValueError as e:
-            raise ImportError_(f"line {n} is not JSON: {e}") from e
-        if rec.get("kind") != "checkpoint":
-            raise ImportError_(f"line {n}: unknown record kind {rec.get('kind')!r}")
-        yield rec
+    return _lines(head, it, ("checkpoint",))
 
 
 def export_sessions(
@@ -214,16 +209,6 @@ def import_sessions(client: Any, records: Iterable[dict[str, Any]]) -> list[dict
         if client.get_session(sessionIdentifier=sid)["sessionStatus"] == "ACTIVE":
             client.end_session(sessionIdentifier=sid)
     return list(results.values())
-
-
-def _pages(call: Any, key: str, **params: Any) -> Iterator[dict[str, Any]]:
-    token = None
-    while True:
-        page = call(maxResults=1000, **({"nextToken": token} if token else {}), **params)
-        yield from page.get(key, [])
-        token = page.get("nextToken")
-        if not token:
-            return
 
 
 def _put_record(saver: Any, rec: dict[str, Any], thread_id: str) -> bool:
