@@ -290,7 +290,7 @@ def test_serve_shows_the_web_inspector_of_its_store() -> None:
             sessions = json.loads(r.read())
         assert [(s["session_id"], s["tags"]) for s in sessions] == [(sid, {"team": "red"})]
         with urllib.request.urlopen(ui, timeout=30) as r:
-            assert b"/static/app.js" in r.read()
+            assert b"static/app.js" in r.read()
     finally:
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)

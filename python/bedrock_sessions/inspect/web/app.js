@@ -21,7 +21,7 @@ function el(tag, attrs, ...children) {
 }
 
 async function api(path) {
-  const r = await fetch("/api/" + path);
+  const r = await fetch("api/" + path);  // relative: the page works under / and under /ui/
   const body = await r.json();
   if (!r.ok) throw new Error(body.error || r.statusText);
   return body;
