@@ -162,6 +162,7 @@ class NativeServer:
         faults: list[str] | None = None,
         seed: int = 24301,
         log: str | None = None,
+        ui_upstream: int | None = None,
     ) -> NativeServer: ...
     @property
     def host(self) -> str: ...

@@ -19,7 +19,7 @@ def _serve(args: argparse.Namespace) -> int:
         fault_rate=args.fault_rate, faults=faults, seed=args.seed,
         region=args.region, account_id=args.account_id, idle_timeout=args.idle_timeout,
         max_steps_per_session=args.max_steps_per_session, max_step_bytes=args.max_step_bytes,
-        default_page_size=args.default_page_size, durability=args.durability, log=args.log,
+        default_page_size=args.default_page_size, durability=args.durability, log=args.log, ui=args.ui,
     )
     stop = threading.Event()
 
@@ -33,12 +33,10 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"bedrock-sessions: serving the Bedrock session API at {server.endpoint_url} (store: {where})", flush=True)
         if args.fault_rate:
             print(f"bedrock-sessions: injecting faults {faults or list(FAULTS)} at rate {args.fault_rate}", flush=True)
-        if args.ui_port is not None:
-            # The web inspector of the same store, beside the API (its own port: the API's routes stay the service's).
-            inspect_cli.serve_ui(inspect_cli.Inspector(server.client), args.host, args.ui_port, stop)
-        else:
-            while not stop.wait(0.5):
-                pass
+        if args.ui:
+            print(f"bedrock-sessions: the web inspector is at {server.ui_url}", flush=True)
+        while not stop.wait(0.5):
+            pass
         print("bedrock-sessions: stopping (letting in-flight requests finish)", flush=True)
     # After the graceful stop, so in-flight requests are counted too.
     print(f"bedrock-sessions: served {server.stats()['requests']} requests", flush=True)
@@ -74,8 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                          help="quota: bytes of one step's payload (default 52428800)")
     assumed.add_argument("--default-page-size", type=int, default=10,
                          help="page size of lists without maxResults, 1-1000 (default 10)")
-    serve.add_argument("--ui-port", type=int, metavar="PORT",
-                       help="also serve the web inspector of the store on this port (0: a free one)")
+    serve.add_argument("--ui", action="store_true",
+                       help="also serve the web inspector of the store, under /ui/ (docs/inspector.md)")
     serve.add_argument("--durability", choices=("full", "normal"), default="full",
                        help="full: fsync per commit (survives power loss); normal: survives a crash of the process")
     inspect_cli.add_commands(sub)

@@ -39,6 +39,9 @@ class LocalServer:
     metrics"): None or ``"off"`` (the default), ``"-"`` (this process's stderr), or a file path (appended
     to). The lines are written in the background; :meth:`stop` returns once they are all written. Metrics
     in the Prometheus text format are served at ``GET /metrics``.
+
+    ``ui=True``: the web inspector of the store under ``/ui/`` of the same address (:attr:`ui_url`;
+    docs/inspector.md); it needs LangGraph.
     """
 
     def __init__(
@@ -58,6 +61,7 @@ class LocalServer:
         max_step_bytes: int | None = None,
         default_page_size: int | None = None,
         log: str | os.PathLike[str] | None = None,
+        ui: bool = False,
         **store_options: Any,
     ) -> None:
         if log is not None and not isinstance(log, (str, os.PathLike)):
@@ -82,13 +86,24 @@ class LocalServer:
         self._args = dict(host=host, port=port, latency=latency, fault_rate=fault_rate,
                           faults=list(faults) if faults is not None else None, seed=seed, log=log_target)
         self._native: _core.NativeServer | None = None
+        self._ui = bool(ui)
+        self._web: Any = None
 
     def start(self) -> LocalServer:
         if self._native is None:
             args = self._args
+            upstream = None
+            if self._ui and self._web is None:
+                # The pages come from the inspector on a loopback port of its own; the server relays /ui/ to it.
+                from .inspect import Inspector
+                from .inspect._web import WebInspector
+
+                self._web = WebInspector(Inspector(self.client), "127.0.0.1", 0).start()
+                upstream = self._web.port
             self._native = _core.NativeServer.start(
                 self.client._native, args["host"], args["port"], latency=args["latency"],
                 fault_rate=args["fault_rate"], faults=args["faults"], seed=args["seed"], log=args["log"],
+                ui_upstream=upstream,
             )
         return self
 
@@ -96,6 +111,9 @@ class LocalServer:
         """Stops gracefully (in-flight requests finish) and releases the store. Idempotent."""
         if self._native is not None:
             self._native.stop()
+        if self._web is not None:
+            self._web.stop()
+            self._web = None
         if self._owns_client:
             self.client.close()
         if self._tmp is not None:
@@ -118,6 +136,13 @@ class LocalServer:
     def endpoint_url(self) -> str:
         n = self._started()
         return f"http://{n.host}:{n.port}"
+
+    @property
+    def ui_url(self) -> str:
+        """Where the web inspector's pages are (``ui=True``)."""
+        if not self._ui:
+            raise RuntimeError("the server was started without its web inspector: LocalServer(..., ui=True)")
+        return f"{self.endpoint_url}/ui/"
 
     @property
     def metrics_url(self) -> str:

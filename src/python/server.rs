@@ -22,9 +22,10 @@ pub struct PyNativeServer {
 #[pymethods]
 impl PyNativeServer {
     /// Starts serving `client`'s store on `host:port` (0: a free port) in the background. `log`: where
-    /// the request log goes, `None` (off), `"-"` (stderr) or a file path (appended to).
+    /// the request log goes, `None` (off), `"-"` (stderr) or a file path (appended to). `ui_upstream`: the
+    /// loopback port of a web inspector whose pages `GET /ui/...` relays.
     #[staticmethod]
-    #[pyo3(signature = (client, host="127.0.0.1", port=0, *, latency=0.0, fault_rate=0.0, faults=None, seed=24301, log=None))]
+    #[pyo3(signature = (client, host="127.0.0.1", port=0, *, latency=0.0, fault_rate=0.0, faults=None, seed=24301, log=None, ui_upstream=None))]
     #[allow(clippy::too_many_arguments)]
     fn start(
         py: Python<'_>,
@@ -36,6 +37,7 @@ impl PyNativeServer {
         faults: Option<Vec<String>>,
         seed: u64,
         log: Option<std::path::PathBuf>,
+        ui_upstream: Option<u16>,
     ) -> PyResult<Self> {
         if !(latency.is_finite() && latency >= 0.0) {
             return Err(PyValueError::new_err(
@@ -51,6 +53,7 @@ impl PyNativeServer {
                 Some(p) if p.as_os_str() == "-" => LogTarget::Stderr,
                 Some(p) => LogTarget::File(p),
             },
+            ui_upstream,
             ..Default::default()
         };
         if let Some(names) = faults {

@@ -32,6 +32,7 @@ use crate::value::Value;
 mod access_log;
 mod http;
 pub mod metrics;
+mod ui_proxy;
 pub use self::access_log::LogTarget;
 use self::access_log::{LogLine, LogWriter, RequestLog};
 use self::http::{Request, Response};
@@ -84,6 +85,8 @@ pub struct ServerOptions {
     pub seed: u64,
     /// Where the request log goes (one JSON line per API request).
     pub log: LogTarget,
+    /// The loopback port of the web inspector whose pages `GET /ui/...` relays (see [`ui_proxy`]).
+    pub ui_upstream: Option<u16>,
 }
 
 impl Default for ServerOptions {
@@ -99,6 +102,7 @@ impl Default for ServerOptions {
             ],
             seed: 0x5eed,
             log: LogTarget::Off,
+            ui_upstream: None,
         }
     }
 }
@@ -677,6 +681,14 @@ async fn handle(app: Arc<AppState>, req: Request) -> (Response, Option<Exchange>
         body,
     } = req;
 
+    if let Some(port) = app.options.ui_upstream {
+        if ui_proxy::is_ui(&method, &path) {
+            return (
+                ui_proxy::relay(port, &path, query.as_deref(), &request_id).await,
+                None,
+            );
+        }
+    }
     match internal_route(&method, &path) {
         Some(Internal::Health) => {
             let r = Response::json(200, br#"{"status":"ok"}"#.to_vec(), &request_id);

@@ -273,16 +273,17 @@ def test_watch_prints_checkpoints_as_they_land(tmp_path: Path) -> None:
 
 
 def test_serve_shows_the_web_inspector_of_its_store() -> None:
-    """``bedrock-sessions serve --ui-port``: the API on one port, the inspector of the same store on another."""
+    """``bedrock-sessions serve --ui``: the API and, under /ui/ of the same address, the inspector of its store."""
     import re
     import signal
     import urllib.request
 
-    proc = subprocess.Popen([sys.executable, "-m", "bedrock_sessions.cli", "serve", "--port", "0", "--ui-port", "0",
+    proc = subprocess.Popen([sys.executable, "-m", "bedrock_sessions.cli", "serve", "--port", "0", "--ui",
                              "--log", "off"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         api = re.search(r"at (http://\S+) ", proc.stdout.readline()).group(1)  # type: ignore[union-attr]
-        ui = re.search(r"at (http://\S+/) ", proc.stdout.readline()).group(1)  # type: ignore[union-attr]
+        ui = re.search(r"at (http://\S+/)$", proc.stdout.readline().strip()).group(1)  # type: ignore[union-attr]
+        assert ui == api + "/ui/"
         client = SessionClient.bedrock(endpoint_url=api, region_name="us-east-1", aws_access_key_id="x",
                                        aws_secret_access_key="x")
         sid = client.create_session(tags={"team": "red"})["sessionId"]

@@ -191,3 +191,16 @@ def test_the_server_refuses_other_hosts(demo_ui: WebInspector) -> None:
     conn.request("GET", "/api/threads/nobody/history")
     r = conn.getresponse()
     assert r.status == 404 and b"no thread" in r.read()
+
+
+def test_the_pages_under_the_servers_own_address(page: Any, demo_db: str) -> None:
+    """``LocalServer(ui=True)`` (``bedrock-sessions serve --ui``): the pages under /ui/ of the API's address."""
+    from bedrock_sessions.server import LocalServer
+
+    with LocalServer(SessionClient.local(demo_db), ui=True) as server:
+        page.goto(server.ui_url + "#/thread/" + THREAD)
+        page.locator("#tree .node").first.wait_for()
+        assert page.locator("#tree .node.fork").count() == 2
+        page.goto(server.endpoint_url + "/ui")  # the bare prefix is redirected
+        page.locator("#threads tbody tr").first.wait_for()
+        assert page.url == server.ui_url

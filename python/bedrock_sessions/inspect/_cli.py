@@ -244,19 +244,15 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def serve_ui(ins: Inspector, host: str, port: int, stop: Any = None) -> int:
-    """Serves the web inspector until Ctrl-C (or ``stop``, a threading.Event, is set)."""
+def serve_ui(ins: Inspector, host: str, port: int) -> int:
+    """Serves the web inspector until Ctrl-C."""
     from ._web import WebInspector
 
     with WebInspector(ins, host, port) as web:
         print(f"bedrock-sessions: the web inspector is at {web.url} (Ctrl-C stops)", flush=True)
         try:
             while True:
-                if stop is not None:
-                    if stop.wait(0.5):
-                        break
-                else:
-                    time.sleep(0.5)
+                time.sleep(0.5)
         except KeyboardInterrupt:
             pass
     return 0

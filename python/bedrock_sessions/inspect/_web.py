@@ -1,5 +1,5 @@
-"""The web inspector: the inspector's data as a JSON API and a page that shows it (``bedrock-sessions ui``, and beside
-``bedrock-sessions serve --ui-port``). The page's assets ship in the package (``inspect/web/``): no build step and no
+"""The web inspector: the inspector's data as a JSON API and a page that shows it (``bedrock-sessions ui``, and under
+``/ui/`` of ``bedrock-sessions serve --ui``, which relays those requests here). The page's assets ship in the package (``inspect/web/``): no build step and no
 network at install or run time.
 
 API (GET, JSON): ``/api/threads``, ``/api/sessions``, ``/api/threads/<id>/history[?limit=N]``, ``/api/threads/<id>/head``,
@@ -54,6 +54,10 @@ class WebInspector:
     def _address(self) -> tuple[str, int]:
         host, port = self._httpd.server_address[:2]
         return (host.decode() if isinstance(host, bytes) else str(host)), int(port)
+
+    @property
+    def port(self) -> int:
+        return self._address()[1]
 
     @property
     def url(self) -> str:
