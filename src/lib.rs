@@ -10,6 +10,7 @@ pub mod error;
 pub mod ids;
 pub mod llama;
 pub mod model;
+pub mod observe;
 pub mod ops;
 pub mod saver;
 pub mod server;

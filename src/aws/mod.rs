@@ -146,7 +146,15 @@ pub(crate) fn classify<E: ProvideErrorMetadata + std::fmt::Debug>(
     }
 }
 
-/// Runs `call` under the retry policy (every AWS call of ours: Bedrock's, DynamoDB's).
+/// One attempt's outcome, its request id (`x-amzn-RequestId`) noted for the request's record
+/// (`crate::observe`).
+fn sent<R: sdk::operation::RequestId>(r: R) -> R {
+    crate::observe::attempt(r.request_id());
+    r
+}
+
+/// Runs `call` under the retry policy (every AWS call of ours: Bedrock's, DynamoDB's). An attempt about to
+/// be retried is reported to the request's record (`crate::observe::retrying`).
 pub(crate) async fn with_retries<T, F, Fut>(policy: RetryPolicy, mut call: F) -> Result<T>
 where
     F: FnMut(u32) -> Fut,
@@ -170,6 +178,7 @@ where
                     }
                     return Err(a.error);
                 }
+                crate::observe::retrying(attempt, policy.max_attempts, &a.error, delay);
                 tokio::time::sleep(delay).await;
             }
         }
@@ -324,11 +333,18 @@ pub(crate) async fn load_sdk_config(
     Ok(shared)
 }
 
-/// The Bedrock backend as the savers use it: the store, with the thread index `cfg` names beside it.
-pub async fn open(cfg: &BedrockConfig) -> std::result::Result<Arc<dyn SessionStore>, String> {
+/// The Bedrock backend as the savers use it: the store, with the thread index `cfg` names beside it. With a
+/// `recorder`, every request is recorded (`crate::observe`), the index's own included.
+pub async fn open(
+    cfg: &BedrockConfig,
+    recorder: Option<Arc<dyn crate::observe::Recorder>>,
+) -> std::result::Result<Arc<dyn SessionStore>, String> {
     use crate::threads::{WithIndex, dynamodb, session_kept::SessionKeptIndex};
     let shared = load_sdk_config(cfg).await?;
-    let store: Arc<dyn SessionStore> = Arc::new(BedrockStore::from_sdk_config(&shared, cfg)?);
+    let mut store: Arc<dyn SessionStore> = Arc::new(BedrockStore::from_sdk_config(&shared, cfg)?);
+    if let Some(recorder) = recorder {
+        store = Arc::new(crate::observe::Observed::new(store, recorder, true));
+    }
     let Some(spec) = &cfg.thread_index else {
         return Ok(store);
     };
@@ -413,7 +429,7 @@ impl SessionStore for BedrockStore {
             }
             let (metadata, key) = (req.metadata.clone(), req.encryption_key_arn.clone());
             async move {
-                let o = b.send().await.map_err(classify)?;
+                let o = sent(b.send().await).map_err(classify)?;
                 let mut s = session_out(
                     o.session_id(),
                     o.session_arn(),
@@ -437,7 +453,7 @@ impl SessionStore for BedrockStore {
                 .session_identifier(&session.raw)
                 .send();
             async move {
-                let o = f.await.map_err(classify)?;
+                let o = sent(f.await).map_err(classify)?;
                 let mut s = session_out(
                     o.session_id(),
                     o.session_arn(),
@@ -462,7 +478,7 @@ impl SessionStore for BedrockStore {
                 .set_next_token(page.next_token.clone())
                 .send();
             async move {
-                let o = f.await.map_err(classify)?;
+                let o = sent(f.await).map_err(classify)?;
                 let items = o
                     .session_summaries()
                     .iter()
@@ -499,7 +515,7 @@ impl SessionStore for BedrockStore {
             }
             let metadata = req.metadata.clone();
             async move {
-                let o = b.send().await.map_err(classify)?;
+                let o = sent(b.send().await).map_err(classify)?;
                 let mut s = session_out(
                     o.session_id(),
                     o.session_arn(),
@@ -523,7 +539,7 @@ impl SessionStore for BedrockStore {
                 .send();
             let (sid, raw) = (session.id.clone(), session.raw.clone());
             async move {
-                match f.await {
+                match sent(f.await) {
                     Ok(o) => Ok(session_out(
                         o.session_id(),
                         o.session_arn(),
@@ -556,7 +572,7 @@ impl SessionStore for BedrockStore {
                 .session_identifier(&session.raw)
                 .send();
             async move {
-                match f.await {
+                match sent(f.await) {
                     Ok(_) => Ok(()),
                     Err(e) => {
                         let a = classify(e);
@@ -591,7 +607,7 @@ impl SessionStore for BedrockStore {
             let session_id = req.session.id.clone();
             let description = req.description.clone();
             async move {
-                match b.send().await {
+                match sent(b.send().await) {
                     Ok(o) => Ok(Invocation {
                         session_id: o.session_id().to_string(),
                         invocation_id: o.invocation_id().to_string(),
@@ -632,7 +648,7 @@ impl SessionStore for BedrockStore {
                 .set_next_token(page.next_token.clone())
                 .send();
             async move {
-                let o = f.await.map_err(classify)?;
+                let o = sent(f.await).map_err(classify)?;
                 let items = o
                     .invocation_summaries()
                     .iter()
@@ -669,7 +685,7 @@ impl SessionStore for BedrockStore {
                 .payload(payload.clone())
                 .send();
             async move {
-                f.await
+                sent(f.await)
                     .map(|o| o.invocation_step_id().to_string())
                     .map_err(classify)
             }
@@ -678,13 +694,17 @@ impl SessionStore for BedrockStore {
         match result {
             // "Already exists": ours if the stored step has the same content (a retried or repeated write).
             Err(e) if e.code == ErrorCode::Conflict => {
-                let existing = self
-                    .get_invocation_step(GetStep {
-                        session: req.session.clone(),
-                        invocation_id: req.invocation_id.clone(),
-                        step_id: step_id.clone(),
-                    })
-                    .await;
+                let check = self.get_invocation_step(GetStep {
+                    session: req.session.clone(),
+                    invocation_id: req.invocation_id.clone(),
+                    step_id: step_id.clone(),
+                });
+                let existing = crate::observe::nested(
+                    crate::ops::Operation::GetInvocationStep,
+                    Some(req.session.id.clone()),
+                    check,
+                )
+                .await;
                 match existing {
                     Ok(s) if s.payload == req.payload && s.summary.time == req.time => Ok(step_id),
                     _ => Err(e),
@@ -704,7 +724,7 @@ impl SessionStore for BedrockStore {
                 .invocation_step_id(&req.step_id)
                 .send();
             async move {
-                let o = f.await.map_err(classify)?;
+                let o = sent(f.await).map_err(classify)?;
                 let s = o.invocation_step().ok_or_else(|| Attempt {
                     error: Error::internal("the service returned no step"),
                     retryable: false,
@@ -743,7 +763,7 @@ impl SessionStore for BedrockStore {
                 .set_next_token(req.page.next_token.clone())
                 .send();
             async move {
-                let o = f.await.map_err(classify)?;
+                let o = sent(f.await).map_err(classify)?;
                 let items = o
                     .invocation_step_summaries()
                     .iter()
@@ -769,7 +789,7 @@ impl SessionStore for BedrockStore {
             for (k, v) in &tags {
                 b = b.tags(k, v);
             }
-            async move { b.send().await.map(|_| ()).map_err(classify) }
+            async move { sent(b.send().await).map(|_| ()).map_err(classify) }
         })
         .await
     }
@@ -782,7 +802,7 @@ impl SessionStore for BedrockStore {
                 .resource_arn(&arn.raw)
                 .set_tag_keys(Some(keys.clone()))
                 .send();
-            async move { f.await.map(|_| ()).map_err(classify) }
+            async move { sent(f.await).map(|_| ()).map_err(classify) }
         })
         .await
     }
@@ -794,7 +814,11 @@ impl SessionStore for BedrockStore {
                 .list_tags_for_resource()
                 .resource_arn(&arn.raw)
                 .send();
-            async move { f.await.map(|o| string_map(o.tags())).map_err(classify) }
+            async move {
+                sent(f.await)
+                    .map(|o| string_map(o.tags()))
+                    .map_err(classify)
+            }
         })
         .await
     }

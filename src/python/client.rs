@@ -10,10 +10,12 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use super::convert::{datetime_to_us, error_to_py, py_to_value, us_to_datetime, value_to_py};
+use super::log;
 use super::runtime::{ForkAwareRuntime, InFlight, runtime};
 use crate::aws::{BedrockConfig, RetryPolicy};
 use crate::clock::{Clock, ManualClock, SystemClock};
 use crate::error::Error;
+use crate::observe::{Observed, with_request_id};
 use crate::ops::{self, Operation};
 use crate::store::memory::MemoryStore;
 use crate::store::sqlite::SqliteStore;
@@ -75,7 +77,15 @@ enum Spec {
 #[derive(Debug)]
 struct Handle {
     pid: u32,
-    store: Option<Arc<dyn SessionStore>>,
+    store: Option<Stores>,
+}
+
+/// A client's store: as our calls use it (every request recorded, `crate::observe`), and as the local server
+/// serves it (an embedded store's requests are the server's, not ours; the same store for Bedrock).
+#[derive(Debug, Clone)]
+struct Stores {
+    observed: Arc<dyn SessionStore>,
+    served: Arc<dyn SessionStore>,
 }
 
 #[pyclass(name = "NativeClient", frozen, module = "bedrock_sessions._core")]
@@ -85,15 +95,23 @@ pub struct PyNativeClient {
     handle: Mutex<Handle>,
 }
 
-fn open(spec: &Spec, cfg: &StoreConfig) -> PyResult<Arc<dyn SessionStore>> {
-    let store: Result<Arc<dyn SessionStore>, String> = match spec {
-        Spec::File(path) => {
-            SqliteStore::open(path, cfg.clone()).map(|s| Arc::new(s) as Arc<dyn SessionStore>)
-        }
-        Spec::Memory => MemoryStore::new(cfg.clone()).map(|s| Arc::new(s) as Arc<dyn SessionStore>),
-        Spec::Bedrock(b) => runtime().block_on(crate::aws::open(b)),
+fn open(spec: &Spec, cfg: &StoreConfig) -> PyResult<Stores> {
+    let embedded = |s: Arc<dyn SessionStore>| Stores {
+        observed: Arc::new(Observed::new(s.clone(), log::recorder(), false)),
+        served: s,
     };
-    store.map_err(PyOSError::new_err)
+    let stores = match spec {
+        Spec::File(path) => SqliteStore::open(path, cfg.clone()).map(|s| embedded(Arc::new(s))),
+        Spec::Memory => MemoryStore::new(cfg.clone()).map(|s| embedded(Arc::new(s))),
+        Spec::Bedrock(b) => runtime()
+            .block_on(crate::aws::open(b, Some(log::recorder())))
+            .inspect(|_| log::retrying_store_opened())
+            .map(|s| Stores {
+                observed: s.clone(),
+                served: s,
+            }),
+    };
+    stores.map_err(PyOSError::new_err)
 }
 
 fn new_request_id() -> String {
@@ -101,12 +119,15 @@ fn new_request_id() -> String {
 }
 
 /// Adds boto3's `ResponseMetadata` to a response.
-fn with_metadata(v: Value, status: u16, request_id: String) -> Value {
+fn with_metadata(v: Value, status: u16, request_id: String, attempts: u32) -> Value {
     let meta = Value::Map(vec![
         ("RequestId".into(), Value::Str(request_id)),
         ("HTTPStatusCode".into(), Value::Int(status as i64)),
         ("HTTPHeaders".into(), Value::Map(Vec::new())),
-        ("RetryAttempts".into(), Value::Int(0)),
+        (
+            "RetryAttempts".into(),
+            Value::Int(attempts.saturating_sub(1).into()),
+        ),
     ]);
     match v {
         Value::Map(mut items) => {
@@ -117,11 +138,13 @@ fn with_metadata(v: Value, status: u16, request_id: String) -> Value {
     }
 }
 
-/// The outcome of an async call, turned into a Python value or exception under the GIL.
+/// The outcome of a call, turned into a Python value or exception under the GIL: the response with the
+/// request's id and retries (`ResponseMetadata`), or the error raised with them.
 struct Outcome {
     op: Operation,
-    request_id: String,
     result: Result<Value, Error>,
+    /// The request's id and attempts (None: no request was recorded, a new id is made).
+    request: Option<(String, u32)>,
 }
 
 impl<'py> IntoPyObject<'py> for Outcome {
@@ -130,12 +153,14 @@ impl<'py> IntoPyObject<'py> for Outcome {
     type Error = PyErr;
 
     fn into_pyobject(self, py: Python<'py>) -> Result<Self::Output, Self::Error> {
+        log::drain(py);
+        let (request_id, attempts) = self.request.unwrap_or_else(|| (new_request_id(), 1));
         match self.result {
             Ok(v) => value_to_py(
                 py,
-                &with_metadata(v, self.op.success_status(), self.request_id),
+                &with_metadata(v, self.op.success_status(), request_id, attempts),
             ),
-            Err(e) => Err(error_to_py(py, &e, self.op.name(), &self.request_id)),
+            Err(e) => Err(error_to_py(py, &e, self.op.name(), &request_id)),
         }
     }
 }
@@ -159,6 +184,15 @@ impl PyNativeClient {
     /// The store of this process: a forked child reopens the file (the parent's connections must not be
     /// used or closed there, so they are leaked). An in-memory store is the child's own copy.
     pub fn store(&self) -> PyResult<Arc<dyn SessionStore>> {
+        self.stores().map(|s| s.observed)
+    }
+
+    /// The store as the local server serves it (its requests are not ours to record).
+    pub fn served_store(&self) -> PyResult<Arc<dyn SessionStore>> {
+        self.stores().map(|s| s.served)
+    }
+
+    fn stores(&self) -> PyResult<Stores> {
         let pid = std::process::id();
         let mut h = self.handle.lock().unwrap_or_else(|p| p.into_inner());
         let Some(store) = h.store.clone() else {
@@ -384,17 +418,27 @@ impl PyNativeClient {
             .ok_or_else(|| PyValueError::new_err(format!("unknown operation {operation:?}")))?;
         let input = py_to_value(params.as_any())?;
         let store = self.store()?;
-        let request_id = new_request_id();
+        log::refresh(py);
+        // An embedded store's request has no id unless it is recorded: the response gets a new one.
+        let observed = !self.embedded() || log::requests_wanted();
+        let unrecorded = (!observed).then(|| (new_request_id(), 1));
         let rt = runtime();
-        let result = py.detach(|| {
+        let (result, request) = py.detach(|| {
             crate::store::sqlite::on_caller_thread(|| {
-                rt.block_on(ops::dispatch(&*store, op, input))
+                let dispatch = ops::dispatch(&*store, op, input);
+                if observed {
+                    rt.block_on(with_request_id(dispatch))
+                } else {
+                    (rt.block_on(dispatch), unrecorded)
+                }
             })
         });
-        match result {
-            Ok(v) => value_to_py(py, &with_metadata(v, op.success_status(), request_id)),
-            Err(e) => Err(error_to_py(py, &e, op.name(), &request_id)),
+        Outcome {
+            op,
+            result,
+            request,
         }
+        .into_pyobject(py)
     }
 
     /// Like `call`, but returns an awaitable for the running asyncio loop.
@@ -408,15 +452,15 @@ impl PyNativeClient {
             .ok_or_else(|| PyValueError::new_err(format!("unknown operation {operation:?}")))?;
         let input = py_to_value(params.as_any())?;
         let store = self.store()?;
-        let request_id = new_request_id();
+        log::refresh(py);
         let in_flight = InFlight::start();
         pyo3_async_runtimes::generic::future_into_py::<ForkAwareRuntime, _, _>(py, async move {
-            let result = ops::dispatch(&*store, op, input).await;
+            let (result, request) = with_request_id(ops::dispatch(&*store, op, input)).await;
             drop(in_flight);
             Ok(Outcome {
                 op,
-                request_id,
                 result,
+                request,
             })
         })
     }

@@ -27,6 +27,8 @@ impl<'py, T: ToPy> IntoPyObject<'py> for Outcome<T> {
     type Error = PyErr;
 
     fn into_pyobject(self, py: Python<'py>) -> std::result::Result<Self::Output, Self::Error> {
+        // The records of the call's requests go to `logging` here, where the GIL is held anyway.
+        super::log::drain(py);
         match self.result {
             Err(e) => Err(error_to_py(py, &e, self.op, "")),
             Ok(v) => v.to_py(py),
@@ -53,6 +55,7 @@ where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = Result<T>> + Send + 'static,
 {
+    super::log::refresh(py);
     if door.asynchronous {
         let in_flight = InFlight::start();
         pyo3_async_runtimes::generic::future_into_py::<ForkAwareRuntime, _, _>(py, async move {

@@ -6,6 +6,7 @@ mod client;
 mod convert;
 mod door;
 mod llama;
+mod log;
 mod runtime;
 mod saver;
 mod server;

@@ -68,7 +68,7 @@ impl PyNativeServer {
                 })
                 .collect::<PyResult<_>>()?;
         }
-        let store = client.store()?;
+        let store = client.served_store()?;
         let host_owned = host.to_string();
         let rt = runtime();
         let handle = py
