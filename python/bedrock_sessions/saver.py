@@ -32,6 +32,7 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from . import _core, _doors
+from ._telemetry import traced
 from .client import SessionClient, open_native
 from .compat import AsyncBedrockAgentRuntimeSessionClient, BedrockAgentRuntimeSessionClient
 
@@ -54,6 +55,60 @@ _AWS_ARGS = (
 )
 
 Record = tuple[Any, ...]
+
+
+# The attributes of the methods' spans (bedrock_sessions._telemetry), read from their arguments.
+def _config_attributes(config: RunnableConfig | None) -> dict[str, Any]:
+    conf = (config or {}).get("configurable") or {}
+    return {
+        "thread_id": conf.get("thread_id"),
+        "checkpoint_ns": conf.get("checkpoint_ns"),
+        "checkpoint_id": conf.get("checkpoint_id"),
+    }
+
+
+def _on_config(self: Any, config: RunnableConfig, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    return _config_attributes(config)
+
+
+def _on_list(self: Any, config: RunnableConfig | None, *, before: RunnableConfig | None = None,
+             limit: int | None = None, **kwargs: Any) -> dict[str, Any]:
+    attrs = _config_attributes(config)
+    attrs["before_checkpoint_id"] = _config_attributes(before)["checkpoint_id"]
+    attrs["limit"] = limit
+    return attrs
+
+
+def _on_put(self: Any, config: RunnableConfig, checkpoint: Checkpoint, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    attrs = _config_attributes(config)
+    attrs["parent_checkpoint_id"] = attrs["checkpoint_id"]
+    attrs["checkpoint_id"] = checkpoint["id"]
+    return attrs
+
+
+def _on_writes(self: Any, config: RunnableConfig, writes: Sequence[Any], task_id: str, *args: Any,
+               **kwargs: Any) -> dict[str, Any]:
+    attrs = _config_attributes(config)
+    attrs["task_id"] = task_id
+    attrs["writes"] = len(writes)
+    return attrs
+
+
+def _on_thread(self: Any, thread_id: str | None = None, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    return {"thread_id": thread_id}
+
+
+def _on_runs(self: Any, run_ids: Sequence[str], *args: Any, **kwargs: Any) -> dict[str, Any]:
+    return {"run_ids": [str(r) for r in run_ids]}
+
+
+def _on_copy(self: Any, source_thread_id: str, target_thread_id: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    return {"thread_id": source_thread_id, "target_thread_id": target_thread_id}
+
+
+def _on_prune(self: Any, thread_ids: Sequence[str], *args: Any, strategy: str = "keep_latest",
+              **kwargs: Any) -> dict[str, Any]:
+    return {"thread_ids": [str(t) for t in thread_ids], "strategy": strategy}
 
 
 class BedrockSessionSaver(BaseCheckpointSaver[str]):
@@ -143,11 +198,13 @@ class BedrockSessionSaver(BaseCheckpointSaver[str]):
         """Whether writes return once queued (see the constructor)."""
         return bool(self._native.deferred)
 
+    @traced(_on_thread)
     def flush(self, thread_id: str | None = None) -> None:
         """Waits until the queued writes of ``thread_id`` (of every thread by default) are stored, and raises
         the failure of a queued write if one failed. A no-op unless ``deferred``."""
         self._native.flush(None if thread_id is None else str(thread_id))
 
+    @traced(_on_thread)
     async def aflush(self, thread_id: str | None = None) -> None:
         await self._acall(False, self._native.flush, None if thread_id is None else str(thread_id))
 
@@ -164,13 +221,16 @@ class BedrockSessionSaver(BaseCheckpointSaver[str]):
         return self._session_client
 
     # ------------------------------------------------------------------ threads
+    @traced()
     def create_thread(self, metadata: dict[str, str] | None = None, tags: dict[str, str] | None = None) -> str:
         """Creates a session for a new thread and returns its id (usable as ``thread_id``)."""
         return self._native.create_thread(metadata, tags)
 
+    @traced()
     async def acreate_thread(self, metadata: dict[str, str] | None = None, tags: dict[str, str] | None = None) -> str:
         return await self._acall(False, self._native.create_thread, metadata, tags)
 
+    @traced(_on_thread)
     def continue_thread(self, thread_id: str) -> str:
         """Carries a thread on in a new session and returns the new thread id (the new session's id); its
         history, every checkpoint before, is read through it. For a thread whose id is a session id that no
@@ -178,6 +238,7 @@ class BedrockSessionSaver(BaseCheckpointSaver[str]):
         an index (the embedded store, or ``thread_index=``), threads move on by themselves."""
         return self._native.continue_thread(str(thread_id))
 
+    @traced(_on_thread)
     async def acontinue_thread(self, thread_id: str) -> str:
         return await self._acall(False, self._native.continue_thread, str(thread_id))
 
@@ -242,11 +303,13 @@ class BedrockSessionSaver(BaseCheckpointSaver[str]):
         )
 
     # ------------------------------------------------------------------ sync
+    @traced(_on_config)
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         conf = config["configurable"]
         rec = self._native.get_tuple(str(conf["thread_id"]), conf.get("checkpoint_ns", ""), get_checkpoint_id(config))
         return self._tuple(rec) if rec is not None else None
 
+    @traced(_on_list)
     def list(
         self,
         config: RunnableConfig | None,
@@ -259,6 +322,7 @@ class BedrockSessionSaver(BaseCheckpointSaver[str]):
         while not listing.done and (batch := listing.cursor.next()):
             yield from listing.take(batch)
 
+    @traced(_on_put)
     def put(
         self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata, new_versions: ChannelVersions
     ) -> RunnableConfig:
@@ -266,11 +330,13 @@ class BedrockSessionSaver(BaseCheckpointSaver[str]):
         self._native.put(*args)
         return next_config
 
+    @traced(_on_writes)
     def put_writes(
         self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
     ) -> None:
         self._native.put_writes(*self._writes_args(config, writes, task_id, task_path))
 
+    @traced(_on_put)
     def put_with_writes(
         self,
         config: RunnableConfig,
@@ -288,15 +354,19 @@ class BedrockSessionSaver(BaseCheckpointSaver[str]):
     def _pending_args(self, pending_writes: Sequence[Any]) -> list[tuple[Any, ...]]:
         return [self._writes_args(w.config, w.writes, w.task_id, getattr(w, "task_path", "") or "") for w in pending_writes]
 
+    @traced(_on_thread)
     def delete_thread(self, thread_id: str) -> None:
         self._native.delete_thread(str(thread_id))
 
+    @traced(_on_runs)
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
         self._native.delete_for_runs([str(r) for r in run_ids])
 
+    @traced(_on_copy)
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         self._native.copy_thread(str(source_thread_id), str(target_thread_id))
 
+    @traced(_on_prune)
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         self._native.prune([str(t) for t in thread_ids], _keep_latest(strategy))
 
@@ -306,6 +376,7 @@ class BedrockSessionSaver(BaseCheckpointSaver[str]):
         reads first wait for the thread's queued writes (on a file, for the disk): they go as writes do."""
         return await _doors.run(self._async_door, read and not self._reads_wait_for_queue, method, *args)
 
+    @traced(_on_config)
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         conf = config["configurable"]
         rec = await self._acall(
@@ -313,6 +384,7 @@ class BedrockSessionSaver(BaseCheckpointSaver[str]):
         )
         return self._tuple(rec) if rec is not None else None
 
+    @traced(_on_list)
     async def alist(
         self,
         config: RunnableConfig | None,
@@ -326,6 +398,7 @@ class BedrockSessionSaver(BaseCheckpointSaver[str]):
             for tup in listing.take(batch):
                 yield tup
 
+    @traced(_on_put)
     async def aput(
         self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata, new_versions: ChannelVersions
     ) -> RunnableConfig:
@@ -333,11 +406,13 @@ class BedrockSessionSaver(BaseCheckpointSaver[str]):
         await self._acall(False, self._native.put, *args)
         return next_config
 
+    @traced(_on_writes)
     async def aput_writes(
         self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
     ) -> None:
         await self._acall(False, self._native.put_writes, *self._writes_args(config, writes, task_id, task_path))
 
+    @traced(_on_put)
     async def aput_with_writes(
         self,
         config: RunnableConfig,
@@ -350,15 +425,19 @@ class BedrockSessionSaver(BaseCheckpointSaver[str]):
         await self._acall(False, self._native.put_with_writes, *args, self._pending_args(pending_writes))
         return next_config
 
+    @traced(_on_thread)
     async def adelete_thread(self, thread_id: str) -> None:
         await self._acall(False, self._native.delete_thread, str(thread_id))
 
+    @traced(_on_runs)
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
         await self._acall(False, self._native.delete_for_runs, [str(r) for r in run_ids])
 
+    @traced(_on_copy)
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         await self._acall(False, self._native.copy_thread, str(source_thread_id), str(target_thread_id))
 
+    @traced(_on_prune)
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         await self._acall(False, self._native.prune, [str(t) for t in thread_ids], _keep_latest(strategy))
 

@@ -16,6 +16,7 @@ from llama_index.core.storage.chat_store.base import BaseChatStore
 from llama_index.core.storage.chat_store.base_db import AsyncDBChatStore, MessageStatus
 
 from .. import _core, _doors
+from .._telemetry import traced
 from ..client import SessionClient
 from ._common import DEFAULT_MAX_STEP_BYTES, native_of, split_options
 
@@ -42,6 +43,11 @@ def _messages(items: Optional[list[tuple[int, str, str]]]) -> list[ChatMessage]:
 
 def _one(item: Optional[tuple[int, str, str]]) -> Optional[ChatMessage]:
     return None if item is None else _message(item)
+
+
+def _on_key(self: Any, key: str | None = None, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """The attributes of a method's span (``bedrock_sessions._telemetry``)."""
+    return {"key": key, "namespace": self.namespace}
 
 
 def _status_value(status: Optional[MessageStatus]) -> str | None:
@@ -106,6 +112,7 @@ class _StoreMixin:
         """The session API over the same store (auditing)."""
         return SessionClient(self._native_client)  # type: ignore[attr-defined]
 
+    @traced(_on_key)
     def session_of(self, key: str) -> str | None:
         """The session that holds the key's messages now (None if the key has none)."""
         return self._log.session_of(key)  # type: ignore[attr-defined,no-any-return]
@@ -151,6 +158,7 @@ class SessionDBChatStore(_StoreMixin, AsyncDBChatStore):
     def class_name(cls) -> str:
         return "SessionDBChatStore"
 
+    @traced(_on_key)
     async def get_messages(
         self,
         key: str,
@@ -160,6 +168,7 @@ class SessionDBChatStore(_StoreMixin, AsyncDBChatStore):
     ) -> list[ChatMessage]:
         return _messages(await self._run(True, self._log.read, key, _status_value(status), offset, limit))
 
+    @traced(_on_key)
     async def get_entries(
         self, key: str, status: Optional[MessageStatus] = None
     ) -> list[tuple[int, MessageStatus, ChatMessage]]:
@@ -167,25 +176,31 @@ class SessionDBChatStore(_StoreMixin, AsyncDBChatStore):
         items = await self._run(True, self._log.read, key, _status_value(status))
         return [(i[0], MessageStatus(i[1]), _message(i)) for i in items]
 
+    @traced(_on_key)
     async def count_messages(self, key: str, status: Optional[MessageStatus] = MessageStatus.ACTIVE) -> int:
         return await self._run(True, self._log.count, key, _status_value(status))  # type: ignore[no-any-return]
 
+    @traced(_on_key)
     async def add_message(self, key: str, message: ChatMessage, status: MessageStatus = MessageStatus.ACTIVE) -> None:
         await self._run(False, self._log.add, key, _encode([message]), MessageStatus(status).value)
 
+    @traced(_on_key)
     async def add_messages(
         self, key: str, messages: list[ChatMessage], status: MessageStatus = MessageStatus.ACTIVE
     ) -> None:
         await self._run(False, self._log.add, key, _encode(messages), MessageStatus(status).value)
 
+    @traced(_on_key)
     async def set_messages(
         self, key: str, messages: list[ChatMessage], status: MessageStatus = MessageStatus.ACTIVE
     ) -> None:
         await self._run(False, self._log.set, key, _encode(messages), MessageStatus(status).value)
 
+    @traced(_on_key)
     async def delete_message(self, key: str, idx: int) -> Optional[ChatMessage]:
         return _one(await self._run(False, self._log.remove, key, id=idx, one=True))
 
+    @traced(_on_key)
     async def delete_messages(self, key: str, status: Optional[MessageStatus] = None) -> None:
         want = _status_value(status)
         if want is None:
@@ -193,12 +208,15 @@ class SessionDBChatStore(_StoreMixin, AsyncDBChatStore):
         else:
             await self._run(False, self._log.remove, key, status=want)
 
+    @traced(_on_key)
     async def delete_oldest_messages(self, key: str, n: int) -> list[ChatMessage]:
         return _messages(await self._run(False, self._log.remove, key, oldest=n))
 
+    @traced(_on_key)
     async def archive_oldest_messages(self, key: str, n: int) -> list[ChatMessage]:
         return _messages(await self._run(False, self._log.archive, key, n))
 
+    @traced(_on_key)
     async def get_keys(self) -> list[str]:
         return await self._run(True, self._log.keys, False)  # type: ignore[no-any-return]
 
@@ -233,47 +251,61 @@ class SessionChatStore(_StoreMixin, BaseChatStore):
         return "SessionChatStore"
 
     # ------------------------------------------------------------------ sync
+    @traced(_on_key)
     def set_messages(self, key: str, messages: list[ChatMessage]) -> None:
         self._log.set(key, _encode(messages), _ACTIVE)
 
+    @traced(_on_key)
     def get_messages(self, key: str) -> list[ChatMessage]:
         return _messages(self._log.read(key))
 
+    @traced(_on_key)
     def add_message(self, key: str, message: ChatMessage, idx: Optional[int] = None) -> None:
         self._log.add(key, _encode([message]), _ACTIVE, idx)
 
+    @traced(_on_key)
     def delete_messages(self, key: str) -> Optional[list[ChatMessage]]:
         items = self._log.clear(key)
         return None if items is None else _messages(items)
 
+    @traced(_on_key)
     def delete_message(self, key: str, idx: int) -> Optional[ChatMessage]:
         return _one(self._log.remove(key, position=idx, one=True))
 
+    @traced(_on_key)
     def delete_last_message(self, key: str) -> Optional[ChatMessage]:
         return _one(self._log.remove(key, position=-1, one=True))
 
+    @traced(_on_key)
     def get_keys(self) -> list[str]:
         return self._log.keys(True)  # type: ignore[no-any-return]
 
     # ------------------------------------------------------------------ async
+    @traced(_on_key)
     async def aset_messages(self, key: str, messages: list[ChatMessage]) -> None:
         await self._run(False, self._log.set, key, _encode(messages), _ACTIVE)
 
+    @traced(_on_key)
     async def aget_messages(self, key: str) -> list[ChatMessage]:
         return _messages(await self._run(True, self._log.read, key))
 
+    @traced(_on_key)
     async def async_add_message(self, key: str, message: ChatMessage, idx: Optional[int] = None) -> None:
         await self._run(False, self._log.add, key, _encode([message]), _ACTIVE, idx)
 
+    @traced(_on_key)
     async def adelete_messages(self, key: str) -> Optional[list[ChatMessage]]:
         items = await self._run(False, self._log.clear, key)
         return None if items is None else _messages(items)
 
+    @traced(_on_key)
     async def adelete_message(self, key: str, idx: int) -> Optional[ChatMessage]:
         return _one(await self._run(False, self._log.remove, key, position=idx, one=True))
 
+    @traced(_on_key)
     async def adelete_last_message(self, key: str) -> Optional[ChatMessage]:
         return _one(await self._run(False, self._log.remove, key, position=-1, one=True))
 
+    @traced(_on_key)
     async def aget_keys(self) -> list[str]:
         return await self._run(True, self._log.keys, True)  # type: ignore[no-any-return]

@@ -7,6 +7,7 @@ import os
 from typing import Any, Union
 
 from .. import _core, _doors
+from .._telemetry import traced
 from ..client import SessionClient
 from ._common import DEFAULT_MAX_STEP_BYTES, native_of
 
@@ -16,6 +17,11 @@ def _context_types() -> tuple[Any, Any]:
     from workflows.context.serializers import JsonSerializer
 
     return Context, JsonSerializer
+
+
+def _on_run(self: Any, key: str, run_id: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """The attributes of a method's span (``bedrock_sessions._telemetry``)."""
+    return {"key": key, "run_id": run_id, "namespace": self._namespace}
 
 
 class SessionWorkflowStore:
@@ -43,6 +49,7 @@ class SessionWorkflowStore:
         native = native_of(client)
         self._native_client = native
         self._door = _doors.door_of(native)
+        self._namespace = namespace
         self._log = _core.NativeWorkflowLog(native, namespace, max_step_bytes=max_step_bytes, clock=clock)
 
     @classmethod
@@ -76,33 +83,41 @@ class SessionWorkflowStore:
         return Context.from_dict(workflow, json.loads(data), serializer=serializer or JsonSerializer())
 
     # ------------------------------------------------------------------ sync
+    @traced(_on_run)
     def save(self, key: str, run_id: str, ctx: Any, *, serializer: Any = None) -> None:
         """Stores the context (a ``Context``, or the dict of ``ctx.to_dict()``) as the run's newest save."""
         self._log.save(key, run_id, self._data(ctx, serializer))
 
+    @traced(_on_run)
     def load_dict(self, key: str, run_id: str) -> dict[str, Any] | None:
         """The run's newest save (the dict of ``ctx.to_dict()``), or None."""
         data = self._log.load(key, run_id)
         return None if data is None else json.loads(data)  # type: ignore[no-any-return]
 
+    @traced(_on_run)
     def load(self, key: str, run_id: str, workflow: Any, *, serializer: Any = None) -> Any:
         """The run's newest save as a ``Context`` of ``workflow`` (``workflow.run(ctx=...)`` resumes it), or None."""
         return self._context(self._log.load(key, run_id), workflow, serializer)
 
+    @traced(_on_run)
     def delete(self, key: str, run_id: str) -> None:
         """Forgets the run (a tombstone save: ``load`` returns None)."""
         self._log.save(key, run_id, None)
 
     # ------------------------------------------------------------------ async
+    @traced(_on_run)
     async def asave(self, key: str, run_id: str, ctx: Any, *, serializer: Any = None) -> None:
         await _doors.run(self._door, False, self._log.save, key, run_id, self._data(ctx, serializer))
 
+    @traced(_on_run)
     async def aload_dict(self, key: str, run_id: str) -> dict[str, Any] | None:
         data = await _doors.run(self._door, True, self._log.load, key, run_id)
         return None if data is None else json.loads(data)  # type: ignore[no-any-return]
 
+    @traced(_on_run)
     async def aload(self, key: str, run_id: str, workflow: Any, *, serializer: Any = None) -> Any:
         return self._context(await _doors.run(self._door, True, self._log.load, key, run_id), workflow, serializer)
 
+    @traced(_on_run)
     async def adelete(self, key: str, run_id: str) -> None:
         await _doors.run(self._door, False, self._log.save, key, run_id, None)
