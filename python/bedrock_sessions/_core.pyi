@@ -163,6 +163,8 @@ class NativeServer:
         seed: int = 24301,
         log: str | None = None,
         ui_upstream: int | None = None,
+        iam: str | None = None,
+        region: str = "us-east-1",
     ) -> NativeServer: ...
     @property
     def host(self) -> str: ...

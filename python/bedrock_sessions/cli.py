@@ -20,6 +20,7 @@ def _serve(args: argparse.Namespace) -> int:
         region=args.region, account_id=args.account_id, idle_timeout=args.idle_timeout,
         max_steps_per_session=args.max_steps_per_session, max_step_bytes=args.max_step_bytes,
         default_page_size=args.default_page_size, durability=args.durability, log=args.log, ui=args.ui,
+        iam=args.iam, insecure=args.insecure,
     )
     stop = threading.Event()
 
@@ -31,6 +32,8 @@ def _serve(args: argparse.Namespace) -> int:
     with server:
         where = args.db or "a temporary file (deleted at exit)"
         print(f"bedrock-sessions: serving the Bedrock session API at {server.endpoint_url} (store: {where})", flush=True)
+        if args.iam:
+            print(f"bedrock-sessions: requests must be signed (SigV4) by a key of {args.iam}", flush=True)
         if args.fault_rate:
             print(f"bedrock-sessions: injecting faults {faults or list(FAULTS)} at rate {args.fault_rate}", flush=True)
         if args.ui:
@@ -72,6 +75,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                          help="quota: bytes of one step's payload (default 52428800)")
     assumed.add_argument("--default-page-size", type=int, default=10,
                          help="page size of lists without maxResults, 1-1000 (default 10)")
+    serve.add_argument("--iam", metavar="FILE",
+                       help="identities (accounts, principals, access keys): every API request must then be signed "
+                       "(SigV4) by one of their keys; docs/server.md")
+    serve.add_argument("--insecure", action="store_true",
+                       help="allow binding a non-loopback address without --iam (anyone who reaches it can use it)")
     serve.add_argument("--ui", action="store_true",
                        help="also serve the web inspector of the store, under /ui/ (docs/inspector.md)")
     serve.add_argument("--durability", choices=("full", "normal"), default="full",

@@ -21,6 +21,18 @@ __all__ = ["LocalServer", "FAULTS"]
 FAULTS = ("throttle", "500", "drop-before", "drop-after")
 
 
+def _is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine only (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class LocalServer:
     """Serves a store over HTTP on ``host:port`` from background threads of this process.
 
@@ -42,6 +54,11 @@ class LocalServer:
 
     ``ui=True``: the web inspector of the store under ``/ui/`` of the same address (:attr:`ui_url`;
     docs/inspector.md); it needs LangGraph.
+
+    ``iam``: an identities file (JSON: accounts, principals, access keys; docs/server.md, "Authentication"), after
+    which every API request must be signed with SigV4 by one of its keys, for the server's region and service
+    ``bedrock``; unsigned or badly signed requests get AWS's 403 errors. Without it the server is open, so it binds
+    loopback addresses only, unless ``insecure=True`` says otherwise.
     """
 
     def __init__(
@@ -62,8 +79,16 @@ class LocalServer:
         default_page_size: int | None = None,
         log: str | os.PathLike[str] | None = None,
         ui: bool = False,
+        iam: str | os.PathLike[str] | None = None,
+        insecure: bool = False,
         **store_options: Any,
     ) -> None:
+        if iam is None and not insecure and not _is_loopback(host):
+            raise ValueError(
+                f"the server would accept unauthenticated requests on {host}: give it identities (iam=FILE, "
+                "serve --iam FILE) so that requests must be signed, or say insecure=True (serve --insecure)"
+            )
+        self._iam = os.fspath(iam) if iam is not None else None
         if log is not None and not isinstance(log, (str, os.PathLike)):
             raise TypeError(f"log must be None, 'off', '-' or a file path, not {type(log).__name__}")
         log_target = None if log is None or (isinstance(log, str) and log == "off") else os.fspath(log)
@@ -103,7 +128,7 @@ class LocalServer:
             self._native = _core.NativeServer.start(
                 self.client._native, args["host"], args["port"], latency=args["latency"],
                 fault_rate=args["fault_rate"], faults=args["faults"], seed=args["seed"], log=args["log"],
-                ui_upstream=upstream,
+                ui_upstream=upstream, iam=self._iam, region=self.client.meta.region_name,
             )
         return self
 

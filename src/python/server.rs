@@ -23,9 +23,10 @@ pub struct PyNativeServer {
 impl PyNativeServer {
     /// Starts serving `client`'s store on `host:port` (0: a free port) in the background. `log`: where
     /// the request log goes, `None` (off), `"-"` (stderr) or a file path (appended to). `ui_upstream`: the
-    /// loopback port of a web inspector whose pages `GET /ui/...` relays.
+    /// loopback port of a web inspector whose pages `GET /ui/...` relays. `iam`: an identities file, after
+    /// which every API request must be signed (SigV4) for `region` by one of its keys.
     #[staticmethod]
-    #[pyo3(signature = (client, host="127.0.0.1", port=0, *, latency=0.0, fault_rate=0.0, faults=None, seed=24301, log=None, ui_upstream=None))]
+    #[pyo3(signature = (client, host="127.0.0.1", port=0, *, latency=0.0, fault_rate=0.0, faults=None, seed=24301, log=None, ui_upstream=None, iam=None, region="us-east-1"))]
     #[allow(clippy::too_many_arguments)]
     fn start(
         py: Python<'_>,
@@ -38,7 +39,16 @@ impl PyNativeServer {
         seed: u64,
         log: Option<std::path::PathBuf>,
         ui_upstream: Option<u16>,
+        iam: Option<std::path::PathBuf>,
+        region: &str,
     ) -> PyResult<Self> {
+        let identities = match iam {
+            None => None,
+            Some(path) => Some(Arc::new(
+                crate::server::auth::Identities::load(&path, region)
+                    .map_err(PyValueError::new_err)?,
+            )),
+        };
         if !(latency.is_finite() && latency >= 0.0) {
             return Err(PyValueError::new_err(
                 "latency must be a non-negative number of seconds",
@@ -54,6 +64,7 @@ impl PyNativeServer {
                 Some(p) => LogTarget::File(p),
             },
             ui_upstream,
+            identities,
             ..Default::default()
         };
         if let Some(names) = faults {

@@ -30,6 +30,8 @@ pub struct Request {
     /// The raw (still percent-encoded) path.
     pub path: String,
     pub query: Option<String>,
+    /// The header fields as sent (names lowercased, values trimmed), in order: what SigV4 signs.
+    pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
 
@@ -282,10 +284,12 @@ fn parse_head(raw: &[u8]) -> Result<Head, Rejection> {
     let mut has_host = false;
     let mut connection_close = !http11;
     let mut expect_continue = false;
+    let mut fields = Vec::with_capacity(req.headers.len());
     for h in req.headers.iter() {
         let value = std::str::from_utf8(h.value)
             .map_err(|_| Rejection::bad(format!("header {} is not valid text", h.name)))?
             .trim();
+        fields.push((h.name.to_ascii_lowercase(), value.to_string()));
         match h.name.to_ascii_lowercase().as_str() {
             "content-length" => {
                 // Digits only (no sign, no list): a differing repeat is request smuggling.
@@ -359,6 +363,7 @@ fn parse_head(raw: &[u8]) -> Result<Head, Rejection> {
             method,
             path,
             query,
+            headers: fields,
             body: Vec::new(),
         },
         framing,

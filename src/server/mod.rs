@@ -30,6 +30,7 @@ use crate::timefmt;
 use crate::value::Value;
 
 mod access_log;
+pub mod auth;
 mod http;
 pub mod metrics;
 mod ui_proxy;
@@ -87,6 +88,8 @@ pub struct ServerOptions {
     pub log: LogTarget,
     /// The loopback port of the web inspector whose pages `GET /ui/...` relays (see [`ui_proxy`]).
     pub ui_upstream: Option<u16>,
+    /// With identities, every API request must be signed (SigV4) by one of their keys (see [`auth`]).
+    pub identities: Option<Arc<auth::Identities>>,
 }
 
 impl Default for ServerOptions {
@@ -103,6 +106,7 @@ impl Default for ServerOptions {
             seed: 0x5eed,
             log: LogTarget::Off,
             ui_upstream: None,
+            identities: None,
         }
     }
 }
@@ -678,6 +682,7 @@ async fn handle(app: Arc<AppState>, req: Request) -> (Response, Option<Exchange>
         method,
         path,
         query,
+        headers,
         body,
     } = req;
 
@@ -711,6 +716,23 @@ async fn handle(app: Arc<AppState>, req: Request) -> (Response, Option<Exchange>
         None => {}
     }
 
+    if let Some(ids) = &app.options.identities {
+        let verified = ids.verify(
+            &method,
+            &path,
+            query.as_deref(),
+            &headers,
+            &body,
+            std::time::SystemTime::now(),
+        );
+        if let Err((code, message)) = verified {
+            let x = Exchange {
+                target: Some((method, path)),
+                ..Exchange::default()
+            };
+            return (Response::error(code, 403, &message, &request_id), Some(x));
+        }
+    }
     let (op, labels) = match route(&method, &path) {
         Ok(Some(r)) => r,
         Ok(None) => {
