@@ -165,6 +165,7 @@ class NativeServer:
         ui_upstream: int | None = None,
         iam: str | None = None,
         region: str = "us-east-1",
+        read_timeout: float = 20.0,
     ) -> NativeServer: ...
     @property
     def host(self) -> str: ...

@@ -20,7 +20,7 @@ def _serve(args: argparse.Namespace) -> int:
         region=args.region, account_id=args.account_id, idle_timeout=args.idle_timeout,
         max_steps_per_session=args.max_steps_per_session, max_step_bytes=args.max_step_bytes,
         default_page_size=args.default_page_size, durability=args.durability, log=args.log, ui=args.ui,
-        iam=args.iam, insecure=args.insecure,
+        iam=args.iam, insecure=args.insecure, read_timeout=args.read_timeout,
     )
     stop = threading.Event()
 
@@ -78,6 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--iam", metavar="FILE",
                        help="identities (accounts, principals, access keys): every API request must then be signed "
                        "(SigV4) by one of their keys; docs/server.md")
+    serve.add_argument("--read-timeout", type=float, default=20.0, metavar="SECONDS",
+                       help="close connections that send nothing for this long; 408 for a stalled request (default 20)")
     serve.add_argument("--insecure", action="store_true",
                        help="allow binding a non-loopback address without --iam (anyone who reaches it can use it)")
     serve.add_argument("--ui", action="store_true",

@@ -59,6 +59,9 @@ class LocalServer:
     which every API request must be signed with SigV4 by one of its keys, for the server's region and service
     ``bedrock``; unsigned or badly signed requests get AWS's 403 errors. Without it the server is open, so it binds
     loopback addresses only, unless ``insecure=True`` says otherwise.
+
+    ``read_timeout`` (seconds): a connection that sends nothing for this long is closed, and a request whose head or
+    body stalls this long is answered 408 or dropped (idle or half-sent connections are not kept open).
     """
 
     def __init__(
@@ -81,6 +84,7 @@ class LocalServer:
         ui: bool = False,
         iam: str | os.PathLike[str] | None = None,
         insecure: bool = False,
+        read_timeout: float = 20.0,
         **store_options: Any,
     ) -> None:
         if iam is None and not insecure and not _is_loopback(host):
@@ -89,6 +93,7 @@ class LocalServer:
                 "serve --iam FILE) so that requests must be signed, or say insecure=True (serve --insecure)"
             )
         self._iam = os.fspath(iam) if iam is not None else None
+        self._read_timeout = float(read_timeout)
         if log is not None and not isinstance(log, (str, os.PathLike)):
             raise TypeError(f"log must be None, 'off', '-' or a file path, not {type(log).__name__}")
         log_target = None if log is None or (isinstance(log, str) and log == "off") else os.fspath(log)
@@ -129,6 +134,7 @@ class LocalServer:
                 self.client._native, args["host"], args["port"], latency=args["latency"],
                 fault_rate=args["fault_rate"], faults=args["faults"], seed=args["seed"], log=args["log"],
                 ui_upstream=upstream, iam=self._iam, region=self.client.meta.region_name,
+                read_timeout=self._read_timeout,
             )
         return self
 

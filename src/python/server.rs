@@ -26,7 +26,7 @@ impl PyNativeServer {
     /// loopback port of a web inspector whose pages `GET /ui/...` relays. `iam`: an identities file, after
     /// which every API request must be signed (SigV4) for `region` by one of its keys.
     #[staticmethod]
-    #[pyo3(signature = (client, host="127.0.0.1", port=0, *, latency=0.0, fault_rate=0.0, faults=None, seed=24301, log=None, ui_upstream=None, iam=None, region="us-east-1"))]
+    #[pyo3(signature = (client, host="127.0.0.1", port=0, *, latency=0.0, fault_rate=0.0, faults=None, seed=24301, log=None, ui_upstream=None, iam=None, region="us-east-1", read_timeout=20.0))]
     #[allow(clippy::too_many_arguments)]
     fn start(
         py: Python<'_>,
@@ -41,7 +41,13 @@ impl PyNativeServer {
         ui_upstream: Option<u16>,
         iam: Option<std::path::PathBuf>,
         region: &str,
+        read_timeout: f64,
     ) -> PyResult<Self> {
+        if !(read_timeout.is_finite() && read_timeout > 0.0) {
+            return Err(PyValueError::new_err(
+                "read_timeout must be a positive number of seconds",
+            ));
+        }
         let identities = match iam {
             None => None,
             Some(path) => Some(Arc::new(
@@ -65,6 +71,7 @@ impl PyNativeServer {
             },
             ui_upstream,
             identities,
+            read_timeout: Duration::from_secs_f64(read_timeout),
             ..Default::default()
         };
         if let Some(names) = faults {

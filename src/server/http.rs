@@ -7,6 +7,7 @@
 //! alive as HTTP/1.1 says, and closed after a rejection (the stream's framing can no longer be trusted).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use httparse::Status;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -151,14 +152,26 @@ pub async fn serve_connection(
             if *shutdown.borrow() && buf.is_empty() {
                 return;
             }
+            // An idle connection, or a head that does not come whole, is not kept: the read timeout runs from
+            // the last request (idle) or from the head's first byte (a head sent slowly, byte by byte).
+            let waited = arrival.as_ref().map_or(Duration::ZERO, |a| a.at.elapsed());
+            let Some(left) = app.options.read_timeout.checked_sub(waited) else {
+                let arrived = arrival.as_ref().expect("a head under way");
+                return reject(&mut stream, &app, arrived, None, request_timeout()).await;
+            };
             let mut chunk = [0u8; 8192];
             let read = tokio::select! {
-                r = stream.read(&mut chunk) => r,
+                r = tokio::time::timeout(left, stream.read(&mut chunk)) => r,
                 _ = shutdown.changed(), if buf.is_empty() => return,
             };
             match read {
-                Ok(0) | Err(_) => return, // the client closed (mid-head or between requests)
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                Err(_) if buf.is_empty() => return, // idle for the read timeout: closed
+                Err(_) => {
+                    let arrived = arrival.as_ref().expect("a head under way");
+                    return reject(&mut stream, &app, arrived, None, request_timeout()).await;
+                }
+                Ok(Ok(0)) | Ok(Err(_)) => return, // the client closed (mid-head or between requests)
+                Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
             }
         };
         let arrival = arrival.unwrap_or_else(Arrival::now);
@@ -186,15 +199,16 @@ pub async fn serve_connection(
         {
             return;
         }
-        request.body = match read_body(&mut stream, &mut buf, framing).await {
-            Ok(Some(b)) => b,
-            Ok(None) => return, // the client closed mid-body
-            Err(r) => {
-                let target = Some((request.method.as_str(), request.path.as_str()));
-                drop(in_flight);
-                return reject(&mut stream, &app, &arrival, target, r).await;
-            }
-        };
+        request.body =
+            match read_body(&mut stream, &mut buf, framing, app.options.read_timeout).await {
+                Ok(Some(b)) => b,
+                Ok(None) => return, // the client closed mid-body
+                Err(r) => {
+                    let target = Some((request.method.as_str(), request.path.as_str()));
+                    drop(in_flight);
+                    return reject(&mut stream, &app, &arrival, target, r).await;
+                }
+            };
         let bytes_in = request.body.len();
         let (response, exchange) = super::handle(app.clone(), request).await;
         if let Some(x) = &exchange {
@@ -225,6 +239,13 @@ async fn reject(
     super::record(app, arrival, 0, &response, &x);
     let _ = write_response(stream, &response, true).await;
     let _ = stream.shutdown().await;
+}
+
+fn request_timeout() -> Rejection {
+    Rejection::status(
+        408,
+        "the request did not arrive within the server's read timeout",
+    )
 }
 
 /// The length of the head at the start of `buf` once it is whole; an error once it cannot become valid.
@@ -391,17 +412,28 @@ fn truncate(s: &str) -> String {
 }
 
 /// Reads exactly `n` bytes, taking first what `buf` already holds. `None` if the client closed.
+/// One read, or `None` when the client sent nothing for `timeout` (or closed, or failed).
+async fn timed_read<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    chunk: &mut [u8],
+    timeout: Duration,
+) -> Option<usize> {
+    match tokio::time::timeout(timeout, stream.read(chunk)).await {
+        Ok(Ok(0)) | Ok(Err(_)) | Err(_) => None,
+        Ok(Ok(k)) => Some(k),
+    }
+}
+
 async fn read_exact_buffered<S: AsyncRead + Unpin>(
     stream: &mut S,
     buf: &mut Vec<u8>,
     n: usize,
+    timeout: Duration,
 ) -> Option<Vec<u8>> {
     while buf.len() < n {
         let mut chunk = vec![0u8; (n - buf.len()).clamp(1, 64 * 1024)];
-        match stream.read(&mut chunk).await {
-            Ok(0) | Err(_) => return None,
-            Ok(k) => buf.extend_from_slice(&chunk[..k]),
-        }
+        let k = timed_read(stream, &mut chunk, timeout).await?;
+        buf.extend_from_slice(&chunk[..k]);
     }
     let rest = buf.split_off(n);
     Some(std::mem::replace(buf, rest))
@@ -412,6 +444,7 @@ async fn read_line<S: AsyncRead + Unpin>(
     stream: &mut S,
     buf: &mut Vec<u8>,
     limit: usize,
+    timeout: Duration,
 ) -> Result<Option<Vec<u8>>, Rejection> {
     loop {
         if let Some(i) = buf.windows(2).position(|w| w == b"\r\n") {
@@ -422,9 +455,9 @@ async fn read_line<S: AsyncRead + Unpin>(
             return Err(Rejection::bad("malformed chunked body: a line is too long"));
         }
         let mut chunk = [0u8; 4096];
-        match stream.read(&mut chunk).await {
-            Ok(0) | Err(_) => return Ok(None),
-            Ok(k) => buf.extend_from_slice(&chunk[..k]),
+        match timed_read(stream, &mut chunk, timeout).await {
+            None => return Ok(None),
+            Some(k) => buf.extend_from_slice(&chunk[..k]),
         }
     }
 }
@@ -434,13 +467,14 @@ async fn read_body<S: AsyncRead + Unpin>(
     stream: &mut S,
     buf: &mut Vec<u8>,
     framing: Framing,
+    timeout: Duration,
 ) -> Result<Option<Vec<u8>>, Rejection> {
     match framing {
-        Framing::Length(n) => Ok(read_exact_buffered(stream, buf, n).await),
+        Framing::Length(n) => Ok(read_exact_buffered(stream, buf, n, timeout).await),
         Framing::Chunked => {
             let mut body = Vec::new();
             loop {
-                let Some(line) = read_line(stream, buf, 1024).await? else {
+                let Some(line) = read_line(stream, buf, 1024, timeout).await? else {
                     return Ok(None);
                 };
                 let size_text = std::str::from_utf8(&line)
@@ -453,7 +487,7 @@ async fn read_body<S: AsyncRead + Unpin>(
                 if size == 0 {
                     // Trailers, up to the empty line.
                     loop {
-                        match read_line(stream, buf, 8192).await? {
+                        match read_line(stream, buf, 8192, timeout).await? {
                             None => return Ok(None),
                             Some(l) if l.is_empty() => return Ok(Some(body)),
                             Some(_) => {}
@@ -463,7 +497,8 @@ async fn read_body<S: AsyncRead + Unpin>(
                 if body.len() + size > MAX_BODY {
                     return Err(too_large());
                 }
-                let Some(mut data) = read_exact_buffered(stream, buf, size + 2).await else {
+                let Some(mut data) = read_exact_buffered(stream, buf, size + 2, timeout).await
+                else {
                     return Ok(None);
                 };
                 if !data.ends_with(b"\r\n") {
@@ -583,23 +618,39 @@ mod tests {
     async fn chunked_bodies_are_decoded() {
         let mut rest: Vec<u8> = Vec::new();
         let mut input: &[u8] = b"4;ext=1\r\nWiki\r\n5\r\npedia\r\n0\r\nTrailer: x\r\n\r\nNEXT";
-        let body = read_body(&mut input, &mut rest, Framing::Chunked)
-            .await
-            .unwrap();
+        let body = read_body(
+            &mut input,
+            &mut rest,
+            Framing::Chunked,
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
         assert_eq!(body.as_deref(), Some(&b"Wikipedia"[..]));
         assert_eq!(input, b"", "read ahead lands in the buffer");
         assert_eq!(rest, b"NEXT");
         let mut rest: Vec<u8> = Vec::new();
         let mut bad: &[u8] = b"zz\r\n";
         assert!(
-            read_body(&mut bad, &mut rest, Framing::Chunked)
-                .await
-                .is_err()
+            read_body(
+                &mut bad,
+                &mut rest,
+                Framing::Chunked,
+                Duration::from_secs(5)
+            )
+            .await
+            .is_err()
         );
         let mut rest: Vec<u8> = Vec::new();
         let mut cut: &[u8] = b"10\r\nabc";
         assert!(matches!(
-            read_body(&mut cut, &mut rest, Framing::Chunked).await,
+            read_body(
+                &mut cut,
+                &mut rest,
+                Framing::Chunked,
+                Duration::from_secs(5)
+            )
+            .await,
             Ok(None)
         ));
     }

@@ -90,6 +90,9 @@ pub struct ServerOptions {
     pub ui_upstream: Option<u16>,
     /// With identities, every API request must be signed (SigV4) by one of their keys (see [`auth`]).
     pub identities: Option<Arc<auth::Identities>>,
+    /// A connection that sends nothing for this long is closed; a request head or body that stalls this long
+    /// is answered 408 (head) or dropped (body).
+    pub read_timeout: Duration,
 }
 
 impl Default for ServerOptions {
@@ -107,6 +110,7 @@ impl Default for ServerOptions {
             log: LogTarget::Off,
             ui_upstream: None,
             identities: None,
+            read_timeout: Duration::from_secs(20),
         }
     }
 }
