@@ -153,6 +153,9 @@ impl Stats {
 struct AppState {
     store: Arc<dyn SessionStore>,
     options: ServerOptions,
+    /// Bound to a loopback address: the `Host` values accepted (a page elsewhere cannot reach the server
+    /// through a name of its own that resolves to 127.0.0.1: DNS rebinding). `None`: any.
+    hosts: Option<Vec<String>>,
     rng: Mutex<u64>,
     stats: Arc<Stats>,
     metrics: Arc<Metrics>,
@@ -261,8 +264,20 @@ pub async fn start(
         Some((log, writer)) => (Some(log), Some(writer)),
         None => (None, None),
     };
+    let hosts = addr.ip().is_loopback().then(|| {
+        let p = addr.port();
+        let mut names = vec![format!("localhost:{p}"), "localhost".to_string()];
+        let ip = match addr.ip() {
+            std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+            v4 => v4.to_string(),
+        };
+        names.push(format!("{ip}:{p}"));
+        names.push(ip);
+        names
+    });
     let state = Arc::new(AppState {
         store,
+        hosts,
         rng: Mutex::new(seed_state(options.seed)),
         options,
         stats: stats.clone(),
@@ -690,6 +705,69 @@ async fn handle(app: Arc<AppState>, req: Request) -> (Response, Option<Exchange>
         body,
     } = req;
 
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    if let Some(hosts) = &app.hosts {
+        let host = header("host").unwrap_or("");
+        if !hosts.iter().any(|h| h.eq_ignore_ascii_case(host)) {
+            let message = format!(
+                "Host {host:?} is not an address of this server (it serves {}: a request naming another host \
+                 comes through a name that is not this server's, as in DNS rebinding)",
+                hosts.join(", ")
+            );
+            let x = Exchange {
+                target: Some((method, path)),
+                ..Exchange::default()
+            };
+            return (
+                Response::error("AccessDeniedException", 403, &message, &request_id),
+                Some(x),
+            );
+        }
+    }
+    // A request with a body must say it is JSON: a page on another site can send a text/plain POST
+    // without asking (no CORS preflight), not an application/json one.
+    if !body.is_empty() && !ui_proxy::is_ui(&method, &path) {
+        let json = header("content-type").is_some_and(|t| {
+            let t = t.split(';').next().unwrap_or("").trim();
+            t.eq_ignore_ascii_case("application/json")
+                || t.eq_ignore_ascii_case("application/x-amz-json-1.1")
+        });
+        if !json {
+            let message = format!(
+                "a request body must be JSON (Content-Type: application/json), not {:?}",
+                header("content-type").unwrap_or("(none)")
+            );
+            let x = Exchange {
+                target: Some((method, path)),
+                ..Exchange::default()
+            };
+            return (
+                Response::error("UnsupportedMediaTypeException", 415, &message, &request_id),
+                Some(x),
+            );
+        }
+    }
+    // With identities, the server's own routes but health answer signed requests only, as the API does.
+    let own_route = internal_route(&method, &path);
+    if let (Some(ids), Some(Internal::Stats | Internal::Metrics)) =
+        (&app.options.identities, &own_route)
+    {
+        if let Err((code, message)) = ids.verify(
+            &method,
+            &path,
+            query.as_deref(),
+            &headers,
+            &body,
+            std::time::SystemTime::now(),
+        ) {
+            return (Response::error(code, 403, &message, &request_id), None);
+        }
+    }
     if let Some(port) = app.options.ui_upstream {
         if ui_proxy::is_ui(&method, &path) {
             return (
@@ -698,7 +776,7 @@ async fn handle(app: Arc<AppState>, req: Request) -> (Response, Option<Exchange>
             );
         }
     }
-    match internal_route(&method, &path) {
+    match own_route {
         Some(Internal::Health) => {
             let r = Response::json(200, br#"{"status":"ok"}"#.to_vec(), &request_id);
             return (r, None);
@@ -956,6 +1034,7 @@ mod tests {
             .unwrap();
         let state = AppState {
             store: Arc::new(st),
+            hosts: None,
             options: ServerOptions {
                 fault_rate: 0.2,
                 ..ServerOptions::default()

@@ -412,7 +412,7 @@ def test_in_flight_counts_a_request_until_it_is_answered(server):
         return scrape(server).get("bedrock_sessions_in_flight")
 
     with socket.create_connection((host, port), timeout=WAIT) as sock:
-        sock.sendall(b"PUT /sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        sock.sendall(f"PUT /sessions HTTP/1.1\r\nHost: {host}:{port}\r\n".encode() + b"Content-Type: application/json\r\n"
                      b"Content-Length: 2\r\n\r\n{")
         deadline = time.monotonic() + WAIT
         while in_flight() != 1:  # the server reads the head when it gets to it

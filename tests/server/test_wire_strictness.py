@@ -147,10 +147,15 @@ def test_null_for_optional_members_means_absent(server, boto):
 
 
 # ---------------------------------------------------------------- rejections before any handler
+def named(server: Any, data: bytes) -> bytes:
+    """The requests with their ``Host: x`` naming the server (it refuses other hosts: DNS rebinding)."""
+    return data.replace(b"Host: x\r\n", f"Host: {server.host}:{server.port}\r\n".encode())
+
+
 def raw(server: Any, data: bytes) -> tuple[int, dict[str, str], bytes]:
-    """Sends raw bytes, reads the response up to the connection's close."""
+    """Sends raw bytes (``Host: x`` naming the server), reads the response up to the connection's close."""
     with socket.create_connection((server.host, server.port), timeout=10) as sock:
-        sock.sendall(data)
+        sock.sendall(named(server, data))
         chunks = []
         while chunk := sock.recv(65536):
             chunks.append(chunk)
@@ -212,7 +217,7 @@ def test_chunked_bodies_and_pipelined_keep_alive_requests_are_served(server):
     chunked = PUT_SESSION + b"Transfer-Encoding: chunked\r\n\r\n" + b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n"
     closing = b"POST /sessions/ HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     with socket.create_connection((server.host, server.port), timeout=10) as sock:
-        sock.sendall(chunked + closing)  # two requests at once on one connection
+        sock.sendall(named(server, chunked + closing))  # two requests at once on one connection
         data = b""
         while chunk := sock.recv(65536):
             data += chunk

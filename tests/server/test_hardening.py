@@ -1,0 +1,76 @@
+"""The local server against requests from the web (found by fuzzing it): a server on loopback answers only requests
+that name it (DNS rebinding: a page elsewhere reaches 127.0.0.1 through a name of its own), a request with a body must
+be JSON (a cross-site text/plain POST, which a browser sends without asking, could tag a session), and with identities
+its stats and metrics need a signature as the API does."""
+
+from __future__ import annotations
+
+import http.client
+import json
+from pathlib import Path
+from typing import Any
+
+from bedrock_sessions import SessionClient
+from bedrock_sessions.server import LocalServer
+
+
+def request(server: LocalServer, method: str, path: str, body: bytes = b"", **headers: str) -> tuple[int, Any]:
+    conn = http.client.HTTPConnection(server.host, server.port, timeout=10)
+    try:
+        conn.request(method, path, body=body, headers=headers)
+        r = conn.getresponse()
+        data = r.read()
+        try:
+            return r.status, json.loads(data) | {"type": r.getheader("x-amzn-ErrorType")}
+        except ValueError:
+            return r.status, data
+    finally:
+        conn.close()
+
+
+def test_only_requests_naming_the_server_are_answered() -> None:
+    with LocalServer(SessionClient.memory()) as server:
+        mine = f"{server.host}:{server.port}"
+        assert request(server, "POST", "/sessions/", Host=mine)[0] == 200
+        assert request(server, "POST", "/sessions/", Host=f"localhost:{server.port}")[0] == 200
+        for other in (f"attacker.example:{server.port}", "attacker.example", f"{server.host}:1"):
+            status, body = request(server, "POST", "/sessions/", Host=other)
+            assert (status, body["type"]) == (403, "AccessDeniedException"), other
+            assert "not an address of this server" in body["message"]
+        status, body = request(server, "GET", "/metrics", Host="attacker.example")
+        assert status == 403
+
+
+def test_a_body_must_be_json() -> None:
+    with LocalServer(SessionClient.memory()) as server:
+        sid = server.client.create_session()["sessionId"]
+        arn = server.client.get_session(sessionIdentifier=sid)["sessionArn"]
+        host = f"{server.host}:{server.port}"
+        path = "/tags/" + arn.replace(":", "%3A").replace("/", "%2F")
+        body = json.dumps({"tags": {"owner": "attacker"}}).encode()
+        status, answer = request(server, "POST", path, body, Host=host, **{"Content-Type": "text/plain"})
+        assert (status, answer["type"]) == (415, "UnsupportedMediaTypeException")
+        assert server.client.list_tags_for_resource(resourceArn=arn)["tags"] == {}  # nothing changed
+        status, _ = request(server, "POST", path, body, Host=host, **{"Content-Type": "application/json"})
+        assert status == 200
+        assert server.client.list_tags_for_resource(resourceArn=arn)["tags"] == {"owner": "attacker"}
+
+
+def test_with_identities_stats_and_metrics_need_a_signature(tmp_path: Path) -> None:
+    iam = tmp_path / "iam.json"
+    iam.write_text(json.dumps({"accounts": {"111111111111": {"principals": {
+        "ops": {"access_keys": {"AKIAOPS000000000001": "ops-secret"}}}}}}))
+    with LocalServer(SessionClient.memory(), iam=str(iam)) as server:
+        host = f"{server.host}:{server.port}"
+        for path in ("/metrics", "/_bedrock_sessions/stats"):
+            status, body = request(server, "GET", path, Host=host)
+            assert (status, body["type"]) == (403, "MissingAuthenticationTokenException"), path
+        assert request(server, "GET", "/health", Host=host)[0] == 200
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials
+
+        req = AWSRequest(method="GET", url=server.endpoint_url + "/metrics")
+        SigV4Auth(Credentials("AKIAOPS000000000001", "ops-secret"), "bedrock", "us-east-1").add_auth(req)
+        status, text = request(server, "GET", "/metrics", **dict(req.headers.items()))
+        assert status == 200 and b"bedrock_sessions_requests_total" in text
