@@ -254,6 +254,12 @@ def test_request_ids_over_http_are_the_server_ones(records: Records, tmp_path: P
         saver = _saver(client)
         _graph(saver).invoke({"items": []}, {"configurable": {"thread_id": sid}})
         asyncio.run(saver.aget_tuple({"configurable": {"thread_id": sid}}))  # the core's own future
+
+        async def get_async() -> dict[str, Any]:
+            async with AsyncSessionClient.bedrock(endpoint_url=server.endpoint_url, **KEYS) as aclient:
+                return await aclient.get_session(sessionIdentifier=sid)
+
+        got_async = asyncio.run(get_async())
     # The server's requests are the server's: the client's records are those of the client's requests only.
     served = _server_log(log)
     assert len(records.requests) == len(served)
@@ -266,6 +272,7 @@ def test_request_ids_over_http_are_the_server_ones(records: Records, tmp_path: P
     check_record(records.records[1], "GetSession", request_id(got), sid)
     check_record(records.records[2], "GetSession", request_id(err.value), MISSING, "ResourceNotFoundException")
     assert served[request_id(err.value)]["status"] == 404
+    check_record(records.records[-1], "GetSession", request_id(got_async), sid)
     assert {r.operation for r in records.requests} >= {"PutInvocationStep", "ListInvocationSteps"}  # type: ignore[attr-defined]
 
 
