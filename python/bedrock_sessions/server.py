@@ -92,6 +92,11 @@ class LocalServer:
                 f"the server would accept unauthenticated requests on {host}: give it identities (iam=FILE, "
                 "serve --iam FILE) so that requests must be signed, or say insecure=True (serve --insecure)"
             )
+        if ui and iam is not None:
+            raise ValueError(
+                "the web inspector is not served by a server that requires signed requests (a browser cannot sign "
+                "them): run `bedrock-sessions ui` on the store instead"
+            )
         self._iam = os.fspath(iam) if iam is not None else None
         self._read_timeout = float(read_timeout)
         if log is not None and not isinstance(log, (str, os.PathLike)):

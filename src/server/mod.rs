@@ -31,6 +31,7 @@ use crate::value::Value;
 
 mod access_log;
 pub mod auth;
+mod guard;
 mod http;
 pub mod metrics;
 mod ui_proxy;
@@ -705,68 +706,22 @@ async fn handle(app: Arc<AppState>, req: Request) -> (Response, Option<Exchange>
         body,
     } = req;
 
-    let header = |name: &str| {
-        headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
-    if let Some(hosts) = &app.hosts {
-        let host = header("host").unwrap_or("");
-        if !hosts.iter().any(|h| h.eq_ignore_ascii_case(host)) {
-            let message = format!(
-                "Host {host:?} is not an address of this server (it serves {}: a request naming another host \
-                 comes through a name that is not this server's, as in DNS rebinding)",
-                hosts.join(", ")
-            );
-            let x = Exchange {
-                target: Some((method, path)),
-                ..Exchange::default()
-            };
-            return (
-                Response::error("AccessDeniedException", 403, &message, &request_id),
-                Some(x),
-            );
-        }
-    }
-    // A request with a body must say it is JSON: a page on another site can send a text/plain POST
-    // without asking (no CORS preflight), not an application/json one.
-    if !body.is_empty() && !ui_proxy::is_ui(&method, &path) {
-        let json = header("content-type").is_some_and(|t| {
-            let t = t.split(';').next().unwrap_or("").trim();
-            t.eq_ignore_ascii_case("application/json")
-                || t.eq_ignore_ascii_case("application/x-amz-json-1.1")
-        });
-        if !json {
-            let message = format!(
-                "a request body must be JSON (Content-Type: application/json), not {:?}",
-                header("content-type").unwrap_or("(none)")
-            );
-            let x = Exchange {
-                target: Some((method, path)),
-                ..Exchange::default()
-            };
-            return (
-                Response::error("UnsupportedMediaTypeException", 415, &message, &request_id),
-                Some(x),
-            );
-        }
-    }
-    // With identities, the server's own routes but health answer signed requests only, as the API does.
     let own_route = internal_route(&method, &path);
-    if let (Some(ids), Some(Internal::Stats | Internal::Metrics)) =
-        (&app.options.identities, &own_route)
-    {
-        if let Err((code, message)) = ids.verify(
-            &method,
-            &path,
-            query.as_deref(),
-            &headers,
-            &body,
-            std::time::SystemTime::now(),
-        ) {
-            return (Response::error(code, 403, &message, &request_id), None);
-        }
+    if let Err((code, status, message)) = guard::admit(
+        &app,
+        &method,
+        &path,
+        query.as_deref(),
+        &headers,
+        &body,
+        own_route,
+    ) {
+        // Refused API requests are logged and counted; the server's own routes are not.
+        let x = own_route.is_none().then(|| Exchange {
+            target: Some((method, path)),
+            ..Exchange::default()
+        });
+        return (Response::error(code, status, &message, &request_id), x);
     }
     if let Some(port) = app.options.ui_upstream {
         if ui_proxy::is_ui(&method, &path) {
@@ -798,23 +753,6 @@ async fn handle(app: Arc<AppState>, req: Request) -> (Response, Option<Exchange>
         None => {}
     }
 
-    if let Some(ids) = &app.options.identities {
-        let verified = ids.verify(
-            &method,
-            &path,
-            query.as_deref(),
-            &headers,
-            &body,
-            std::time::SystemTime::now(),
-        );
-        if let Err((code, message)) = verified {
-            let x = Exchange {
-                target: Some((method, path)),
-                ..Exchange::default()
-            };
-            return (Response::error(code, 403, &message, &request_id), Some(x));
-        }
-    }
     let (op, labels) = match route(&method, &path) {
         Ok(Some(r)) => r,
         Ok(None) => {

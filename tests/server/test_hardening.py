@@ -74,3 +74,12 @@ def test_with_identities_stats_and_metrics_need_a_signature(tmp_path: Path) -> N
         SigV4Auth(Credentials("AKIAOPS000000000001", "ops-secret"), "bedrock", "us-east-1").add_auth(req)
         status, text = request(server, "GET", "/metrics", **dict(req.headers.items()))
         assert status == 200 and b"bedrock_sessions_requests_total" in text
+
+
+def test_the_web_inspector_is_not_served_where_requests_must_be_signed(tmp_path: Path) -> None:
+    import pytest
+
+    iam = tmp_path / "iam.json"
+    iam.write_text(json.dumps({"accounts": {"111111111111": {"principals": {}}}}))
+    with pytest.raises(ValueError, match="cannot sign"):
+        LocalServer(SessionClient.memory(), iam=str(iam), ui=True)
