@@ -190,6 +190,20 @@ pub async fn serve_connection(
         let in_flight = super::internal_route(&request.method, &request.path)
             .is_none()
             .then(|| app.metrics.begin());
+        // A large body waits for room in the server's budget before it is read (see BODY_BUDGET_KIB): unread, it
+        // stays in the socket, and the client waits on TCP's flow control.
+        let kib = match framing {
+            Framing::Length(n) if n < 1024 * 1024 => 0,
+            Framing::Length(n) => n.div_ceil(1024),
+            Framing::Chunked => MAX_BODY / 1024,
+        };
+        let _room = match kib {
+            0 => None,
+            k => match app.bodies.clone().acquire_many_owned(k as u32).await {
+                Ok(permit) => Some(permit),
+                Err(_) => return,
+            },
+        };
         if expect_continue
             && !matches!(framing, Framing::Length(0))
             && stream
