@@ -73,7 +73,14 @@ pub fn admit(
                 .into(),
         ));
     }
-    ids.verify(method, path, query, headers, body, std::time::SystemTime::now())
-        .map(|_| ())
-        .map_err(|(code, message)| (code, 403, message))
+    ids.verify(
+        method,
+        path,
+        query,
+        headers,
+        body,
+        std::time::SystemTime::now(),
+    )
+    .map(|_| ())
+    .map_err(|(code, message)| (code, 403, message))
 }
