@@ -32,7 +32,6 @@ pub struct WorkflowLog {
 
 /// A save's parts found in a listing.
 struct Group {
-    nonce: [u8; 5],
     n: u8,
     parts: HashMap<u8, String>,
     time: i64,
@@ -243,7 +242,9 @@ impl WorkflowLog {
         sid: &str,
         inv: &str,
     ) -> Result<Option<Group>> {
+        // In listing order (newest first), found by nonce.
         let mut groups: Vec<Group> = Vec::new();
+        let mut index: HashMap<[u8; 5], usize> = HashMap::new();
         let mut token = None;
         loop {
             let page = store
@@ -266,18 +267,14 @@ impl WorkflowLog {
                     continue;
                 };
                 let t = s.time.div_euclid(1000);
-                let i = match groups.iter().position(|g| g.nonce == nonce) {
-                    Some(i) => i,
-                    None => {
-                        groups.push(Group {
-                            nonce,
-                            n,
-                            parts: HashMap::new(),
-                            time: 0,
-                        });
-                        groups.len() - 1
-                    }
-                };
+                let i = *index.entry(nonce).or_insert_with(|| {
+                    groups.push(Group {
+                        n,
+                        parts: HashMap::new(),
+                        time: 0,
+                    });
+                    groups.len() - 1
+                });
                 let g = &mut groups[i];
                 g.parts.insert(p, s.step_id);
                 g.time = g.time.max(t);

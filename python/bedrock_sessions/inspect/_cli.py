@@ -269,14 +269,22 @@ def _watch(ins: Inspector, args: argparse.Namespace) -> int:
     """Polls the thread; prints each checkpoint that appears (oldest first), until --count, --timeout or Ctrl-C."""
     deadline = time.monotonic() + args.timeout if args.timeout else None
     seen: set[str] | None = None
+    newest: str | None = None
     shown = 0
     try:
         while True:
+            # The history is read again only when the thread's newest checkpoint changed.
+            head = ins.head(args.thread)["newest"]
+            if seen is not None and head == newest:
+                if deadline is not None and time.monotonic() >= deadline:
+                    return 0
+                time.sleep(args.interval)
+                continue
+            newest = head
             try:
                 rows = ins.history(args.thread)
             except InspectError:
                 rows = []  # not there yet
-            ins.saver._native  # noqa: B018 - the saver stays open between polls
             if seen is None:
                 seen = {r["checkpoint_id"] for r in rows}
                 if not args.json:

@@ -57,6 +57,14 @@ def _status_value(status: Optional[MessageStatus]) -> str | None:
 class _StoreMixin:
     """Construction and helpers shared by the two chat stores."""
 
+    def __init__(self, client: Any = None, *, clock: Any = None, **data: Any) -> None:
+        super().__init__(**data)  # the pydantic model of the LlamaIndex base: the options
+        self._open(client, clock)
+
+    @classmethod
+    def class_name(cls) -> str:
+        return cls.__name__
+
     def _open(self, client: Any, clock: Any) -> None:
         s: Any = self
         if client is None:
@@ -150,14 +158,6 @@ class SessionDBChatStore(_StoreMixin, AsyncDBChatStore):
     _native_client: Any = PrivateAttr()
     _door: Any = PrivateAttr()
 
-    def __init__(self, client: Any = None, *, clock: Any = None, **data: Any) -> None:
-        super().__init__(**data)
-        self._open(client, clock)
-
-    @classmethod
-    def class_name(cls) -> str:
-        return "SessionDBChatStore"
-
     @traced(_on_key)
     async def get_messages(
         self,
@@ -241,14 +241,6 @@ class SessionChatStore(_StoreMixin, BaseChatStore):
     _log: Any = PrivateAttr()
     _native_client: Any = PrivateAttr()
     _door: Any = PrivateAttr()
-
-    def __init__(self, client: Any = None, *, clock: Any = None, **data: Any) -> None:
-        super().__init__(**data)
-        self._open(client, clock)
-
-    @classmethod
-    def class_name(cls) -> str:
-        return "SessionChatStore"
 
     # ------------------------------------------------------------------ sync
     @traced(_on_key)
