@@ -48,7 +48,7 @@
 //! Random 96-bit nonces are safe for up to about 2^32 seals under one key; a data key seals one session's
 //! records (the service's quota is 1,000 steps) and a key-encryption key wraps one data key per session.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 use async_trait::async_trait;
@@ -57,9 +57,11 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 use crate::error::{Error, Result};
 
 mod keyring;
+mod kms;
 mod seal;
 
 pub use keyring::Keyring;
+pub use kms::KmsKeySource;
 pub use seal::{RecordAad, RecordKind, SEAL_OVERHEAD, SEAL_VERSION, open, seal};
 
 /// The key of the encryption context that binds a data key to its session (the service's).
@@ -165,6 +167,11 @@ impl EncryptionContext {
             put_lp(&mut out, v.as_bytes());
         }
         out
+    }
+
+    /// The context as the AWS SDK takes it.
+    pub(crate) fn to_hash_map(&self) -> HashMap<String, String> {
+        self.0.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
     }
 }
 
