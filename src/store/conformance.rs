@@ -31,6 +31,7 @@ macro_rules! conformance {
             invocations_and_steps_by_invocation,
             thread_index_binds_rebinds_and_forgets_deleted_sessions,
             sessions_list_newest_first_and_updates_keep_their_place,
+            account_handles_keep_accounts_apart,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
@@ -593,4 +594,126 @@ pub async fn sessions_list_newest_first_and_updates_keep_their_place(make: Make)
         .await
         .unwrap();
     assert_eq!(kept.metadata.get("k").map(String::as_str), Some("v"));
+}
+
+/// Handles for two accounts on one store (the local server's tenants): each creates sessions that name its
+/// account, lists only those, and finds no session of the other by id or by ARN, whatever the operation.
+pub async fn account_handles_keep_accounts_apart(make: Make) {
+    let store = make(StoreConfig::default());
+    let (a, b) = (
+        store.for_account("111111111111").unwrap(),
+        store.for_account("222222222222").unwrap(),
+    );
+    assert!(a.thread_index().is_none());
+    let unscoped = store.create_session(create_req()).await.unwrap();
+    let mut mine = Vec::new();
+    for _ in 0..3 {
+        let s = a.create_session(create_req()).await.unwrap();
+        assert!(s.arn.contains(":111111111111:session/"), "{}", s.arn);
+        mine.push(s.id);
+        b.create_session(create_req()).await.unwrap();
+    }
+    let (theirs, their_inv) = session_with_invocation(&*b).await;
+    assert!(theirs.arn.contains(":222222222222:session/"));
+    let step = b
+        .put_invocation_step(put(&theirs, &their_inv, None, 1, "b's secret"))
+        .await
+        .unwrap();
+    // ListSessions: a's sessions only, newest first, across pages.
+    let (mut seen, mut token) = (Vec::new(), None);
+    loop {
+        let page = a
+            .list_sessions(PageRequest {
+                max_results: Some(2),
+                next_token: token,
+            })
+            .await
+            .unwrap();
+        seen.extend(page.items.into_iter().map(|s| s.id));
+        token = page.next_token;
+        if token.is_none() {
+            break;
+        }
+    }
+    mine.reverse();
+    assert_eq!(seen, mine);
+    // The store itself still sees every session, its own account's included.
+    let all = store
+        .list_sessions(PageRequest {
+            max_results: Some(100),
+            next_token: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.items.len(), 8);
+    // b's session and the unscoped one, by id and by ARN, through every operation: not found for a.
+    for target in [&theirs, &unscoped] {
+        for raw in [target.id.as_str(), target.arn.as_str()] {
+            let r = || sref(raw);
+            let arn = ResourceArn::parse(&target.arn).unwrap();
+            let codes = [
+                a.get_session(r()).await.map(|_| ()),
+                a.update_session(UpdateSession {
+                    session: r(),
+                    metadata: Some(BTreeMap::from([("k".into(), "v".into())])),
+                })
+                .await
+                .map(|_| ()),
+                a.end_session(r()).await.map(|_| ()),
+                a.delete_session(r()).await,
+                a.create_invocation(CreateInvocation {
+                    session: r(),
+                    invocation_id: None,
+                    description: None,
+                })
+                .await
+                .map(|_| ()),
+                a.list_invocations(r(), PageRequest::default())
+                    .await
+                    .map(|_| ()),
+                a.put_invocation_step(PutStep {
+                    session: r(),
+                    ..put(target, &their_inv, None, 2, "a's write")
+                })
+                .await
+                .map(|_| ()),
+                a.get_invocation_step(GetStep {
+                    session: r(),
+                    invocation_id: their_inv.clone(),
+                    step_id: step.clone(),
+                })
+                .await
+                .map(|_| ()),
+                a.list_invocation_steps(ListSteps {
+                    session: r(),
+                    invocation_id: None,
+                    page: PageRequest::default(),
+                })
+                .await
+                .map(|_| ()),
+                a.tag_resource(arn.clone(), BTreeMap::from([("k".into(), "v".into())]))
+                    .await,
+                a.untag_resource(arn.clone(), vec!["k".into()]).await,
+                a.list_tags_for_resource(arn.clone()).await.map(|_| ()),
+            ];
+            for (i, c) in codes.into_iter().enumerate() {
+                assert_eq!(
+                    c.unwrap_err().code,
+                    ErrorCode::ResourceNotFound,
+                    "operation {i} on {raw}"
+                );
+            }
+        }
+    }
+    // Nothing a did changed b's session.
+    let after = b.get_session(sref(&theirs.id)).await.unwrap();
+    assert_eq!(after.status, SessionStatus::Active);
+    assert!(after.metadata.is_empty());
+    assert!(
+        b.list_tags_for_resource(ResourceArn::parse(&theirs.arn).unwrap())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(first_page(&*b, &theirs).await.items.len(), 1);
 }

@@ -8,7 +8,7 @@
 //! copy, as it would of any memory).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
@@ -17,7 +17,7 @@ use crate::threads::ThreadIndex;
 use super::{
     SessionStore, StoreConfig, already_ended, check_step_size, check_tag_count, delete_active,
     invocation_exists, not_found_invocation, not_found_session, not_found_step, require_writable,
-    session_status, step_conflict, step_quota, tagged_error, tagged_session_ref,
+    session_status, step_conflict, step_quota, tagged_error, tagged_session_ref, visible,
 };
 use crate::clock::Micros;
 use crate::error::Result;
@@ -80,7 +80,7 @@ impl State {
         self.next_seq
     }
 
-    fn session(&self, sref: &SessionRef) -> Result<&SessionRec> {
+    fn session(&self, sref: &SessionRef, cfg: &StoreConfig) -> Result<&SessionRec> {
         let s = self
             .sessions
             .get(&sref.id)
@@ -89,21 +89,25 @@ impl State {
         if sref.arn.is_some() && sref.raw != s.arn {
             return Err(not_found_session(&sref.raw));
         }
+        // Another account's session does not exist for a handle that acts for one account.
+        if !visible(&s.arn, cfg) {
+            return Err(not_found_session(&sref.raw));
+        }
         Ok(s)
     }
 
-    fn session_mut(&mut self, sref: &SessionRef) -> Result<&mut SessionRec> {
-        self.session(sref)?;
+    fn session_mut(&mut self, sref: &SessionRef, cfg: &StoreConfig) -> Result<&mut SessionRec> {
+        self.session(sref, cfg)?;
         Ok(self.sessions.get_mut(&sref.id).expect("found above"))
     }
 
-    fn tagged(&self, arn: &ResourceArn) -> Result<&SessionRec> {
-        self.session(&tagged_session_ref(arn))
+    fn tagged(&self, arn: &ResourceArn, cfg: &StoreConfig) -> Result<&SessionRec> {
+        self.session(&tagged_session_ref(arn), cfg)
             .map_err(|e| tagged_error(arn, e))
     }
 
-    fn tagged_mut(&mut self, arn: &ResourceArn) -> Result<&mut SessionRec> {
-        self.session_mut(&tagged_session_ref(arn))
+    fn tagged_mut(&mut self, arn: &ResourceArn, cfg: &StoreConfig) -> Result<&mut SessionRec> {
+        self.session_mut(&tagged_session_ref(arn), cfg)
             .map_err(|e| tagged_error(arn, e))
     }
 }
@@ -143,6 +147,7 @@ impl SessionRec {
 /// One newest-first page of `index` after the request's cursor (as the SQLite store's keyset queries).
 fn page<V, T>(
     index: &BTreeMap<Key, V>,
+    keep: impl Fn(&V) -> bool,
     scope: &str,
     req: &PageRequest,
     cfg: &StoreConfig,
@@ -153,7 +158,8 @@ fn page<V, T>(
     let mut items = Vec::with_capacity(n.min(64));
     let mut next_token = None;
     let mut last: Key = (0, 0);
-    for (key, v) in index.range(..(cursor.time, cursor.seq)).rev() {
+    let after_cursor = index.range(..(cursor.time, cursor.seq)).rev();
+    for (key, v) in after_cursor.filter(|(_, v)| keep(v)) {
         if items.len() == n {
             next_token = Some(token::encode(
                 scope,
@@ -173,8 +179,9 @@ fn page<V, T>(
 /// The embedded store in this process's memory.
 #[derive(Debug)]
 pub struct MemoryStore {
+    /// This handle's configuration: the store's, or one account's (see [`SessionStore::for_account`]).
     cfg: StoreConfig,
-    state: Mutex<State>,
+    state: Arc<Mutex<State>>,
 }
 
 impl MemoryStore {
@@ -182,7 +189,7 @@ impl MemoryStore {
         cfg.validate()?;
         Ok(MemoryStore {
             cfg,
-            state: Mutex::new(State::default()),
+            state: Arc::new(Mutex::new(State::default())),
         })
     }
 
@@ -228,20 +235,31 @@ impl SessionStore for MemoryStore {
     }
 
     async fn get_session(&self, session: SessionRef) -> Result<Session> {
-        Ok(self.state().session(&session)?.to_session(&self.cfg))
+        Ok(self
+            .state()
+            .session(&session, &self.cfg)?
+            .to_session(&self.cfg))
     }
 
     async fn list_sessions(&self, req: PageRequest) -> Result<Page<Session>> {
         let st = self.state();
-        page(&st.sessions_newest, "sessions", &req, &self.cfg, |_, id| {
-            st.sessions[id].to_session(&self.cfg)
-        })
+        let sessions = &st.sessions;
+        // A handle for one account lists that account's sessions and no other.
+        let keep = |id: &String| visible(&sessions[id].arn, &self.cfg);
+        page(
+            &st.sessions_newest,
+            keep,
+            "sessions",
+            &req,
+            &self.cfg,
+            |_, id| sessions[id].to_session(&self.cfg),
+        )
     }
 
     async fn update_session(&self, req: UpdateSession) -> Result<Session> {
         let cfg = &self.cfg;
         let mut st = self.state();
-        let s = st.session_mut(&req.session)?;
+        let s = st.session_mut(&req.session, &self.cfg)?;
         s.require_writable(cfg, "UpdateSession")?;
         if let Some(m) = req.metadata {
             s.metadata = m;
@@ -253,7 +271,7 @@ impl SessionStore for MemoryStore {
     async fn end_session(&self, session: SessionRef) -> Result<Session> {
         let cfg = &self.cfg;
         let mut st = self.state();
-        let s = st.session_mut(&session)?;
+        let s = st.session_mut(&session, &self.cfg)?;
         if s.status(cfg) == SessionStatus::Ended {
             return Err(already_ended(&s.id));
         }
@@ -264,7 +282,7 @@ impl SessionStore for MemoryStore {
 
     async fn delete_session(&self, session: SessionRef) -> Result<()> {
         let mut st = self.state();
-        let s = st.session(&session)?;
+        let s = st.session(&session, &self.cfg)?;
         if s.status(&self.cfg) == SessionStatus::Active {
             return Err(delete_active(&s.id));
         }
@@ -280,7 +298,7 @@ impl SessionStore for MemoryStore {
         let cfg = &self.cfg;
         let mut st = self.state();
         let seq = st.seq();
-        let s = st.session_mut(&req.session)?;
+        let s = st.session_mut(&req.session, &self.cfg)?;
         s.require_writable(cfg, "CreateInvocation")?;
         let id = req.invocation_id.unwrap_or_else(new_id);
         if s.invocations.contains_key(&id) {
@@ -311,17 +329,24 @@ impl SessionStore for MemoryStore {
         req: PageRequest,
     ) -> Result<Page<Invocation>> {
         let st = self.state();
-        let s = st.session(&session)?;
+        let s = st.session(&session, &self.cfg)?;
         let scope = format!("invocations|{}", s.id);
-        page(&s.invocations_newest, &scope, &req, &self.cfg, |_, id| {
-            let inv = &s.invocations[id];
-            Invocation {
-                session_id: s.id.clone(),
-                invocation_id: id.clone(),
-                description: inv.description.clone(),
-                created_at: inv.created_at,
-            }
-        })
+        page(
+            &s.invocations_newest,
+            |_| true,
+            &scope,
+            &req,
+            &self.cfg,
+            |_, id| {
+                let inv = &s.invocations[id];
+                Invocation {
+                    session_id: s.id.clone(),
+                    invocation_id: id.clone(),
+                    description: inv.description.clone(),
+                    created_at: inv.created_at,
+                }
+            },
+        )
     }
 
     async fn put_invocation_step(&self, req: PutStep) -> Result<String> {
@@ -329,7 +354,7 @@ impl SessionStore for MemoryStore {
         check_step_size(&req.payload, cfg)?;
         let mut st = self.state();
         let seq = st.seq();
-        let s = st.session_mut(&req.session)?;
+        let s = st.session_mut(&req.session, &self.cfg)?;
         s.require_writable(cfg, "PutInvocationStep")?;
         s.invocation(&req.invocation_id)?;
         if let Some(step_id) = &req.step_id {
@@ -371,7 +396,7 @@ impl SessionStore for MemoryStore {
 
     async fn get_invocation_step(&self, req: GetStep) -> Result<Step> {
         let st = self.state();
-        let s = st.session(&req.session)?;
+        let s = st.session(&req.session, &self.cfg)?;
         s.invocation(&req.invocation_id)?;
         match s.steps.get(&req.step_id) {
             Some(step) if step.invocation_id == req.invocation_id => Ok(Step {
@@ -389,7 +414,7 @@ impl SessionStore for MemoryStore {
 
     async fn list_invocation_steps(&self, req: ListSteps) -> Result<Page<StepSummary>> {
         let st = self.state();
-        let s = st.session(&req.session)?;
+        let s = st.session(&req.session, &self.cfg)?;
         let summary = |step_id: &String, invocation_id: &String, time: Micros| StepSummary {
             session_id: s.id.clone(),
             invocation_id: invocation_id.clone(),
@@ -400,14 +425,20 @@ impl SessionStore for MemoryStore {
             Some(inv_id) => {
                 let inv = s.invocation(inv_id)?;
                 let scope = format!("steps|{}|{inv_id}", s.id);
-                page(&inv.steps_newest, &scope, &req.page, &self.cfg, |k, id| {
-                    summary(id, inv_id, k.0)
-                })
+                page(
+                    &inv.steps_newest,
+                    |_| true,
+                    &scope,
+                    &req.page,
+                    &self.cfg,
+                    |k, id| summary(id, inv_id, k.0),
+                )
             }
             None => {
                 let scope = format!("steps|{}|*", s.id);
                 page(
                     &s.steps_newest,
+                    |_| true,
                     &scope,
                     &req.page,
                     &self.cfg,
@@ -419,7 +450,7 @@ impl SessionStore for MemoryStore {
 
     async fn tag_resource(&self, arn: ResourceArn, tags: BTreeMap<String, String>) -> Result<()> {
         let mut st = self.state();
-        let s = st.tagged_mut(&arn)?;
+        let s = st.tagged_mut(&arn, &self.cfg)?;
         let mut merged = s.tags.clone();
         merged.extend(tags);
         check_tag_count(merged.len())?;
@@ -429,7 +460,7 @@ impl SessionStore for MemoryStore {
 
     async fn untag_resource(&self, arn: ResourceArn, keys: Vec<String>) -> Result<()> {
         let mut st = self.state();
-        let s = st.tagged_mut(&arn)?;
+        let s = st.tagged_mut(&arn, &self.cfg)?;
         for k in &keys {
             s.tags.remove(k);
         }
@@ -437,11 +468,19 @@ impl SessionStore for MemoryStore {
     }
 
     async fn list_tags_for_resource(&self, arn: ResourceArn) -> Result<BTreeMap<String, String>> {
-        Ok(self.state().tagged(&arn)?.tags.clone())
+        Ok(self.state().tagged(&arn, &self.cfg)?.tags.clone())
     }
 
     fn thread_index(&self) -> Option<&dyn ThreadIndex> {
-        Some(self)
+        (!self.cfg.account_only).then_some(self as &dyn ThreadIndex)
+    }
+
+    fn for_account(&self, account: &str) -> Option<Arc<dyn SessionStore>> {
+        let cfg = super::account_config(&self.cfg, account).ok()?;
+        Some(Arc::new(MemoryStore {
+            cfg,
+            state: self.state.clone(),
+        }))
     }
 }
 

@@ -49,6 +49,14 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
     fn thread_index(&self) -> Option<&dyn crate::threads::ThreadIndex> {
         None
     }
+
+    /// A handle on the same data that acts for `account` alone (the local server's tenants): the sessions it
+    /// creates belong to `account` (their ARNs name it), and no session of another account exists for it, by
+    /// id, by ARN or in ListSessions. It has no thread index (thread ids are not kept per account).
+    /// `None`: this store cannot keep accounts apart.
+    fn for_account(&self, _account: &str) -> Option<Arc<dyn SessionStore>> {
+        None
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -80,6 +88,26 @@ pub(crate) fn require_writable(session_id: &str, status: SessionStatus, what: &s
             s.as_str()
         ))),
     }
+}
+
+/// Whether a handle sees the session of this ARN: every session, unless the handle acts for one account
+/// ([`StoreConfig::account_only`]), then only that account's.
+pub(crate) fn visible(session_arn: &str, cfg: &StoreConfig) -> bool {
+    !cfg.account_only || session_arn.split(':').nth(4) == Some(cfg.account_id.as_str())
+}
+
+/// A handle's configuration for one account (see [`SessionStore::for_account`]).
+pub(crate) fn account_config(
+    cfg: &StoreConfig,
+    account: &str,
+) -> std::result::Result<StoreConfig, String> {
+    let scoped = StoreConfig {
+        account_id: account.to_string(),
+        account_only: true,
+        ..cfg.clone()
+    };
+    scoped.validate()?;
+    Ok(scoped)
 }
 
 pub(crate) fn not_found_session(raw: &str) -> crate::error::Error {
@@ -200,6 +228,9 @@ pub struct StoreConfig {
     pub busy_timeout: Duration,
     pub durability: Durability,
     pub clock: Arc<dyn Clock>,
+    /// This handle acts for `account_id` alone: it sees no other account's session (the local server's
+    /// tenants, see [`SessionStore::for_account`]). Off: every session in the store, whatever its account.
+    pub account_only: bool,
 }
 
 impl Default for StoreConfig {
@@ -215,6 +246,7 @@ impl Default for StoreConfig {
             busy_timeout: Duration::from_secs(30),
             durability: Durability::Full,
             clock: Arc::new(SystemClock),
+            account_only: false,
         }
     }
 }

@@ -97,6 +97,7 @@ enum Location {
 
 #[derive(Debug)]
 struct Inner {
+    /// The configuration the store was opened with (connections are opened with it).
     cfg: StoreConfig,
     location: Location,
     writer: Mutex<Connection>,
@@ -108,6 +109,8 @@ struct Inner {
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     inner: Arc<Inner>,
+    /// This handle's configuration: the store's, or one account's (see [`SessionStore::for_account`]).
+    cfg: Arc<StoreConfig>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -145,6 +148,7 @@ impl SqliteStore {
             }
         };
         Ok(SqliteStore {
+            cfg: Arc::new(cfg.clone()),
             inner: Arc::new(Inner {
                 cfg,
                 location: Location::File(path),
@@ -171,6 +175,7 @@ impl SqliteStore {
         tune(&conn).map_err(|e| e.to_string())?;
         migrate(&conn)?;
         Ok(SqliteStore {
+            cfg: Arc::new(cfg.clone()),
             inner: Arc::new(Inner {
                 cfg,
                 location: Location::Memory,
@@ -181,7 +186,7 @@ impl SqliteStore {
     }
 
     pub fn config(&self) -> &StoreConfig {
-        &self.inner.cfg
+        &self.cfg
     }
 
     /// The file of this store, or None in memory.
@@ -198,11 +203,11 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Tx<'_>, &StoreConfig) -> Result<T> + Send + 'static,
     {
-        let inner = self.inner.clone();
+        let (inner, cfg) = (self.inner.clone(), self.cfg.clone());
         run_blocking(self.is_memory(), move || {
             let conn = lock(&inner.writer);
             let tx = Tx::begin(&conn, "BEGIN IMMEDIATE")?;
-            let out = f(&tx, &inner.cfg)?;
+            let out = f(&tx, &cfg)?;
             tx.commit()?;
             Ok(out)
         })
@@ -215,12 +220,12 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Tx<'_>, &StoreConfig) -> Result<T> + Send + 'static,
     {
-        let inner = self.inner.clone();
+        let (inner, cfg) = (self.inner.clone(), self.cfg.clone());
         run_blocking(self.is_memory(), move || match &inner.location {
             Location::Memory => {
                 let conn = lock(&inner.writer);
                 let tx = Tx::begin(&conn, "BEGIN")?;
-                f(&tx, &inner.cfg)
+                f(&tx, &cfg)
             }
             Location::File(path) => {
                 let pooled = lock(&inner.readers).pop();
@@ -230,7 +235,7 @@ impl SqliteStore {
                 };
                 let out = {
                     let tx = Tx::begin(&conn, "BEGIN")?;
-                    f(&tx, &inner.cfg)
+                    f(&tx, &cfg)
                 };
                 let mut idle = lock(&inner.readers);
                 if idle.len() < 4 {
@@ -526,7 +531,7 @@ impl SessionRow {
     }
 }
 
-fn find_session(tx: &Tx<'_>, sref: &SessionRef) -> Result<SessionRow> {
+fn find_session(tx: &Tx<'_>, sref: &SessionRef, cfg: &StoreConfig) -> Result<SessionRow> {
     let row = tx
         .prepare_cached(&format!(
             "SELECT {SESSION_COLS} FROM sessions WHERE id = ?1"
@@ -538,11 +543,15 @@ fn find_session(tx: &Tx<'_>, sref: &SessionRef) -> Result<SessionRow> {
     if sref.arn.is_some() && sref.raw != row.arn {
         return Err(not_found_session(&sref.raw));
     }
+    // Another account's session does not exist for a handle that acts for one account.
+    if !super::visible(&row.arn, cfg) {
+        return Err(not_found_session(&sref.raw));
+    }
     Ok(row)
 }
 
-fn find_tagged_session(tx: &Tx<'_>, arn: &ResourceArn) -> Result<SessionRow> {
-    find_session(tx, &super::tagged_session_ref(arn)).map_err(|e| super::tagged_error(arn, e))
+fn find_tagged_session(tx: &Tx<'_>, arn: &ResourceArn, cfg: &StoreConfig) -> Result<SessionRow> {
+    find_session(tx, &super::tagged_session_ref(arn), cfg).map_err(|e| super::tagged_error(arn, e))
 }
 
 fn find_invocation_seq(tx: &Tx<'_>, session: &SessionRow, invocation_id: &str) -> Result<i64> {
@@ -644,17 +653,22 @@ impl SessionStore for SqliteStore {
     }
 
     async fn get_session(&self, session: SessionRef) -> Result<Session> {
-        self.read(move |tx, cfg| find_session(tx, &session)?.to_session(cfg))
+        self.read(move |tx, cfg| find_session(tx, &session, cfg)?.to_session(cfg))
             .await
     }
 
     async fn list_sessions(&self, page: PageRequest) -> Result<Page<Session>> {
         self.read(move |tx, cfg| {
+            // A handle for one account lists that account's sessions (its ARNs name it) and no other.
+            let account = cfg
+                .account_only
+                .then(|| format!("arn:%:%:%:{}:session/%", cfg.account_id));
             let sql = format!(
                 "SELECT {SESSION_COLS} FROM sessions WHERE (created_at, seq) < (?1, ?2)
+                 AND (?4 IS NULL OR arn LIKE ?4)
                  ORDER BY created_at DESC, seq DESC LIMIT ?3"
             );
-            let rows = keyset(tx, &sql, &[], "sessions", &page, cfg, |r| {
+            let rows = keyset(tx, &sql, &[&account], "sessions", &page, cfg, |r| {
                 let row = session_row(r)?;
                 let c = Cursor {
                     time: row.created_at,
@@ -677,7 +691,7 @@ impl SessionStore for SqliteStore {
 
     async fn update_session(&self, req: UpdateSession) -> Result<Session> {
         self.write(move |tx, cfg| {
-            let row = find_session(tx, &req.session)?;
+            let row = find_session(tx, &req.session, cfg)?;
             row.require_writable(cfg, "UpdateSession")?;
             let now = cfg.clock.now_us();
             match &req.metadata {
@@ -694,14 +708,14 @@ impl SessionStore for SqliteStore {
                         .execute(params![now, row.seq])?;
                 }
             }
-            find_session(tx, &req.session)?.to_session(cfg)
+            find_session(tx, &req.session, cfg)?.to_session(cfg)
         })
         .await
     }
 
     async fn end_session(&self, session: SessionRef) -> Result<Session> {
         self.write(move |tx, cfg| {
-            let row = find_session(tx, &session)?;
+            let row = find_session(tx, &session, cfg)?;
             if row.status(cfg) == SessionStatus::Ended {
                 return Err(super::already_ended(&row.id));
             }
@@ -710,14 +724,14 @@ impl SessionStore for SqliteStore {
                 "UPDATE sessions SET status = 'ENDED', last_updated_at = ?1 WHERE seq = ?2",
             )?
             .execute(params![now, row.seq])?;
-            find_session(tx, &session)?.to_session(cfg)
+            find_session(tx, &session, cfg)?.to_session(cfg)
         })
         .await
     }
 
     async fn delete_session(&self, session: SessionRef) -> Result<()> {
         self.write(move |tx, cfg| {
-            let row = find_session(tx, &session)?;
+            let row = find_session(tx, &session, cfg)?;
             if row.status(cfg) == SessionStatus::Active {
                 return Err(super::delete_active(&row.id));
             }
@@ -731,7 +745,7 @@ impl SessionStore for SqliteStore {
 
     async fn create_invocation(&self, req: CreateInvocation) -> Result<Invocation> {
         self.write(move |tx, cfg| {
-            let row = find_session(tx, &req.session)?;
+            let row = find_session(tx, &req.session, cfg)?;
             row.require_writable(cfg, "CreateInvocation")?;
             let id = req.invocation_id.unwrap_or_else(new_id);
             let exists: Option<i64> = tx
@@ -762,7 +776,7 @@ impl SessionStore for SqliteStore {
         page: PageRequest,
     ) -> Result<Page<Invocation>> {
         self.read(move |tx, cfg| {
-            let row = find_session(tx, &session)?;
+            let row = find_session(tx, &session, cfg)?;
             let scope = format!("invocations|{}", row.id);
             let sid = row.id.clone();
             keyset(
@@ -794,10 +808,10 @@ impl SessionStore for SqliteStore {
 
     async fn put_invocation_step(&self, req: PutStep) -> Result<String> {
         // Size checks before taking the write lock.
-        super::check_step_size(&req.payload, &self.inner.cfg)?;
+        super::check_step_size(&req.payload, &self.cfg)?;
         let blob = encode_payload(&req.payload);
         self.write(move |tx, cfg| {
-            let row = find_session(tx, &req.session)?;
+            let row = find_session(tx, &req.session, cfg)?;
             row.require_writable(cfg, "PutInvocationStep")?;
             let inv_seq = find_invocation_seq(tx, &row, &req.invocation_id)?;
             // A step id that exists: a retried write of the same step is a success; anything else is a
@@ -842,8 +856,8 @@ impl SessionStore for SqliteStore {
     }
 
     async fn get_invocation_step(&self, req: GetStep) -> Result<Step> {
-        self.read(move |tx, _cfg| {
-            let row = find_session(tx, &req.session)?;
+        self.read(move |tx, cfg| {
+            let row = find_session(tx, &req.session, cfg)?;
             let inv_seq = find_invocation_seq(tx, &row, &req.invocation_id)?;
             let found: Option<(i64, Vec<u8>)> = tx
                 .prepare_cached("SELECT step_time, payload FROM steps WHERE session_seq = ?1 AND invocation_seq = ?2 AND id = ?3")?
@@ -864,7 +878,7 @@ impl SessionStore for SqliteStore {
 
     async fn list_invocation_steps(&self, req: ListSteps) -> Result<Page<StepSummary>> {
         self.read(move |tx, cfg| {
-            let row = find_session(tx, &req.session)?;
+            let row = find_session(tx, &req.session, cfg)?;
             let sid = row.id.clone();
             let map = |r: &rusqlite::Row<'_>| {
                 let s = StepSummary { session_id: sid.clone(), invocation_id: r.get(0)?, step_id: r.get(1)?, time: r.get(2)? };
@@ -903,8 +917,8 @@ impl SessionStore for SqliteStore {
     }
 
     async fn tag_resource(&self, arn: ResourceArn, tags: BTreeMap<String, String>) -> Result<()> {
-        self.write(move |tx, _cfg| {
-            let row = find_tagged_session(tx, &arn)?;
+        self.write(move |tx, cfg| {
+            let row = find_tagged_session(tx, &arn, cfg)?;
             insert_tags(tx, row.seq, &tags)?;
             // Too many: the transaction rolls back on drop, nothing is written.
             super::check_tag_count(tag_count(tx, row.seq)? as usize)
@@ -913,8 +927,8 @@ impl SessionStore for SqliteStore {
     }
 
     async fn untag_resource(&self, arn: ResourceArn, keys: Vec<String>) -> Result<()> {
-        self.write(move |tx, _cfg| {
-            let row = find_tagged_session(tx, &arn)?;
+        self.write(move |tx, cfg| {
+            let row = find_tagged_session(tx, &arn, cfg)?;
             let mut stmt =
                 tx.prepare_cached("DELETE FROM tags WHERE session_seq = ?1 AND key = ?2")?;
             for k in &keys {
@@ -926,12 +940,20 @@ impl SessionStore for SqliteStore {
     }
 
     fn thread_index(&self) -> Option<&dyn ThreadIndex> {
-        Some(self)
+        (!self.cfg.account_only).then_some(self as &dyn ThreadIndex)
+    }
+
+    fn for_account(&self, account: &str) -> Option<Arc<dyn SessionStore>> {
+        let cfg = super::account_config(&self.cfg, account).ok()?;
+        Some(Arc::new(SqliteStore {
+            inner: self.inner.clone(),
+            cfg: Arc::new(cfg),
+        }))
     }
 
     async fn list_tags_for_resource(&self, arn: ResourceArn) -> Result<BTreeMap<String, String>> {
-        self.read(move |tx, _cfg| {
-            let row = find_tagged_session(tx, &arn)?;
+        self.read(move |tx, cfg| {
+            let row = find_tagged_session(tx, &arn, cfg)?;
             let mut stmt =
                 tx.prepare_cached("SELECT key, value FROM tags WHERE session_seq = ?1")?;
             let rows = stmt.query_map([row.seq], |r| {

@@ -116,4 +116,8 @@ impl SessionStore for WithIndex {
     fn thread_index(&self) -> Option<&dyn ThreadIndex> {
         Some(&*self.index)
     }
+    /// The store's handle for the account, without this index (thread ids are not kept per account).
+    fn for_account(&self, account: &str) -> Option<Arc<dyn SessionStore>> {
+        self.store.for_account(account)
+    }
 }
