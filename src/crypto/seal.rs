@@ -32,16 +32,20 @@ pub enum RecordKind {
     Metadata,
     /// The session's whole metadata map; the id is empty (or a version the store keeps).
     SessionMetadata,
+    /// An invocation's description; the id is the invocation id.
+    InvocationDescription,
 }
 
 impl RecordKind {
-    /// The name in the AAD ("step", "image", "metadata", "session-metadata"): fixed forever.
+    /// The name in the AAD ("step", "image", "metadata", "session-metadata", "invocation-description"): fixed
+    /// forever.
     pub fn as_str(self) -> &'static str {
         match self {
             RecordKind::Step => "step",
             RecordKind::Image => "image",
             RecordKind::Metadata => "metadata",
             RecordKind::SessionMetadata => "session-metadata",
+            RecordKind::InvocationDescription => "invocation-description",
         }
     }
 }
@@ -266,6 +270,7 @@ mod tests {
             RecordKind::Image,
             RecordKind::Metadata,
             RecordKind::SessionMetadata,
+            RecordKind::InvocationDescription,
         ];
         let mut seen = std::collections::HashSet::new();
         for kind in kinds {
