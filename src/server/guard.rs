@@ -5,12 +5,14 @@
 //! - with identities, a SigV4 signature of one of their keys ([`super::auth`]) for the API and the server's stats
 //!   and metrics (`/health` stays open); the web inspector's pages, which a browser cannot sign, are not served.
 
+use super::auth::Signer;
 use super::{AppState, Internal, ui_proxy};
 
 /// A refusal: the AWS error code, the HTTP status and the message.
 pub type Refusal = (&'static str, u16, String);
 
-/// Whether a request may be handled; `own`: the server's own route it names, if any.
+/// Whether a request may be handled, and who signed it (with identities); `own`: the server's own route it
+/// names, if any.
 pub fn admit(
     app: &AppState,
     method: &str,
@@ -19,7 +21,7 @@ pub fn admit(
     headers: &[(String, String)],
     body: &[u8],
     own: Option<Internal>,
-) -> Result<(), Refusal> {
+) -> Result<Option<Signer>, Refusal> {
     let header = |name: &str| {
         headers
             .iter()
@@ -59,10 +61,10 @@ pub fn admit(
         }
     }
     let Some(ids) = &app.options.identities else {
-        return Ok(());
+        return Ok(None);
     };
     if matches!(own, Some(Internal::Health)) {
-        return Ok(());
+        return Ok(None);
     }
     if ui && app.options.ui_upstream.is_some() {
         return Err((
@@ -81,6 +83,6 @@ pub fn admit(
         body,
         std::time::SystemTime::now(),
     )
-    .map(|_| ())
+    .map(Some)
     .map_err(|(code, message)| (code, 403, message))
 }

@@ -83,3 +83,21 @@ def test_the_web_inspector_is_not_served_where_requests_must_be_signed(tmp_path:
     iam.write_text(json.dumps({"accounts": {"111111111111": {"principals": {}}}}))
     with pytest.raises(ValueError, match="cannot sign"):
         LocalServer(SessionClient.memory(), iam=str(iam), ui=True)
+
+
+def test_cleartext_http2_is_never_switched_to() -> None:
+    """The prior-knowledge preface gets a 400 and a closed connection; an `Upgrade: h2c` request is answered in
+    HTTP/1.1, not 101 Switching Protocols."""
+    import socket
+
+    with LocalServer(SessionClient.memory()) as server:
+        def exchange(payload: bytes) -> bytes:
+            with socket.create_connection((server.host, server.port), timeout=10) as c:
+                c.sendall(payload)
+                return c.recv(4096)
+
+        preface = exchange(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        assert preface.startswith(b"HTTP/1.1 400 ") and b"connection: close" in preface.lower()
+        upgrade = exchange(f"GET /health HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nConnection: Upgrade, "
+                           "HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n".encode())
+        assert upgrade.startswith(b"HTTP/1.1 200 OK") and b"upgrade" not in upgrade.lower()
