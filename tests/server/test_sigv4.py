@@ -169,3 +169,45 @@ def test_identities_files_are_checked_and_open_servers_stay_on_loopback(tmp_path
         LocalServer(SessionClient.memory(), host="0.0.0.0")
     with LocalServer(SessionClient.memory(), host="::1") as s:  # loopback, open
         assert s.running
+
+
+def test_each_part_of_a_signed_request_is_covered(server: LocalServer) -> None:
+    """A request signed by botocore, then altered in one part at a time: its path, its query, a signed header, its
+    date, or signed for another service: each refused with AWS's code; the original passes."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    alice = b3(server, "AKIAALICE0000000001", "alice-secret")
+    mine, other = (alice.create_session()["sessionId"] for _ in range(2))
+
+    def signed(service: str = "bedrock") -> dict[str, str]:
+        req = AWSRequest(method="POST", url=f"{server.endpoint_url}/sessions/{mine}/invocations?maxResults=5",
+                         data=b"", headers={"X-Tenant-Hint": "a"})
+        SigV4Auth(Credentials("AKIAALICE0000000001", "alice-secret"), service, "us-east-1").add_auth(req)
+        return dict(req.headers.items())
+
+    def send(path: str, headers: dict[str, str]) -> tuple[int, str, str]:
+        conn = http.client.HTTPConnection(server.host, server.port, timeout=10)
+        try:
+            conn.request("POST", path, headers=headers)
+            r = conn.getresponse()
+            body = json.loads(r.read() or b"{}")
+            return r.status, r.getheader("x-amzn-ErrorType") or "", body.get("message", "")
+        finally:
+            conn.close()
+
+    path = f"/sessions/{mine}/invocations?maxResults=5"
+    assert send(path, signed())[0] == 200
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=120)  # another second, within 15 minutes
+    cases = {
+        "path": (f"/sessions/{other}/invocations?maxResults=5", signed()),
+        "query": (f"/sessions/{mine}/invocations?maxResults=6", signed()),
+        "signed header": (path, signed() | {"X-Tenant-Hint": "b"}),
+        "date": (path, signed() | {"X-Amz-Date": later.strftime("%Y%m%dT%H%M%SZ")}),
+        "service": (path, signed("bedrock-agent")),
+    }
+    for what, (p, h) in cases.items():
+        status, error, message = send(p, h)
+        assert (status, error) == (403, "InvalidSignatureException"), (what, message)
+    assert "correct service" in send(path, signed("bedrock-agent"))[2]
