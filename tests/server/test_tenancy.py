@@ -400,3 +400,29 @@ def test_the_replaced_saver_signs_as_a_tenant_too(bedrock_sessions_tenants: Tena
     assert ours_a.get_state(cfg).values == final
     ours_b = BedrockSessionSaver(**where, **t.b.credentials())
     assert ours_b.get_tuple(cfg) is None
+
+
+def test_llama_index_chat_stores_per_tenant(bedrock_sessions_tenants: Tenants) -> None:
+    """A LlamaIndex chat store per tenant (our client on the AWS SDK for Rust, signing with the tenant's key): the
+    same key names two conversations, one per account, and neither sees the other's messages."""
+    pytest.importorskip("llama_index.core")
+    from llama_index.core.llms import ChatMessage
+
+    from bedrock_sessions.llama_index import SessionChatStore
+
+    t = bedrock_sessions_tenants
+
+    def store(tenant: Any) -> SessionChatStore:
+        # Keys are any strings through a thread index kept in a session of the tenant's own account.
+        index = tenant.boto3_client(config=NO_RETRIES).create_session()["sessionId"]
+        return SessionChatStore(tenant.session_client(thread_index=index))
+
+    a, b = store(t.a), store(t.b)
+    a.add_message("user-1", ChatMessage(role="user", content="tenant a's question"))
+    assert b.get_messages("user-1") == []
+    b.add_message("user-1", ChatMessage(role="user", content="tenant b's question"))
+    assert [m.content for m in a.get_messages("user-1")] == ["tenant a's question"]
+    assert [m.content for m in b.get_messages("user-1")] == ["tenant b's question"]
+    assert a.get_keys() == ["user-1"] and b.get_keys() == ["user-1"]
+    accounts = {line["userIdentity"]["accountId"] for line in t.audit_lines()}
+    assert accounts == {A, B}
