@@ -71,3 +71,20 @@ def test_quick_inspector_benchmark_runs(tmp_path: Path) -> None:
     data = json.loads(out.read_text())
     assert data["checkpoints"] == 500
     assert {"history (Python)", "history (HTTP)"} <= set(data["median_ms"])
+
+
+@pytest.mark.timeout(300)
+def test_quick_auth_benchmark_runs(tmp_path: Path) -> None:
+    """benches/auth.py --quick: the same requests against an open server, a signed one, one with tag-scoped policies,
+    and one that also audits; every case reports a figure."""
+    import json
+
+    out = tmp_path / "auth.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benches" / "auth.py"), "--quick", "--json", str(out)],
+        capture_output=True, text=True, timeout=280,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    data = json.loads(out.read_text())
+    assert set(data["ms_per_request"]) == {"open", "signed", "abac", "abac + audit"}
+    assert all(v > 0 for v in data["ms_per_request"].values())

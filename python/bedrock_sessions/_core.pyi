@@ -166,6 +166,7 @@ class NativeServer:
         iam: str | None = None,
         region: str = "us-east-1",
         read_timeout: float = 20.0,
+        audit: str | None = None,
     ) -> NativeServer: ...
     @property
     def host(self) -> str: ...

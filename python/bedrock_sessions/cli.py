@@ -20,7 +20,7 @@ def _serve(args: argparse.Namespace) -> int:
         region=args.region, account_id=args.account_id, idle_timeout=args.idle_timeout,
         max_steps_per_session=args.max_steps_per_session, max_step_bytes=args.max_step_bytes,
         default_page_size=args.default_page_size, durability=args.durability, log=args.log, ui=args.ui,
-        iam=args.iam, insecure=args.insecure, read_timeout=args.read_timeout,
+        iam=args.iam, insecure=args.insecure, read_timeout=args.read_timeout, audit=args.audit,
     )
     stop = threading.Event()
 
@@ -33,7 +33,10 @@ def _serve(args: argparse.Namespace) -> int:
         where = args.db or "a temporary file (deleted at exit)"
         print(f"bedrock-sessions: serving the Bedrock session API at {server.endpoint_url} (store: {where})", flush=True)
         if args.iam:
-            print(f"bedrock-sessions: requests must be signed (SigV4) by a key of {args.iam}", flush=True)
+            print(f"bedrock-sessions: requests must be signed (SigV4) by a key of {args.iam}, and are decided by its "
+                  "accounts and IAM policies", flush=True)
+        if args.audit and args.audit != "off":
+            print(f"bedrock-sessions: audit log: {'stderr' if args.audit == '-' else args.audit}", flush=True)
         if args.fault_rate:
             print(f"bedrock-sessions: injecting faults {faults or list(FAULTS)} at rate {args.fault_rate}", flush=True)
         if args.ui:
@@ -76,8 +79,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     assumed.add_argument("--default-page-size", type=int, default=10,
                          help="page size of lists without maxResults, 1-1000 (default 10)")
     serve.add_argument("--iam", metavar="FILE",
-                       help="identities (accounts, principals, access keys): every API request must then be signed "
-                       "(SigV4) by one of their keys; docs/server.md")
+                       help="identities (accounts, principals, access keys, tags, IAM policies): every API request must "
+                       "then be signed (SigV4) by one of their keys and is decided by its principal's account and "
+                       "policies; docs/server.md")
+    serve.add_argument("--audit", metavar="FILE|-|off", default="off",
+                       help="audit log, one JSON line per API request (who, what, decision, outcome; CloudTrail's "
+                       "field names): appended to FILE, - for stderr, off (default)")
     serve.add_argument("--read-timeout", type=float, default=20.0, metavar="SECONDS",
                        help="close connections that send nothing for this long; 408 for a stalled request (default 20)")
     serve.add_argument("--insecure", action="store_true",

@@ -8,6 +8,7 @@ SDKs and langgraph-checkpoint-aws's saver work against it without AWS.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from types import TracebackType
@@ -33,6 +34,32 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _log_target(name: str, target: str | os.PathLike[str] | None) -> str | None:
+    if target is not None and not isinstance(target, (str, os.PathLike)):
+        raise TypeError(f"{name} must be None, 'off', '-' or a file path, not {type(target).__name__}")
+    return None if target is None or (isinstance(target, str) and target == "off") else os.fspath(target)
+
+
+def _principal_credentials(iam_file: str, principal: str, account: str | None) -> dict[str, str]:
+    with open(iam_file, encoding="utf-8") as f:
+        accounts = json.load(f).get("accounts", {})
+    found = [(acct, spec["principals"][principal]) for acct, spec in accounts.items()
+             if principal in spec.get("principals", {}) and account in (None, acct)]
+    if not found:
+        where = f" of account {account}" if account else ""
+        raise ValueError(f"no principal {principal!r}{where} in {iam_file}")
+    if len(found) > 1:
+        raise ValueError(f"principal {principal!r} is in accounts {sorted(a for a, _ in found)}: say which (account=...)")
+    keys = found[0][1].get("access_keys", {})
+    if not keys:
+        raise ValueError(f"principal {principal!r} has no access key in {iam_file}")
+    key_id, secret = next(iter(keys.items()))
+    if isinstance(secret, dict):
+        return dict(aws_access_key_id=key_id, aws_secret_access_key=secret["secret"],
+                    aws_session_token=secret["session_token"])
+    return dict(aws_access_key_id=key_id, aws_secret_access_key=secret)
+
+
 class LocalServer:
     """Serves a store over HTTP on ``host:port`` from background threads of this process.
 
@@ -55,10 +82,15 @@ class LocalServer:
     ``ui=True``: the web inspector of the store under ``/ui/`` of the same address (:attr:`ui_url`;
     docs/inspector.md); it needs LangGraph.
 
-    ``iam``: an identities file (JSON: accounts, principals, access keys; docs/server.md, "Authentication"), after
-    which every API request must be signed with SigV4 by one of its keys, for the server's region and service
-    ``bedrock``; unsigned or badly signed requests get AWS's 403 errors. Without it the server is open, so it binds
-    loopback addresses only, unless ``insecure=True`` says otherwise.
+    ``iam``: an identities file (JSON: accounts, principals, access keys, tags and IAM policies; docs/server.md,
+    "Authentication" and "Accounts and IAM policies"), after which every API request must be signed with SigV4 by one
+    of its keys, for the server's region and service ``bedrock``, and is decided by its principal's policies; each
+    account sees its own sessions only. Unsigned or badly signed requests get AWS's 403 errors. Without it the server
+    is open, so it binds loopback addresses only, unless ``insecure=True`` says otherwise. :meth:`credentials`,
+    :meth:`boto3_client` and :meth:`session_client` give clients that sign as a principal of the file.
+
+    ``audit``: where the audit log goes (one JSON line per API request, with CloudTrail's field names: who, what,
+    the decision and the outcome), as ``log``.
 
     ``read_timeout`` (seconds): a connection that sends nothing for this long is closed, and a request whose head or
     body stalls this long is answered 408 or dropped (idle or half-sent connections are not kept open).
@@ -85,6 +117,7 @@ class LocalServer:
         iam: str | os.PathLike[str] | None = None,
         insecure: bool = False,
         read_timeout: float = 20.0,
+        audit: str | os.PathLike[str] | None = None,
         **store_options: Any,
     ) -> None:
         if iam is None and not insecure and not _is_loopback(host):
@@ -99,9 +132,8 @@ class LocalServer:
             )
         self._iam = os.fspath(iam) if iam is not None else None
         self._read_timeout = float(read_timeout)
-        if log is not None and not isinstance(log, (str, os.PathLike)):
-            raise TypeError(f"log must be None, 'off', '-' or a file path, not {type(log).__name__}")
-        log_target = None if log is None or (isinstance(log, str) and log == "off") else os.fspath(log)
+        log_target = _log_target("log", log)
+        self._audit = _log_target("audit", audit)
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         assumed = dict(region=region, account_id=account_id, idle_timeout=idle_timeout,
                        max_steps_per_session=max_steps_per_session, max_step_bytes=max_step_bytes,
@@ -139,7 +171,7 @@ class LocalServer:
                 self.client._native, args["host"], args["port"], latency=args["latency"],
                 fault_rate=args["fault_rate"], faults=args["faults"], seed=args["seed"], log=args["log"],
                 ui_upstream=upstream, iam=self._iam, region=self.client.meta.region_name,
-                read_timeout=self._read_timeout,
+                read_timeout=self._read_timeout, audit=self._audit,
             )
         return self
 
@@ -197,19 +229,36 @@ class LocalServer:
     def reset_stats(self) -> None:
         self._started().reset_stats()
 
-    def boto3_client(self, **kwargs: Any) -> Any:
-        """A boto3 ``bedrock-agent-runtime`` client for this server, with dummy credentials."""
+    def credentials(self, principal: str | None = None, *, account: str | None = None) -> dict[str, str]:
+        """boto3's credential arguments (``aws_access_key_id``, ``aws_secret_access_key`` and, for a temporary key,
+        ``aws_session_token``) of a principal of the identities file (its first access key; ``account`` when the name
+        is in several accounts); dummy ones for a server without identities."""
+        if self._iam is None:
+            if principal is not None:
+                raise ValueError(f"principal {principal!r}: the server has no identities file (LocalServer(iam=...))")
+            return dict(aws_access_key_id="testing", aws_secret_access_key="testing", aws_session_token="testing")
+        if principal is None:
+            raise ValueError("the server checks identities: name the principal whose credentials to use")
+        return _principal_credentials(self._iam, principal, account)
+
+    def boto3_client(self, principal: str | None = None, *, account: str | None = None, **kwargs: Any) -> Any:
+        """A boto3 ``bedrock-agent-runtime`` client for this server, signing as ``principal`` of the identities file
+        (dummy credentials without one)."""
         import boto3
 
-        params: dict[str, Any] = dict(
-            endpoint_url=self.endpoint_url,
-            region_name=self.region,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            aws_session_token="testing",
-        )
+        return boto3.client("bedrock-agent-runtime", **self._client_params(principal, account, kwargs))
+
+    def session_client(self, principal: str | None = None, *, account: str | None = None, **kwargs: Any) -> SessionClient:
+        """A :class:`SessionClient` of this server (the AWS SDK for Rust), signing as ``principal`` of the identities
+        file; for the savers and the LlamaIndex stores (``session_client=``)."""
+        return SessionClient.bedrock(**self._client_params(principal, account, kwargs))
+
+    def _client_params(self, principal: str | None, account: str | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+        params: dict[str, Any] = dict(endpoint_url=self.endpoint_url, region_name=self.region)
+        if principal is not None or "aws_access_key_id" not in kwargs:  # else the caller's own credentials
+            params.update(self.credentials(principal, account=account))
         params.update(kwargs)
-        return boto3.client("bedrock-agent-runtime", **params)
+        return params
 
     def _started(self) -> _core.NativeServer:
         if self._native is None:

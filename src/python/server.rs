@@ -19,14 +19,24 @@ pub struct PyNativeServer {
     stats: Arc<Stats>,
 }
 
+/// `None` (off), `"-"` (stderr) or a file path (appended to).
+fn log_target(path: Option<std::path::PathBuf>) -> LogTarget {
+    match path {
+        None => LogTarget::Off,
+        Some(p) if p.as_os_str() == "-" => LogTarget::Stderr,
+        Some(p) => LogTarget::File(p),
+    }
+}
+
 #[pymethods]
 impl PyNativeServer {
     /// Starts serving `client`'s store on `host:port` (0: a free port) in the background. `log`: where
     /// the request log goes, `None` (off), `"-"` (stderr) or a file path (appended to). `ui_upstream`: the
     /// loopback port of a web inspector whose pages `GET /ui/...` relays. `iam`: an identities file, after
-    /// which every API request must be signed (SigV4) for `region` by one of its keys.
+    /// which every API request must be signed (SigV4) for `region` by one of its keys and is decided by its
+    /// principal's account and policies. `audit`: where the audit log goes, as `log`.
     #[staticmethod]
-    #[pyo3(signature = (client, host="127.0.0.1", port=0, *, latency=0.0, fault_rate=0.0, faults=None, seed=24301, log=None, ui_upstream=None, iam=None, region="us-east-1", read_timeout=20.0))]
+    #[pyo3(signature = (client, host="127.0.0.1", port=0, *, latency=0.0, fault_rate=0.0, faults=None, seed=24301, log=None, ui_upstream=None, iam=None, region="us-east-1", read_timeout=20.0, audit=None))]
     #[allow(clippy::too_many_arguments)]
     fn start(
         py: Python<'_>,
@@ -42,6 +52,7 @@ impl PyNativeServer {
         iam: Option<std::path::PathBuf>,
         region: &str,
         read_timeout: f64,
+        audit: Option<std::path::PathBuf>,
     ) -> PyResult<Self> {
         if !(read_timeout.is_finite() && read_timeout > 0.0) {
             return Err(PyValueError::new_err(
@@ -64,11 +75,9 @@ impl PyNativeServer {
             latency: Duration::from_secs_f64(latency),
             fault_rate,
             seed,
-            log: match log {
-                None => LogTarget::Off,
-                Some(p) if p.as_os_str() == "-" => LogTarget::Stderr,
-                Some(p) => LogTarget::File(p),
-            },
+            log: log_target(log),
+            audit: log_target(audit),
+            region: region.to_string(),
             ui_upstream,
             identities,
             read_timeout: Duration::from_secs_f64(read_timeout),

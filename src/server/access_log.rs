@@ -1,10 +1,12 @@
-//! The request log: one JSON line per API request, to stderr or appended to a file.
+//! The request log: one JSON line per API request, to stderr or appended to a file; and the writer of
+//! JSON lines it shares with the audit log ([`super::audit`]).
 //!
 //! Lines are handed to a writer thread through a bounded queue, so that a request never waits on the
-//! log's I/O (a full pipe on stderr, a slow disk) and a failed write never fails a request: a line that
-//! finds the queue full, or whose write fails, is counted in the metrics
-//! (`bedrock_sessions_log_lines_dropped_total`) and lost. The writer flushes whenever the queue is empty;
-//! stopping the server waits (a bounded time) for the lines already queued to be written.
+//! request log's I/O (a full pipe on stderr, a slow disk) and a failed write never fails a request: a line
+//! that finds the queue full, or whose write fails, is counted in the metrics
+//! (`bedrock_sessions_log_lines_dropped_total`) and lost. The audit log loses no line to a full queue: a
+//! request waits for room instead. The writer flushes whenever the queue is empty; stopping the server
+//! waits (a bounded time) for the lines already queued to be written.
 
 use std::fs::OpenOptions;
 use std::io::{BufWriter, Write};
@@ -62,6 +64,8 @@ pub struct LogLine<'a> {
 pub struct RequestLog {
     tx: SyncSender<String>,
     metrics: Arc<Metrics>,
+    /// A full queue makes the request wait (the audit log) rather than lose the line.
+    lossless: bool,
 }
 
 /// The writing side: a thread, and word of its end.
@@ -70,10 +74,13 @@ pub struct LogWriter {
 }
 
 impl RequestLog {
-    /// Opens the target (a file is created or appended to) and starts its writer. `None` when off.
+    /// Opens the target (a file is created or appended to) and starts its writer; `None` when off. `name`: the
+    /// log's name in errors; `lossless`: a line waits for room in the queue rather than be lost.
     pub fn open(
         target: &LogTarget,
         metrics: Arc<Metrics>,
+        name: &str,
+        lossless: bool,
     ) -> std::io::Result<Option<(RequestLog, LogWriter)>> {
         let sink: Box<dyn Write + Send> = match target {
             LogTarget::Off => return Ok(None),
@@ -86,7 +93,7 @@ impl RequestLog {
                     .map_err(|e| {
                         std::io::Error::new(
                             e.kind(),
-                            format!("cannot open the request log {}: {e}", path.display()),
+                            format!("cannot open the {name} {}: {e}", path.display()),
                         )
                     })?,
             ),
@@ -100,21 +107,38 @@ impl RequestLog {
                 write_lines(rx, sink, &writer_metrics);
                 let _ = done_tx.send(());
             })?;
-        Ok(Some((RequestLog { tx, metrics }, LogWriter { done })))
+        let log = RequestLog {
+            tx,
+            metrics,
+            lossless,
+        };
+        Ok(Some((log, LogWriter { done })))
     }
 
-    /// Queues one line; never waits, never fails (a line that cannot be queued is counted as dropped).
-    pub fn write(&self, line: &LogLine<'_>) {
+    /// Queues one line; never fails (a line that cannot be queued is counted as dropped). Waits for room in
+    /// the queue only when lossless.
+    pub fn write(&self, line: &impl Serialize) {
         let Ok(mut text) = serde_json::to_string(line) else {
             self.metrics.log_line_dropped();
             return;
         };
         text.push('\n');
-        match self.tx.try_send(text) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                self.metrics.log_line_dropped()
+        let sent = match self.tx.try_send(text) {
+            Ok(()) => true,
+            Err(TrySendError::Full(text)) if self.lossless => {
+                let send = || self.tx.send(text).is_ok();
+                // Waiting blocks this thread: tell a multi-threaded runtime, so that it moves its other tasks.
+                match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+                    Ok(tokio::runtime::RuntimeFlavor::MultiThread) => {
+                        tokio::task::block_in_place(send)
+                    }
+                    _ => send(),
+                }
             }
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
+        };
+        if !sent {
+            self.metrics.log_line_dropped();
         }
     }
 }
@@ -182,9 +206,14 @@ mod tests {
         let path = dir.path().join("requests.log");
         std::fs::write(&path, "kept\n").unwrap();
         let metrics = Arc::new(Metrics::default());
-        let (log, writer) = RequestLog::open(&LogTarget::File(path.clone()), metrics.clone())
-            .unwrap()
-            .unwrap();
+        let (log, writer) = RequestLog::open(
+            &LogTarget::File(path.clone()),
+            metrics.clone(),
+            "request log",
+            false,
+        )
+        .unwrap()
+        .unwrap();
         log.write(&line("r-1"));
         log.write(&line("r-2"));
         drop(log);
@@ -213,13 +242,13 @@ mod tests {
     fn off_opens_nothing_and_a_bad_path_is_an_error() {
         let metrics = Arc::new(Metrics::default());
         assert!(
-            RequestLog::open(&LogTarget::Off, metrics.clone())
+            RequestLog::open(&LogTarget::Off, metrics.clone(), "request log", false)
                 .unwrap()
                 .is_none()
         );
         let dir = tempfile::tempdir().unwrap();
         let bad = dir.path().join("missing-dir").join("x.log");
-        let err = RequestLog::open(&LogTarget::File(bad), metrics)
+        let err = RequestLog::open(&LogTarget::File(bad), metrics, "request log", false)
             .err()
             .unwrap();
         assert!(err.to_string().contains("cannot open the request log"));
@@ -241,6 +270,7 @@ mod tests {
         let log = RequestLog {
             tx,
             metrics: metrics.clone(),
+            lossless: false,
         };
         log.write(&line("a"));
         log.write(&line("b"));

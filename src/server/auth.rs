@@ -9,13 +9,16 @@
 //! Failures answer as AWS does: 403 with `MissingAuthenticationTokenException`, `UnrecognizedClientException`,
 //! `InvalidSignatureException` or `IncompleteSignatureException`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+
+use super::policy::Policy;
 
 /// The signing name of the Bedrock Agent Runtime API.
 pub const SERVICE: &str = "bedrock";
@@ -29,7 +32,8 @@ const STRICT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
-/// The identities file (`--iam FILE`): accounts, their principals and access keys.
+/// The identities file (`--iam FILE`): accounts, their groups and principals (IAM users), access keys,
+/// tags and identity policies.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IamFile {
@@ -41,6 +45,16 @@ pub struct IamFile {
 pub struct AccountSpec {
     #[serde(default)]
     pub principals: HashMap<String, PrincipalSpec>,
+    /// Groups: their policies apply to every principal that names the group.
+    #[serde(default)]
+    pub groups: HashMap<String, GroupSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupSpec {
+    #[serde(default)]
+    pub policies: Vec<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -50,9 +64,12 @@ pub struct PrincipalSpec {
     #[serde(default)]
     pub access_keys: HashMap<String, KeySpec>,
     #[serde(default)]
-    pub tags: HashMap<String, String>,
+    pub tags: BTreeMap<String, String>,
+    /// Identity policies (IAM JSON policy documents). None: every action is denied, as IAM does.
     #[serde(default)]
     pub policies: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub groups: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -65,11 +82,24 @@ pub enum KeySpec {
     },
 }
 
-/// The principal a request was signed by.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An IAM user of an account, as the identities file describes it.
+#[derive(Debug)]
 pub struct Principal {
     pub account: String,
     pub name: String,
+    /// `arn:aws:iam::<account>:user/<name>`.
+    pub arn: String,
+    pub tags: BTreeMap<String, String>,
+    /// Its own policies and its groups'.
+    pub policies: Vec<Policy>,
+    /// Whether a policy reads the session's tags (`aws:ResourceTag/...`): they are looked up only then.
+    pub reads_resource_tags: bool,
+}
+
+/// A request's verified signer: the principal and the access key it signed with.
+#[derive(Debug, Clone)]
+pub struct Signer {
+    pub principal: Arc<Principal>,
     pub access_key: String,
 }
 
@@ -77,13 +107,14 @@ pub struct Principal {
 struct Key {
     secret: String,
     session_token: Option<String>,
-    principal: Principal,
+    principal: Arc<Principal>,
 }
 
 /// The server's identities, by access key id.
 #[derive(Debug)]
 pub struct Identities {
     keys: HashMap<String, Key>,
+    accounts: Vec<String>,
     region: String,
 }
 
@@ -99,18 +130,50 @@ impl Identities {
         let file: IamFile =
             serde_json::from_str(text).map_err(|e| format!("not an identities file: {e}"))?;
         let mut keys = HashMap::new();
+        let mut accounts = Vec::new();
         for (account, spec) in file.accounts {
             if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(format!("account {account:?} must be 12 digits"));
             }
+            let parse_all = |docs: &[serde_json::Value], whose: &str| {
+                docs.iter()
+                    .enumerate()
+                    .map(|(i, d)| {
+                        Policy::parse(d).map_err(|e| format!("{whose}, policy {}: {e}", i + 1))
+                    })
+                    .collect::<Result<Vec<_>, String>>()
+            };
+            let mut groups = HashMap::new();
+            for (name, g) in &spec.groups {
+                let whose = format!("group {name:?} of account {account}");
+                groups.insert(name.clone(), (parse_all(&g.policies, &whose)?, &g.policies));
+            }
             for (name, p) in spec.principals {
-                if !p.policies.is_empty() {
-                    return Err(format!(
-                        "principal {name:?} of account {account}: IAM policies are not evaluated by this \
-                         version of the server (every signed request of a known key is allowed); remove \
-                         \"policies\" rather than rely on them"
-                    ));
+                let whose = format!("principal {name:?} of account {account}");
+                let mut policies = parse_all(&p.policies, &whose)?;
+                let mut documents: Vec<&serde_json::Value> = p.policies.iter().collect();
+                for g in &p.groups {
+                    let Some((group_policies, group_docs)) = groups.get(g) else {
+                        return Err(format!(
+                            "{whose} names group {g:?}, which account {account} does not have"
+                        ));
+                    };
+                    policies.extend(group_policies.iter().cloned());
+                    documents.extend(group_docs.iter());
                 }
+                let reads_resource_tags = documents.iter().any(|d| {
+                    d.to_string()
+                        .to_ascii_lowercase()
+                        .contains("aws:resourcetag/")
+                });
+                let principal = Arc::new(Principal {
+                    arn: format!("arn:aws:iam::{account}:user/{name}"),
+                    account: account.clone(),
+                    name: name.clone(),
+                    tags: p.tags,
+                    policies,
+                    reads_resource_tags,
+                });
                 for (access_key, k) in p.access_keys {
                     let (secret, session_token) = match k {
                         KeySpec::Secret(s) => (s, None),
@@ -122,26 +185,34 @@ impl Identities {
                     if secret.is_empty() {
                         return Err(format!("access key {access_key} has an empty secret"));
                     }
-                    let principal = Principal {
-                        account: account.clone(),
-                        name: name.clone(),
-                        access_key: access_key.clone(),
-                    };
                     let key = Key {
                         secret,
                         session_token,
-                        principal,
+                        principal: principal.clone(),
                     };
                     if keys.insert(access_key.clone(), key).is_some() {
                         return Err(format!("access key {access_key} is given twice"));
                     }
                 }
             }
+            accounts.push(account);
         }
+        accounts.sort();
         Ok(Identities {
             keys,
+            accounts,
             region: region.to_string(),
         })
+    }
+
+    /// The accounts of the file.
+    pub fn accounts(&self) -> &[String] {
+        &self.accounts
+    }
+
+    /// The region requests are signed for (the server's, and its sessions' ARNs').
+    pub fn region(&self) -> &str {
+        &self.region
     }
 
     /// The principal that signed the request, or the AWS error to answer (code, message).
@@ -153,7 +224,7 @@ impl Identities {
         headers: &[(String, String)],
         body: &[u8],
         now: SystemTime,
-    ) -> Result<Principal, (&'static str, String)> {
+    ) -> Result<Signer, (&'static str, String)> {
         let header = |name: &str| {
             headers
                 .iter()
@@ -287,8 +358,19 @@ impl Identities {
                     .into(),
             ));
         }
-        Ok(key.principal.clone())
+        Ok(Signer {
+            principal: key.principal.clone(),
+            access_key: access_key.to_string(),
+        })
     }
+}
+
+/// The access key a request names in its `Authorization` header, verified or not (for the audit log).
+pub fn claimed_access_key(headers: &[(String, String)]) -> Option<String> {
+    let auth = headers.iter().find(|(k, _)| k == "authorization")?;
+    let parts = parse_authorization(&auth.1)?;
+    let key = parts.credential.split('/').next()?;
+    Some(truncate(key).to_string())
 }
 
 struct AuthParts {
@@ -466,18 +548,30 @@ mod tests {
     }
 
     #[test]
-    fn policies_are_refused_until_they_are_evaluated() {
-        let text = r#"{"accounts": {"111111111111": {"principals": {"alice": {"access_keys": {"AKIA1": "s"}, "policies": [{"Version": "2012-10-17"}]}}}}}"#;
-        assert!(
-            Identities::parse(text, "us-east-1")
-                .unwrap_err()
-                .contains("not evaluated")
+    fn identities_files_are_checked() {
+        let bad = |text: &str, says: &str| {
+            let e = Identities::parse(text, "us-east-1").unwrap_err();
+            assert!(e.contains(says), "{e}");
+        };
+        bad(r#"{"accounts": {"1": {}}}"#, "12 digits");
+        bad(
+            r#"{"accounts": {"111111111111": {"principals": {"alice": {"policies": [{"Statement": {"Effect": "Allow", "Action": "bedrock:*", "Resource": "*", "Principal": "*"}}]}}}}}"#,
+            "principal \"alice\" of account 111111111111, policy 1",
         );
-        let bad = r#"{"accounts": {"1": {}}}"#;
-        assert!(
-            Identities::parse(bad, "us-east-1")
-                .unwrap_err()
-                .contains("12 digits")
+        bad(
+            r#"{"accounts": {"111111111111": {"principals": {"alice": {"groups": ["ops"]}}}}}"#,
+            "names group \"ops\"",
         );
+        let ok = Identities::parse(
+            r#"{"accounts": {"111111111111": {"groups": {"readers": {"policies": [{"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "bedrock:Get*", "Resource": "*", "Condition": {"StringEquals": {"aws:ResourceTag/team": "red"}}}}]}},
+                "principals": {"alice": {"access_keys": {"AKIA1": "s"}, "groups": ["readers"], "tags": {"team": "red"}}}}}}"#,
+            "us-east-1",
+        )
+        .unwrap();
+        let alice = &ok.keys["AKIA1"].principal;
+        assert_eq!(alice.arn, "arn:aws:iam::111111111111:user/alice");
+        assert_eq!(alice.policies.len(), 1);
+        assert!(alice.reads_resource_tags);
+        assert_eq!(ok.accounts(), ["111111111111"]);
     }
 }

@@ -3,14 +3,19 @@
 //! - a body declared as JSON (a page on another site can send a `text/plain` POST without asking, no CORS
 //!   preflight, but not an `application/json` one);
 //! - with identities, a SigV4 signature of one of their keys ([`super::auth`]) for the API and the server's stats
-//!   and metrics (`/health` stays open); the web inspector's pages, which a browser cannot sign, are not served.
+//!   and metrics (`/health` stays open), and for the stats and metrics a policy that allows them (the API's
+//!   requests are decided in [`super::authz`]); the web inspector's pages, which a browser cannot sign, are not
+//!   served.
 
+use super::auth::Signer;
+use super::policy;
 use super::{AppState, Internal, ui_proxy};
 
 /// A refusal: the AWS error code, the HTTP status and the message.
 pub type Refusal = (&'static str, u16, String);
 
-/// Whether a request may be handled; `own`: the server's own route it names, if any.
+/// Whether a request may be handled, and who signed it (with identities); `own`: the server's own route it
+/// names, if any.
 pub fn admit(
     app: &AppState,
     method: &str,
@@ -19,7 +24,7 @@ pub fn admit(
     headers: &[(String, String)],
     body: &[u8],
     own: Option<Internal>,
-) -> Result<(), Refusal> {
+) -> Result<Option<Signer>, Refusal> {
     let header = |name: &str| {
         headers
             .iter()
@@ -59,10 +64,10 @@ pub fn admit(
         }
     }
     let Some(ids) = &app.options.identities else {
-        return Ok(());
+        return Ok(None);
     };
     if matches!(own, Some(Internal::Health)) {
-        return Ok(());
+        return Ok(None);
     }
     if ui && app.options.ui_upstream.is_some() {
         return Err((
@@ -73,14 +78,31 @@ pub fn admit(
                 .into(),
         ));
     }
-    ids.verify(
-        method,
-        path,
-        query,
-        headers,
-        body,
-        std::time::SystemTime::now(),
-    )
-    .map(|_| ())
-    .map_err(|(code, message)| (code, 403, message))
+    let signer = ids
+        .verify(
+            method,
+            path,
+            query,
+            headers,
+            body,
+            std::time::SystemTime::now(),
+        )
+        .map_err(|(code, message)| (code, 403, message))?;
+    // The server's stats and metrics are the operator's: a principal needs a policy that allows their action
+    // (`bedrock-sessions:GetStats`, `ResetStats`, `GetMetrics`; `bedrock:*` does not name them).
+    let action = match own {
+        Some(Internal::Stats) if method == "DELETE" => Some("bedrock-sessions:ResetStats"),
+        Some(Internal::Stats) => Some("bedrock-sessions:GetStats"),
+        Some(Internal::Metrics) => Some("bedrock-sessions:GetMetrics"),
+        _ => None,
+    };
+    if let Some(action) = action {
+        let p = &signer.principal;
+        let decision = policy::evaluate(&p.policies, action, "*", &policy::Context::new());
+        if decision != policy::Decision::Allow {
+            let message = policy::denial_message(decision, &p.arn, action, "*");
+            return Err(("AccessDeniedException", 403, message));
+        }
+    }
+    Ok(Some(signer))
 }

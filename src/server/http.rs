@@ -135,6 +135,7 @@ pub async fn serve_connection(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
+    let peer = stream.peer_addr().ok();
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     loop {
         // When the request's first byte arrived (it may already be in the buffer).
@@ -224,7 +225,7 @@ pub async fn serve_connection(
                 }
             };
         let bytes_in = request.body.len();
-        let (response, exchange) = super::handle(app.clone(), request).await;
+        let (response, exchange) = super::handle(app.clone(), request, peer).await;
         if let Some(x) = &exchange {
             super::record(&app, &arrival, bytes_in, &response, x);
         }

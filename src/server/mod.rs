@@ -30,10 +30,13 @@ use crate::timefmt;
 use crate::value::Value;
 
 mod access_log;
+mod audit;
 pub mod auth;
+pub mod authz;
 mod guard;
 mod http;
 pub mod metrics;
+pub mod policy;
 mod ui_proxy;
 pub use self::access_log::LogTarget;
 use self::access_log::{LogLine, LogWriter, RequestLog};
@@ -93,8 +96,13 @@ pub struct ServerOptions {
     pub log: LogTarget,
     /// The loopback port of the web inspector whose pages `GET /ui/...` relays (see [`ui_proxy`]).
     pub ui_upstream: Option<u16>,
-    /// With identities, every API request must be signed (SigV4) by one of their keys (see [`auth`]).
+    /// With identities, every API request must be signed (SigV4) by one of their keys (see [`auth`]), and is
+    /// decided by its principal's account and policies (see [`authz`]).
     pub identities: Option<Arc<auth::Identities>>,
+    /// Where the audit log goes (one JSON line per API request: who, what, the decision, the outcome).
+    pub audit: LogTarget,
+    /// The region of the store's sessions (the audit log's `awsRegion`; with identities, theirs).
+    pub region: String,
     /// A connection that sends nothing for this long is closed; a request head or body that stalls this long
     /// is answered 408 (head) or dropped (body).
     pub read_timeout: Duration,
@@ -115,6 +123,8 @@ impl Default for ServerOptions {
             log: LogTarget::Off,
             ui_upstream: None,
             identities: None,
+            audit: LogTarget::Off,
+            region: "us-east-1".into(),
             read_timeout: Duration::from_secs(20),
         }
     }
@@ -167,6 +177,9 @@ struct AppState {
     stats: Arc<Stats>,
     metrics: Arc<Metrics>,
     log: Option<RequestLog>,
+    /// With identities: the store's handle for each account.
+    tenants: Option<authz::Tenants>,
+    audit: Option<RequestLog>,
 }
 
 impl AppState {
@@ -211,7 +224,7 @@ pub struct ServerHandle {
     pub metrics: Arc<Metrics>,
     shutdown: Option<watch::Sender<bool>>,
     done: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
-    log_writer: Option<LogWriter>,
+    log_writers: Vec<LogWriter>,
 }
 
 impl ServerHandle {
@@ -243,7 +256,7 @@ impl ServerHandle {
         };
         // The accept loop has ended and dropped the server's state, the log's sending side with it: the
         // writer writes what is queued, then ends.
-        if let Some(w) = self.log_writer.take() {
+        for w in std::mem::take(&mut self.log_writers) {
             let _ = tokio::task::spawn_blocking(move || w.finish(LOG_FINISH)).await;
         }
         result
@@ -267,10 +280,21 @@ pub async fn start(
     let addr = listener.local_addr()?;
     let stats = Arc::new(Stats::default());
     let metrics = Arc::new(Metrics::default());
-    let (log, log_writer) = match RequestLog::open(&options.log, metrics.clone())? {
-        Some((log, writer)) => (Some(log), Some(writer)),
-        None => (None, None),
+    let tenants = match &options.identities {
+        Some(ids) => Some(authz::Tenants::new(&*store, ids)?),
+        None => None,
     };
+    let mut log_writers = Vec::new();
+    let mut open_log = |target: &LogTarget, name: &str, lossless: bool| {
+        RequestLog::open(target, metrics.clone(), name, lossless).map(|opened| {
+            opened.map(|(log, writer)| {
+                log_writers.push(writer);
+                log
+            })
+        })
+    };
+    let log = open_log(&options.log, "request log", false)?;
+    let audit = open_log(&options.audit, "audit log", true)?;
     let hosts = addr.ip().is_loopback().then(|| {
         let p = addr.port();
         let mut names = vec![format!("localhost:{p}"), "localhost".to_string()];
@@ -291,6 +315,8 @@ pub async fn start(
         stats: stats.clone(),
         metrics: metrics.clone(),
         log,
+        tenants,
+        audit,
     });
     let (tx, rx) = watch::channel(false);
     let done = tokio::spawn(accept_loop(listener, state, rx));
@@ -300,7 +326,7 @@ pub async fn start(
         metrics,
         shutdown: Some(tx),
         done: Some(done),
-        log_writer,
+        log_writers,
     })
 }
 
@@ -633,7 +659,7 @@ impl Arrival {
     }
 }
 
-/// What the log and the metrics know of an API request beyond its response.
+/// What the logs and the metrics know of an API request beyond its response.
 #[derive(Debug, Default)]
 struct Exchange {
     operation: Option<Operation>,
@@ -641,12 +667,18 @@ struct Exchange {
     target: Option<(String, String)>,
     /// The session id or ARN of the path (for CreateSession, the new session's id).
     session: Option<String>,
+    /// The ARN of a session CreateSession made.
+    created_arn: Option<String>,
     fault: Option<Fault>,
     /// A PutInvocationStep that stored its step (a drop-after fault included: the step is stored).
     step_written: bool,
+    /// Who asked and what was decided (the audit log).
+    facts: audit::Facts,
+    peer: Option<SocketAddr>,
+    user_agent: Option<String>,
 }
 
-/// Counts an answered API request and writes its log line. Called once its answer is ready, before it
+/// Counts an answered API request and writes its log lines. Called once its answer is ready, before it
 /// is sent, so that a client holding the answer finds the request counted.
 fn record(app: &AppState, arrival: &Arrival, bytes_in: usize, response: &Response, x: &Exchange) {
     let status = if response.drop { 0 } else { response.status };
@@ -671,24 +703,110 @@ fn record(app: &AppState, arrival: &Arrival, bytes_in: usize, response: &Respons
         bytes_out: bytes_out as u64,
         step_written: x.step_written,
     });
-    let Some(log) = &app.log else {
-        return;
-    };
     let micros = (arrival.wall.unix_timestamp_nanos() / 1_000) as i64;
-    log.write(&LogLine {
-        time: timefmt::format_rfc3339(micros),
-        request_id: response.header("x-amzn-RequestId").unwrap_or_default(),
-        operation: x.operation.map(Operation::name),
-        method: x.target.as_ref().map(|(m, _)| m.as_str()),
-        path: x.target.as_ref().map(|(_, p)| p.as_str()),
-        session: x.session.as_deref(),
-        status,
-        error,
-        fault: x.fault.map(Fault::name),
-        // Microseconds are enough, and keep the line short.
-        latency_ms: (duration.as_secs_f64() * 1e6).round() / 1e3,
-        bytes_in: bytes_in as u64,
-        bytes_out: bytes_out as u64,
+    let request_id = response.header("x-amzn-RequestId").unwrap_or_default();
+    if let Some(log) = &app.log {
+        log.write(&LogLine {
+            time: timefmt::format_rfc3339(micros),
+            request_id,
+            operation: x.operation.map(Operation::name),
+            method: x.target.as_ref().map(|(m, _)| m.as_str()),
+            path: x.target.as_ref().map(|(_, p)| p.as_str()),
+            session: x.session.as_deref(),
+            status,
+            error,
+            fault: x.fault.map(Fault::name),
+            // Microseconds are enough, and keep the line short.
+            latency_ms: (duration.as_secs_f64() * 1e6).round() / 1e3,
+            bytes_in: bytes_in as u64,
+            bytes_out: bytes_out as u64,
+        });
+    }
+    if let Some(log) = &app.audit {
+        write_audit(app, log, micros, request_id, status, error, response, x);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_audit(
+    app: &AppState,
+    log: &RequestLog,
+    micros: i64,
+    request_id: &str,
+    status: u16,
+    error: Option<&str>,
+    response: &Response,
+    x: &Exchange,
+) {
+    let f = &x.facts;
+    let principal = f.signer.as_ref().map(|s| &*s.principal);
+    let verdict = f.verdict.as_ref();
+    let message = error
+        .and_then(|_| serde_json::from_slice::<serde_json::Value>(&response.body).ok())
+        .and_then(|v| {
+            v.get("message")
+                .and_then(|m| m.as_str())
+                .map(str::to_string)
+        });
+    let resource = verdict
+        .map(|v| v.resource.as_str())
+        .filter(|r| *r != "*")
+        .or(x.created_arn.as_deref());
+    let region = app
+        .options
+        .identities
+        .as_ref()
+        .map(|i| i.region())
+        .unwrap_or(&app.options.region);
+    log.write(&audit::AuditLine {
+        event_version: "1.09",
+        event_time: timefmt::format_rfc3339(micros),
+        event_source: "bedrock.amazonaws.com",
+        event_name: match (x.operation, &x.target) {
+            (Some(op), _) => op.name().to_string(),
+            (None, Some((m, p))) => format!("{m} {p}"),
+            (None, None) => String::new(),
+        },
+        aws_region: region,
+        source_ip_address: x.peer.map(|p| p.ip().to_string()),
+        user_agent: x.user_agent.as_deref(),
+        user_identity: audit::UserIdentity {
+            kind: if principal.is_some() {
+                "IAMUser"
+            } else {
+                "Unknown"
+            },
+            arn: principal.map(|p| p.arn.as_str()),
+            account_id: principal.map(|p| p.account.as_str()),
+            user_name: principal.map(|p| p.name.as_str()),
+            access_key_id: f
+                .signer
+                .as_ref()
+                .map(|s| s.access_key.as_str())
+                .or(f.claimed_key.as_deref()),
+        },
+        request_id,
+        event_id: new_request_id(),
+        read_only: x.operation.map(audit::read_only),
+        action: verdict.map(|v| v.action.as_str()),
+        resources: resource
+            .map(|arn| audit::Resource {
+                arn,
+                account_id: arn.split(':').nth(4),
+                kind: "AWS::Bedrock::Session",
+            })
+            .into_iter()
+            .collect(),
+        recipient_account_id: principal.map(|p| p.account.as_str()),
+        decision: audit::decision_name(f),
+        outcome: if error.is_none() && !response.drop {
+            "Success"
+        } else {
+            "Failure"
+        },
+        http_status: status,
+        error_code: error,
+        error_message: message.as_deref(),
     });
 }
 
@@ -703,7 +821,11 @@ fn str_member<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
 }
 
 /// Answers a request. The exchange is `None` for the server's own routes (health, stats, metrics).
-async fn handle(app: Arc<AppState>, req: Request) -> (Response, Option<Exchange>) {
+async fn handle(
+    app: Arc<AppState>,
+    req: Request,
+    peer: Option<SocketAddr>,
+) -> (Response, Option<Exchange>) {
     let request_id = new_request_id();
     let Request {
         method,
@@ -714,7 +836,20 @@ async fn handle(app: Arc<AppState>, req: Request) -> (Response, Option<Exchange>
     } = req;
 
     let own_route = internal_route(&method, &path);
-    if let Err((code, status, message)) = guard::admit(
+    // What the logs know of every API request, whatever its answer.
+    let base = Exchange {
+        peer,
+        user_agent: headers
+            .iter()
+            .find(|(k, _)| k == "user-agent")
+            .map(|(_, v)| v.chars().take(256).collect()),
+        facts: audit::Facts {
+            checked: app.options.identities.is_some(),
+            ..Default::default()
+        },
+        ..Exchange::default()
+    };
+    let signer = match guard::admit(
         &app,
         &method,
         &path,
@@ -723,13 +858,21 @@ async fn handle(app: Arc<AppState>, req: Request) -> (Response, Option<Exchange>
         &body,
         own_route,
     ) {
-        // Refused API requests are logged and counted; the server's own routes are not.
-        let x = own_route.is_none().then(|| Exchange {
-            target: Some((method, path)),
-            ..Exchange::default()
-        });
-        return (Response::error(code, status, &message, &request_id), x);
-    }
+        Ok(signer) => signer,
+        Err((code, status, message)) => {
+            // Refused API requests are logged and counted; the server's own routes are not.
+            let x = own_route.is_none().then(|| Exchange {
+                operation: route(&method, &path).ok().flatten().map(|(op, _)| op),
+                target: Some((method, path)),
+                facts: audit::Facts {
+                    claimed_key: auth::claimed_access_key(&headers),
+                    ..base.facts.clone()
+                },
+                ..base
+            });
+            return (Response::error(code, status, &message, &request_id), x);
+        }
+    };
     if let Some(port) = app.options.ui_upstream {
         if ui_proxy::is_ui(&method, &path) {
             return (
@@ -771,14 +914,22 @@ async fn handle(app: Arc<AppState>, req: Request) -> (Response, Option<Exchange>
             );
             let x = Exchange {
                 target: Some((method, path)),
-                ..Exchange::default()
+                facts: audit::Facts {
+                    signer,
+                    ..base.facts
+                },
+                ..base
             };
             return (r, Some(x));
         }
         Err(e) => {
             let x = Exchange {
                 target: Some((method, path)),
-                ..Exchange::default()
+                facts: audit::Facts {
+                    signer,
+                    ..base.facts
+                },
+                ..base
             };
             return (core_error(&e, &request_id), Some(x));
         }
@@ -787,7 +938,11 @@ async fn handle(app: Arc<AppState>, req: Request) -> (Response, Option<Exchange>
     let mut x = Exchange {
         operation: Some(op),
         session: labels.first().map(|(_, v)| v.clone()),
-        ..Exchange::default()
+        facts: audit::Facts {
+            signer,
+            ..base.facts
+        },
+        ..base
     };
     let response = run(
         &app,
@@ -853,11 +1008,34 @@ async fn run(
         Ok(v) => v,
         Err(e) => return core_error(&e, request_id),
     };
-    let result = ops::dispatch(&*app.store, op, input).await;
+    // With identities: the principal's account's handle, if its policies allow the request.
+    let store = match (&app.tenants, &x.facts.signer) {
+        (None, _) => app.store.clone(),
+        (Some(tenants), Some(signer)) => {
+            match authz::authorize(tenants, &signer.principal, op, &input).await {
+                Ok(allowed) => {
+                    x.facts.verdict = Some(allowed.verdict);
+                    allowed.store
+                }
+                Err(denied) => {
+                    x.facts.verdict = denied.verdict;
+                    return core_error(&denied.error, request_id);
+                }
+            }
+        }
+        // The guard lets no unsigned API request through a server with identities; should one come, it is
+        // refused, never run on the whole store.
+        (Some(_), None) => {
+            let e = Error::new(ErrorCode::AccessDenied, "the request is not signed");
+            return core_error(&e, request_id);
+        }
+    };
+    let result = ops::dispatch(&*store, op, input).await;
     if let Ok(v) = &result {
         x.step_written = op == Operation::PutInvocationStep;
         if op == Operation::CreateSession {
             x.session = str_member(v, "sessionId").map(str::to_string);
+            x.created_arn = str_member(v, "sessionArn").map(str::to_string);
         }
     }
     if fault == Some(Fault::DropAfter) {
@@ -989,6 +1167,8 @@ mod tests {
             stats: Arc::new(Stats::default()),
             metrics: Arc::new(Metrics::default()),
             log: None,
+            tenants: None,
+            audit: None,
         };
         let n = 10_000;
         let hits = (0..n).filter(|_| state.fault().is_some()).count();

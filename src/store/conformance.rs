@@ -115,6 +115,25 @@ pub(crate) async fn first_page(store: &dyn SessionStore, s: &Session) -> Page<St
         .unwrap()
 }
 
+/// Every session id ListSessions gives, reading pages of `page_size`.
+async fn session_ids_by_pages(store: &dyn SessionStore, page_size: u32) -> Vec<String> {
+    let (mut seen, mut token) = (Vec::new(), None);
+    loop {
+        let page = store
+            .list_sessions(PageRequest {
+                max_results: Some(page_size),
+                next_token: token,
+            })
+            .await
+            .unwrap();
+        seen.extend(page.items.into_iter().map(|s| s.id));
+        token = page.next_token;
+        if token.is_none() {
+            return seen;
+        }
+    }
+}
+
 /// Writes a step that must be stored: its id.
 async fn step_ok(store: &dyn SessionStore, req: PutStep) -> String {
     store.put_invocation_step(req).await.unwrap()
@@ -577,24 +596,8 @@ pub async fn sessions_list_newest_first_and_updates_keep_their_place(make: Make)
         (updated.metadata, updated.last_updated_at),
         (md, 1_700_000_000_020_000)
     );
-    let mut seen = Vec::new();
-    let mut token = None;
-    loop {
-        let page = store
-            .list_sessions(PageRequest {
-                max_results: Some(2),
-                next_token: token,
-            })
-            .await
-            .unwrap();
-        seen.extend(page.items.into_iter().map(|s| s.id));
-        token = page.next_token;
-        if token.is_none() {
-            break;
-        }
-    }
     ids.reverse();
-    assert_eq!(seen, ids);
+    assert_eq!(session_ids_by_pages(&*store, 2).await, ids);
     // Metadata left out of an update is kept.
     let kept = store
         .update_session(UpdateSession {
@@ -630,23 +633,8 @@ pub async fn account_handles_keep_accounts_apart(make: Make) {
         .await
         .unwrap();
     // ListSessions: a's sessions only, newest first, across pages.
-    let (mut seen, mut token) = (Vec::new(), None);
-    loop {
-        let page = a
-            .list_sessions(PageRequest {
-                max_results: Some(2),
-                next_token: token,
-            })
-            .await
-            .unwrap();
-        seen.extend(page.items.into_iter().map(|s| s.id));
-        token = page.next_token;
-        if token.is_none() {
-            break;
-        }
-    }
     mine.reverse();
-    assert_eq!(seen, mine);
+    assert_eq!(session_ids_by_pages(&*a, 2).await, mine);
     // The store itself still sees every session, its own account's included.
     let all = store
         .list_sessions(PageRequest {

@@ -5,7 +5,6 @@ served for the shoe-assistant demo's database and for a thread a graph is writin
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ import pytest
 
 pytest.importorskip("langgraph")
 
+from _browser import chromium  # noqa: E402
 from _inspect_support import THREAD, demo_module  # noqa: E402
 from _lg_graphs import three_nodes  # noqa: E402
 
@@ -21,30 +21,10 @@ from bedrock_sessions import BedrockSessionSaver, SessionClient  # noqa: E402
 from bedrock_sessions.inspect import Inspector  # noqa: E402
 from bedrock_sessions.inspect._web import WebInspector  # noqa: E402
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def _browser_or_skip() -> Any:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        sync_playwright = None
-    if sync_playwright is None or CHROMIUM is None:
-        why = "the web inspector's tests need Playwright (PyPI) and Chromium (apt-get install chromium)"
-        if os.environ.get("CI"):
-            pytest.fail(why + ": .ci/run installs both")
-        pytest.skip(why)
-    return sync_playwright
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    sync_playwright = _browser_or_skip()
-    pw = sync_playwright().start()
-    b = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-    yield b
-    b.close()
-    pw.stop()
+    with chromium() as b:
+        yield b
 
 
 @pytest.fixture()

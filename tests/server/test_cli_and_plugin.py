@@ -3,6 +3,7 @@ langgraph-checkpoint-aws BedrockSessionSaver (boto3 under the hood) against the 
 
 from __future__ import annotations
 
+import json
 import operator
 import os
 import queue
@@ -191,6 +192,40 @@ def test_serve_sigterm_and_the_store_file_persists(serve, tmp_path):
         assert store_client.list_tags_for_resource(resourceArn=arn)["tags"] == {"kept": "yes"}
 
 
+def test_serve_with_identities_and_an_audit_log(serve, tmp_path):
+    """`serve --iam FILE --audit FILE`: tenants are kept apart, and every request has its audit line once the
+    process has stopped."""
+    from bedrock_sessions.pytest_plugin import two_tenant_identities
+
+    iam, audit = tmp_path / "iam.json", tmp_path / "audit.jsonl"
+    iam.write_text(json.dumps(two_tenant_identities()))
+    s = serve("--iam", str(iam), "--audit", str(audit))
+    url, _, _ = s.url()
+    assert "decided by its accounts and IAM policies" in s.next_line()
+    assert s.next_line() == f"bedrock-sessions: audit log: {audit}"
+
+    def client(key: str, secret: str) -> Any:
+        return boto3.client("bedrock-agent-runtime", endpoint_url=url, region_name="us-east-1",
+                            aws_access_key_id=key, aws_secret_access_key=secret, config=boto3_config())
+
+    alice, bob = client("AKIATENANTA000000001", "alice-secret-key"), client("AKIATENANTB000000001", "bob-secret-key")
+    try:
+        sid = alice.create_session()["sessionId"]
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            bob.get_session(sessionIdentifier=sid)
+        assert e.value.response["Error"]["Code"] == "ResourceNotFoundException"
+        assert bob.list_sessions()["sessionSummaries"] == []
+    finally:
+        alice.close()
+        bob.close()
+    code, lines, stderr = s.stop(signal.SIGINT)
+    assert code == 0, stderr
+    audited = [json.loads(line) for line in audit.read_text().splitlines()]
+    assert [(a["eventName"], a["userIdentity"]["userName"], a["decision"], a["outcome"]) for a in audited] == [
+        ("CreateSession", "alice", "Allow", "Success"), ("GetSession", "bob", "Allow", "Failure"),
+        ("ListSessions", "bob", "Allow", "Success")]
+
+
 def test_serve_with_faults_and_latency(serve):
     s = serve("--fault-rate", "1", "--faults", "throttle", "--latency-ms", "50", "--seed", "3")
     url, _, _ = s.url()
@@ -317,6 +352,13 @@ def test_plugin_autoloads_in_a_user_project(tmp_path):
 
         def test_client_fixture(bedrock_agent_runtime_client):
             assert bedrock_agent_runtime_client.list_sessions()["sessionSummaries"] == []
+
+
+        def test_two_tenants(bedrock_sessions_tenants):
+            a, b = bedrock_sessions_tenants.a.boto3_client(), bedrock_sessions_tenants.b.boto3_client()
+            a.create_session()
+            assert b.list_sessions()["sessionSummaries"] == []
+            assert len(bedrock_sessions_tenants.audit_lines(at_least=2)) == 2
     '''))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "AWS_"))}
     proc = subprocess.run(
@@ -324,7 +366,7 @@ def test_plugin_autoloads_in_a_user_project(tmp_path):
         cwd=project, capture_output=True, text=True, timeout=120, env=env,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "2 passed" in proc.stdout
+    assert "3 passed" in proc.stdout
 
 
 # ---------------------------------------------------------------- langgraph-checkpoint-aws's saver over the server

@@ -56,10 +56,14 @@ def test_a_body_must_be_json() -> None:
         assert server.client.list_tags_for_resource(resourceArn=arn)["tags"] == {"owner": "attacker"}
 
 
-def test_with_identities_stats_and_metrics_need_a_signature(tmp_path: Path) -> None:
+def test_with_identities_stats_and_metrics_need_a_signature_and_a_policy(tmp_path: Path) -> None:
     iam = tmp_path / "iam.json"
+    operator = [{"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "bedrock-sessions:Get*", "Resource": "*"}]}]
+    tenant = [{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "bedrock:*", "Resource": "*"}]}]
     iam.write_text(json.dumps({"accounts": {"111111111111": {"principals": {
-        "ops": {"access_keys": {"AKIAOPS000000000001": "ops-secret"}}}}}}))
+        "ops": {"access_keys": {"AKIAOPS000000000001": "ops-secret"}, "policies": operator},
+        "app": {"access_keys": {"AKIAAPP000000000001": "app-secret"}, "policies": tenant}}}}}))
     with LocalServer(SessionClient.memory(), iam=str(iam)) as server:
         host = f"{server.host}:{server.port}"
         for path in ("/metrics", "/_bedrock_sessions/stats"):
@@ -70,10 +74,21 @@ def test_with_identities_stats_and_metrics_need_a_signature(tmp_path: Path) -> N
         from botocore.awsrequest import AWSRequest
         from botocore.credentials import Credentials
 
-        req = AWSRequest(method="GET", url=server.endpoint_url + "/metrics")
-        SigV4Auth(Credentials("AKIAOPS000000000001", "ops-secret"), "bedrock", "us-east-1").add_auth(req)
-        status, text = request(server, "GET", "/metrics", **dict(req.headers.items()))
+        def signed(method: str, path: str, key: str, secret: str) -> tuple[int, Any]:
+            req = AWSRequest(method=method, url=server.endpoint_url + path)
+            SigV4Auth(Credentials(key, secret), "bedrock", "us-east-1").add_auth(req)
+            return request(server, method, path, **dict(req.headers.items()))
+
+        status, text = signed("GET", "/metrics", "AKIAOPS000000000001", "ops-secret")
         assert status == 200 and b"bedrock_sessions_requests_total" in text
+        assert signed("GET", "/_bedrock_sessions/stats", "AKIAOPS000000000001", "ops-secret")[0] == 200
+        # Resetting is not a Get*; and a tenant allowed bedrock:* reads none of the operator's figures.
+        status, body = signed("DELETE", "/_bedrock_sessions/stats", "AKIAOPS000000000001", "ops-secret")
+        assert (status, body["type"]) == (403, "AccessDeniedException")
+        for method, path in (("GET", "/metrics"), ("GET", "/_bedrock_sessions/stats")):
+            status, body = signed(method, path, "AKIAAPP000000000001", "app-secret")
+            assert (status, body["type"]) == (403, "AccessDeniedException"), path
+            assert "user/app is not authorized to perform: bedrock-sessions:Get" in body["message"]
 
 
 def test_the_web_inspector_is_not_served_where_requests_must_be_signed(tmp_path: Path) -> None:
@@ -83,3 +98,21 @@ def test_the_web_inspector_is_not_served_where_requests_must_be_signed(tmp_path:
     iam.write_text(json.dumps({"accounts": {"111111111111": {"principals": {}}}}))
     with pytest.raises(ValueError, match="cannot sign"):
         LocalServer(SessionClient.memory(), iam=str(iam), ui=True)
+
+
+def test_cleartext_http2_is_never_switched_to() -> None:
+    """The prior-knowledge preface gets a 400 and a closed connection; an `Upgrade: h2c` request is answered in
+    HTTP/1.1, not 101 Switching Protocols."""
+    import socket
+
+    with LocalServer(SessionClient.memory()) as server:
+        def exchange(payload: bytes) -> bytes:
+            with socket.create_connection((server.host, server.port), timeout=10) as c:
+                c.sendall(payload)
+                return c.recv(4096)
+
+        preface = exchange(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        assert preface.startswith(b"HTTP/1.1 400 ") and b"connection: close" in preface.lower()
+        upgrade = exchange(f"GET /health HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nConnection: Upgrade, "
+                           "HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n".encode())
+        assert upgrade.startswith(b"HTTP/1.1 200 OK") and b"upgrade" not in upgrade.lower()

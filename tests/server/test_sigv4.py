@@ -24,13 +24,16 @@ from bedrock_sessions import SessionClient
 from bedrock_sessions.exceptions import BedrockSessionsError
 from bedrock_sessions.server import LocalServer
 
+# Signatures are this file's concern: every principal may do everything in its own account.
+ALL = [{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "bedrock:*", "Resource": "*"}]}]
 KEYS = {
     "accounts": {
         "111111111111": {"principals": {
-            "alice": {"access_keys": {"AKIAALICE0000000001": "alice-secret"}, "tags": {"team": "red"}},
-            "temp": {"access_keys": {"ASIATEMP00000000001": {"secret": "temp-secret", "session_token": "tok-123"}}},
+            "alice": {"access_keys": {"AKIAALICE0000000001": "alice-secret"}, "tags": {"team": "red"}, "policies": ALL},
+            "temp": {"access_keys": {"ASIATEMP00000000001": {"secret": "temp-secret", "session_token": "tok-123"}},
+                     "policies": ALL},
         }},
-        "222222222222": {"principals": {"bob": {"access_keys": {"AKIABOB000000000001": "bob-secret"}}}},
+        "222222222222": {"principals": {"bob": {"access_keys": {"AKIABOB000000000001": "bob-secret"}, "policies": ALL}}},
     }
 }
 
@@ -70,11 +73,12 @@ def test_signed_requests_of_known_keys_pass(server: LocalServer) -> None:
     assert alice.list_tags_for_resource(resourceArn=arn)["tags"] == {"team": "red"}
     temp = b3(server, "ASIATEMP00000000001", "temp-secret", aws_session_token="tok-123")
     assert temp.get_session(sessionIdentifier=s["sessionId"])["sessionId"] == s["sessionId"]
-    # the AWS SDK for Rust signs too
+    # the AWS SDK for Rust signs too (bob, in another account, has sessions of its own)
     ours = SessionClient.bedrock(endpoint_url=server.endpoint_url, region_name="us-east-1",
                                  aws_access_key_id="AKIABOB000000000001", aws_secret_access_key="bob-secret",
                                  max_attempts=1)
-    assert ours.get_session(sessionIdentifier=arn)["sessionArn"] == arn
+    bobs = ours.create_session()
+    assert ours.get_session(sessionIdentifier=bobs["sessionArn"])["sessionId"] == bobs["sessionId"]
 
 
 def test_bad_credentials_get_awss_errors(server: LocalServer) -> None:
@@ -155,8 +159,9 @@ def test_a_body_altered_after_signing_and_an_unsigned_request_are_refused(server
 def test_identities_files_are_checked_and_open_servers_stay_on_loopback(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"accounts": {"111111111111": {"principals": {"a": {
-        "access_keys": {"AKIA1": "s"}, "policies": [{"Version": "2012-10-17", "Statement": []}]}}}}}))
-    with pytest.raises(ValueError, match="not evaluated"):
+        "access_keys": {"AKIA1": "s"}, "policies": [{"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "bedrock:*", "Resource": "*", "Condition": {"StringEqualz": {"a": "b"}}}]}]}}}}}))
+    with pytest.raises(ValueError, match="StringEqualz"):
         LocalServer(SessionClient.memory(), iam=str(bad)).start()
     with pytest.raises(ValueError, match="cannot read the identities file"):
         LocalServer(SessionClient.memory(), iam=str(tmp_path / "missing.json")).start()
@@ -164,3 +169,45 @@ def test_identities_files_are_checked_and_open_servers_stay_on_loopback(tmp_path
         LocalServer(SessionClient.memory(), host="0.0.0.0")
     with LocalServer(SessionClient.memory(), host="::1") as s:  # loopback, open
         assert s.running
+
+
+def test_each_part_of_a_signed_request_is_covered(server: LocalServer) -> None:
+    """A request signed by botocore, then altered in one part at a time: its path, its query, a signed header, its
+    date, or signed for another service: each refused with AWS's code; the original passes."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    alice = b3(server, "AKIAALICE0000000001", "alice-secret")
+    mine, other = (alice.create_session()["sessionId"] for _ in range(2))
+
+    def signed(service: str = "bedrock") -> dict[str, str]:
+        req = AWSRequest(method="POST", url=f"{server.endpoint_url}/sessions/{mine}/invocations?maxResults=5",
+                         data=b"", headers={"X-Tenant-Hint": "a"})
+        SigV4Auth(Credentials("AKIAALICE0000000001", "alice-secret"), service, "us-east-1").add_auth(req)
+        return dict(req.headers.items())
+
+    def send(path: str, headers: dict[str, str]) -> tuple[int, str, str]:
+        conn = http.client.HTTPConnection(server.host, server.port, timeout=10)
+        try:
+            conn.request("POST", path, headers=headers)
+            r = conn.getresponse()
+            body = json.loads(r.read() or b"{}")
+            return r.status, r.getheader("x-amzn-ErrorType") or "", body.get("message", "")
+        finally:
+            conn.close()
+
+    path = f"/sessions/{mine}/invocations?maxResults=5"
+    assert send(path, signed())[0] == 200
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=120)  # another second, within 15 minutes
+    cases = {
+        "path": (f"/sessions/{other}/invocations?maxResults=5", signed()),
+        "query": (f"/sessions/{mine}/invocations?maxResults=6", signed()),
+        "signed header": (path, signed() | {"X-Tenant-Hint": "b"}),
+        "date": (path, signed() | {"X-Amz-Date": later.strftime("%Y%m%dT%H%M%SZ")}),
+        "service": (path, signed("bedrock-agent")),
+    }
+    for what, (p, h) in cases.items():
+        status, error, message = send(p, h)
+        assert (status, error) == (403, "InvalidSignatureException"), (what, message)
+    assert "correct service" in send(path, signed("bedrock-agent"))[2]
