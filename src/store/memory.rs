@@ -365,10 +365,18 @@ impl SessionStore for MemoryStore {
                 |_, id| sessions[id].raw(&self.cfg),
             )?
         };
-        let mut items = Vec::with_capacity(raws.items.len());
-        for raw in raws.items {
-            items.push(self.finish(raw).await?);
-        }
+        // Summaries: an encrypted session's metadata is left out (see `SessionStore::list_sessions`).
+        let items = raws
+            .items
+            .into_iter()
+            .map(|mut raw| {
+                if raw.wrapped.is_some() {
+                    raw.metadata = Kept::Clear(BTreeMap::new());
+                }
+                let sealing = Sealing::clear(&raw.session.arn);
+                raw.open(&sealing)
+            })
+            .collect::<Result<Vec<_>>>()?;
         Ok(Page {
             items,
             next_token: raws.next_token,

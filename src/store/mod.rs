@@ -29,6 +29,9 @@ pub mod testing;
 pub trait SessionStore: Send + Sync + std::fmt::Debug {
     async fn create_session(&self, req: CreateSession) -> Result<Session>;
     async fn get_session(&self, session: SessionRef) -> Result<Session>;
+    /// Session summaries, newest first. Their metadata may be left out (Bedrock's ListSessions returns none; the
+    /// embedded stores leave out an encrypted session's, so that listing needs no key): read it with
+    /// `get_session`.
     async fn list_sessions(&self, page: PageRequest) -> Result<Page<Session>>;
     async fn update_session(&self, req: UpdateSession) -> Result<Session>;
     async fn end_session(&self, session: SessionRef) -> Result<Session>;

@@ -7,7 +7,7 @@
 //!   not a sweep has run yet.
 //! - A sweep erases such sessions for good: for an encrypted session its data key is destroyed first
 //!   (crypto-shredding), in a transaction of its own, then its records. A sweep runs when a store is opened,
-//!   then every [`SWEEP_INTERVAL`] on the core's runtime ([`spawn_sweeper`]); [`Erasure::sweep`] runs one now
+//!   then every [`SWEEP_INTERVAL`] on the core's runtime ([`sweep_every`]); [`Erasure::sweep`] runs one now
 //!   (tests drive it with a `ManualClock`).
 //! - DeleteSession erases the same way, at once.
 
@@ -49,19 +49,17 @@ pub(crate) fn retained(last_updated_at: Micros, cfg: &StoreConfig) -> bool {
     cutoff(cfg).is_none_or(|c| last_updated_at > c)
 }
 
-/// Sweeps `store` every `every` on the current tokio runtime until the store is dropped. A failed sweep (a
-/// busy file, ...) is tried again at the next tick.
-pub fn spawn_sweeper(store: Weak<dyn Erasure>, every: Duration) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tick.tick().await; // the first tick is now: the store swept itself when it opened
-        loop {
-            tick.tick().await;
-            let Some(store) = store.upgrade() else {
-                return;
-            };
-            let _ = store.sweep().await;
-        }
-    })
+/// Sweeps `store` every `every` until the store is dropped (spawn it on the runtime that serves the store). A
+/// failed sweep (a busy file, ...) is tried again at the next tick.
+pub async fn sweep_every(store: Weak<dyn Erasure>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await; // the first tick is now: the store swept itself when it opened
+    loop {
+        tick.tick().await;
+        let Some(store) = store.upgrade() else {
+            return;
+        };
+        let _ = store.sweep().await;
+    }
 }

@@ -843,10 +843,18 @@ impl SessionStore for SqliteStore {
                 })
             })
             .await?;
-        let mut items = Vec::with_capacity(rows.items.len());
-        for row in rows.items {
-            items.push(self.finish(row).await?);
-        }
+        // Summaries: an encrypted session's metadata is left out (see `SessionStore::list_sessions`).
+        let items = rows
+            .items
+            .into_iter()
+            .map(|mut row| {
+                if row.wrapped.is_some() {
+                    row.metadata = Kept::Clear("{}".into());
+                }
+                let sealing = Sealing::clear(&row.arn);
+                row.into_session(&self.cfg, &sealing)
+            })
+            .collect::<Result<Vec<_>>>()?;
         Ok(Page {
             items,
             next_token: rows.next_token,
