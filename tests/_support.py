@@ -41,6 +41,35 @@ T0 = dt.datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 KMS_KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
+# The KMS key ARNs tests name in CreateSession. The stores of the behaviour suite get a keyring that holds them (and no
+# default key: a session that names none stays clear), so a session that names one is encrypted at rest; a store
+# without key material refuses such a session (docs/encryption.md).
+SUITE_KMS_KEYS = (
+    KMS_KEY_ARN,
+    "arn:aws-cn:kms:cn-north-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+    "arn:aws-us-gov:kms:us-gov-west-1:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab",
+)
+_suite_keyring: list[str] = []
+
+
+def suite_keyring() -> str:
+    """A keyring file of SUITE_KMS_KEYS, made once per process in a temporary directory removed at exit."""
+    if not _suite_keyring:
+        import atexit
+        import base64
+        import json
+        import os
+        import shutil
+        import tempfile
+
+        folder = tempfile.mkdtemp(prefix="bedrock-sessions-keyring-")
+        atexit.register(shutil.rmtree, folder, True)
+        path = os.path.join(folder, "keyring.json")
+        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+            json.dump({"keys": {k: base64.b64encode(os.urandom(32)).decode() for k in SUITE_KMS_KEYS}}, f)
+        _suite_keyring.append(path)
+    return _suite_keyring[0]
+
 
 def now() -> dt.datetime:
     return dt.datetime.now(UTC)

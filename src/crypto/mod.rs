@@ -365,6 +365,63 @@ fn check_provider(wrapped: &WrappedKey, expected: KeyProvider) -> Result<()> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Key sources from settings
+
+/// How to make a store's key source: kept as settings so that a forked child makes its own (a KMS client
+/// holds connections that are its parent's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySourceSpec {
+    /// A keyring file ([`Keyring::load`]).
+    Keyring(std::path::PathBuf),
+    /// AWS KMS with the standard credential chain (environment, profile, SSO, container, instance).
+    Kms {
+        /// The key of sessions that name none (a key or alias ARN); without it, such sessions stay clear.
+        default_key: Option<String>,
+        /// KMS's region; else the default key's region, else the chain's (`AWS_REGION`, profile).
+        region: Option<String>,
+        /// KMS's endpoint (an emulator, a VPC endpoint); else the region's.
+        endpoint_url: Option<String>,
+    },
+}
+
+impl KeySourceSpec {
+    /// The key source: the keyring loaded (its permissions checked), or a KMS client configured (no call is
+    /// made until a session needs a key).
+    pub async fn build(&self) -> std::result::Result<std::sync::Arc<dyn KeySource>, String> {
+        match self {
+            KeySourceSpec::Keyring(path) => Ok(std::sync::Arc::new(Keyring::load(path)?)),
+            KeySourceSpec::Kms {
+                default_key,
+                region,
+                endpoint_url,
+            } => {
+                if let Some(k) = default_key {
+                    check_key_arn(k).map_err(|e| format!("kms_key: {}", e.message))?;
+                }
+                // A key ARN names its region: KMS must be asked there.
+                let region = region.clone().or_else(|| {
+                    default_key
+                        .as_deref()
+                        .and_then(|k| k.split(':').nth(3))
+                        .map(String::from)
+                });
+                let shared = crate::aws::load_sdk_config(&crate::aws::BedrockConfig {
+                    region,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| format!("KMS: {e}"))?;
+                let source = KmsKeySource::from_sdk_config(&shared, endpoint_url.as_deref());
+                Ok(std::sync::Arc::new(match default_key {
+                    Some(k) => source.with_default_key(k)?,
+                    None => source,
+                }))
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Key ARNs
 
 /// A KMS key ARN (`arn:aws:kms:<region>:<account>:key/<key-id>`, the form CreateSession takes) or a KMS alias
