@@ -120,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                             "that name none, the named key for the others")
     protection.add_argument("--kms", action="store_true",
                             help="AWS KMS without a default key: only sessions that name a key are encrypted")
-    protection.add_argument("--kms-region", metavar="REGION", help="KMS's region (default: the key's, else AWS_REGION)")
+    protection.add_argument("--kms-region", metavar="REGION", help="KMS's region (default: the key's, else --region)")
     protection.add_argument("--kms-endpoint-url", metavar="URL", help="KMS's endpoint (an emulator, a VPC endpoint)")
     protection.add_argument("--retention-days", type=float, default=SERVICE_RETENTION_DAYS, metavar="DAYS",
                             help="erase sessions this many days after their last update, their data keys first "

@@ -377,7 +377,7 @@ pub enum KeySourceSpec {
     Kms {
         /// The key of sessions that name none (a key or alias ARN); without it, such sessions stay clear.
         default_key: Option<String>,
-        /// KMS's region; else the default key's region, else the chain's (`AWS_REGION`, profile).
+        /// KMS's region; else the default key's region, else the store's (the region of its session ARNs).
         region: Option<String>,
         /// KMS's endpoint (an emulator, a VPC endpoint); else the region's.
         endpoint_url: Option<String>,
@@ -386,8 +386,11 @@ pub enum KeySourceSpec {
 
 impl KeySourceSpec {
     /// The key source: the keyring loaded (its permissions checked), or a KMS client configured (no call is
-    /// made until a session needs a key).
-    pub async fn build(&self) -> std::result::Result<std::sync::Arc<dyn KeySource>, String> {
+    /// made until a session needs a key). `store_region`: the region of the store's session ARNs.
+    pub async fn build(
+        &self,
+        store_region: &str,
+    ) -> std::result::Result<std::sync::Arc<dyn KeySource>, String> {
         match self {
             KeySourceSpec::Keyring(path) => Ok(std::sync::Arc::new(Keyring::load(path)?)),
             KeySourceSpec::Kms {
@@ -399,14 +402,17 @@ impl KeySourceSpec {
                     check_key_arn(k).map_err(|e| format!("kms_key: {}", e.message))?;
                 }
                 // A key ARN names its region: KMS must be asked there.
-                let region = region.clone().or_else(|| {
-                    default_key
-                        .as_deref()
-                        .and_then(|k| k.split(':').nth(3))
-                        .map(String::from)
-                });
+                let region = region
+                    .clone()
+                    .or_else(|| {
+                        default_key
+                            .as_deref()
+                            .and_then(|k| k.split(':').nth(3))
+                            .map(String::from)
+                    })
+                    .unwrap_or_else(|| store_region.to_string());
                 let shared = crate::aws::load_sdk_config(&crate::aws::BedrockConfig {
-                    region,
+                    region: Some(region),
                     ..Default::default()
                 })
                 .await

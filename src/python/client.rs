@@ -117,7 +117,7 @@ fn open(spec: &Spec, cfg: &StoreConfig, keys: Option<&KeySourceSpec>) -> PyResul
     if let Some(k) = keys {
         cfg.key_source = Some(
             runtime()
-                .block_on(k.build())
+                .block_on(k.build(&cfg.region))
                 .map_err(PyValueError::new_err)?,
         );
     }
