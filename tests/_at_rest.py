@@ -41,6 +41,17 @@ def files_of(db: Path) -> list[Path]:
     return [p for p in (db, Path(f"{db}-wal"), Path(f"{db}-shm")) if p.exists()]
 
 
+def encodings(plain: bytes) -> list[bytes]:
+    """``plain`` as it may sit in a store: raw, and base64-encoded at each of the three alignments (the saver keeps
+    serialized state as base64 inside its JSON records): each variant is the run of base64 characters that every
+    encoding of ``plain`` at that alignment contains."""
+    out = [plain]
+    for pad in range(3):
+        enc = base64.b64encode(b"\0" * pad + plain)
+        out.append(enc[4:-4])  # the head carries the padding's bits, the tail the end's
+    return out
+
+
 def found(db: Path, needles: list[bytes]) -> list[str]:
     """Which needles occur in the store's files ("<needle> in <file>"); [] when none does."""
     hits = []

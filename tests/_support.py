@@ -49,12 +49,13 @@ SUITE_KMS_KEYS = (
     "arn:aws-cn:kms:cn-north-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
     "arn:aws-us-gov:kms:us-gov-west-1:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab",
 )
-_suite_keyring: list[str] = []
+_suite_keyrings: dict[bool, str] = {}
 
 
-def suite_keyring() -> str:
-    """A keyring file of SUITE_KMS_KEYS, made once per process in a temporary directory removed at exit."""
-    if not _suite_keyring:
+def suite_keyring(default: bool = False) -> str:
+    """A keyring file of SUITE_KMS_KEYS (with ``default``: KMS_KEY_ARN encrypts sessions that name no key), made once
+    per process in a temporary directory removed at exit."""
+    if default not in _suite_keyrings:
         import atexit
         import base64
         import json
@@ -65,10 +66,13 @@ def suite_keyring() -> str:
         folder = tempfile.mkdtemp(prefix="bedrock-sessions-keyring-")
         atexit.register(shutil.rmtree, folder, True)
         path = os.path.join(folder, "keyring.json")
+        doc: dict[str, Any] = {"keys": {k: base64.b64encode(os.urandom(32)).decode() for k in SUITE_KMS_KEYS}}
+        if default:
+            doc["default"] = KMS_KEY_ARN
         with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
-            json.dump({"keys": {k: base64.b64encode(os.urandom(32)).decode() for k in SUITE_KMS_KEYS}}, f)
-        _suite_keyring.append(path)
-    return _suite_keyring[0]
+            json.dump(doc, f)
+        _suite_keyrings[default] = path
+    return _suite_keyrings[default]
 
 
 def now() -> dt.datetime:

@@ -38,6 +38,10 @@ def _serve(args: argparse.Namespace) -> int:
                   "accounts and IAM policies", flush=True)
         if args.audit and args.audit != "off":
             print(f"bedrock-sessions: audit log: {'stderr' if args.audit == '-' else args.audit}", flush=True)
+        if args.fault_rate:
+            print(f"bedrock-sessions: injecting faults {faults or list(FAULTS)} at rate {args.fault_rate}", flush=True)
+        if args.ui:
+            print(f"bedrock-sessions: the web inspector is at {server.ui_url}", flush=True)
         if args.keyring:
             print(f"bedrock-sessions: sessions are encrypted at rest with the keyring {args.keyring}", flush=True)
         elif args.kms or args.kms_key:
@@ -45,10 +49,6 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"bedrock-sessions: sessions are encrypted at rest with AWS KMS{default}", flush=True)
         print("bedrock-sessions: " + (f"sessions are erased {args.retention_days:g} days after their last update"
                                       if args.retention_days else "sessions are kept until deleted"), flush=True)
-        if args.fault_rate:
-            print(f"bedrock-sessions: injecting faults {faults or list(FAULTS)} at rate {args.fault_rate}", flush=True)
-        if args.ui:
-            print(f"bedrock-sessions: the web inspector is at {server.ui_url}", flush=True)
         while not stop.wait(0.5):
             pass
         print("bedrock-sessions: stopping (letting in-flight requests finish)", flush=True)
