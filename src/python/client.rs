@@ -124,11 +124,7 @@ fn open(spec: &Spec, cfg: &StoreConfig, keys: Option<&KeySourceSpec>) -> PyResul
     fn embedded<S: SessionStore + Erasure + 'static>(s: S, retention: bool) -> Stores {
         let s = Arc::new(s);
         let erasure: Arc<dyn Erasure> = s.clone();
-        // The sweeper holds the store weakly: it ends when the store is released.
-        let sweeper = retention.then(|| {
-            let task = runtime().spawn(sweep_every(Arc::downgrade(&erasure), SWEEP_INTERVAL));
-            Arc::new(Sweeper(task.abort_handle()))
-        });
+        let sweeper = retention.then(|| sweeper(&erasure));
         Stores {
             observed: Arc::new(Observed::new(s.clone(), log::recorder(), false)),
             served: s,
@@ -151,6 +147,13 @@ fn open(spec: &Spec, cfg: &StoreConfig, keys: Option<&KeySourceSpec>) -> PyResul
             }),
     };
     stores.map_err(PyOSError::new_err)
+}
+
+/// Sweeps `store` every [`SWEEP_INTERVAL`] on this process's runtime; it holds the store weakly and ends when the
+/// store is released (or the handle dropped).
+fn sweeper(store: &Arc<dyn Erasure>) -> Arc<Sweeper> {
+    let task = runtime().spawn(sweep_every(Arc::downgrade(store), SWEEP_INTERVAL));
+    Arc::new(Sweeper(task.abort_handle()))
 }
 
 /// The key source of the options of `SessionClient.local()`/`.memory()`: a keyring file, or KMS.
@@ -294,7 +297,19 @@ impl PyNativeClient {
             return Ok(store);
         }
         let fresh = match self.spec {
-            Spec::Memory => store,
+            // The child's copy of the memory, with a sweeper of its own (the parent's task is not in the child).
+            Spec::Memory => {
+                std::mem::forget(h.store.take());
+                let sweeper = store
+                    .erasure
+                    .as_ref()
+                    .filter(|_| self.cfg.retention.is_some())
+                    .map(sweeper);
+                Stores {
+                    _sweeper: sweeper,
+                    ..store
+                }
+            }
             // A child rebuilds its SQLite connections and its HTTP client (the parent's pool is not its own).
             Spec::File(_) | Spec::Bedrock(_) => {
                 std::mem::forget(h.store.take());
