@@ -1,17 +1,19 @@
-//! Encryption at rest with customer keys (issue 16): the building blocks, not yet wired into the stores.
+//! Encryption at rest with customer keys (issue 16): the building blocks. The embedded stores use them through
+//! `store::encryption` (which records are sealed with which AAD, the key decision at CreateSession, the data key
+//! cache); docs/encryption.md is the user's view.
 //!
 //! # The envelope scheme
 //! An encrypted session has a data key of its own ([`DataKey`], 256 random bits), made when the session is
-//! created. Every record the embedded store keeps for it (a step payload, an image, a metadata value, the
-//! session's metadata) is sealed under that key with AES-256-GCM ([`seal()`], [`open()`]), with additional
+//! created. Every record the embedded store keeps for it (a step payload with its images, the session's metadata,
+//! an invocation's description) is sealed under that key with AES-256-GCM ([`seal()`], [`open()`]), with additional
 //! authenticated data that names the session ARN, the kind of record and its id ([`RecordAad`]). The data key
 //! is stored only wrapped ([`WrappedKey`]) by a key-encryption key named by a KMS key ARN (the session's
-//! `encryptionKeyArn`), under the encryption context `aws:bedrock:session:arn = <session ARN>`
-//! ([`EncryptionContext::session`]), the one the service documents. A [`KeySource`] makes and unwraps data
-//! keys: a local keyring file ([`Keyring`], key-encryption keys held in the file, rotated by adding versions)
-//! or AWS KMS ([`KmsKeySource`]: `GenerateDataKey` and `Decrypt` with that context, `DescribeKey` to vet a key
-//! at CreateSession). The store keeps one wrapped key per session, unwraps it once per use (or caches the
-//! [`DataKey`]) and seals each record with it.
+//! `encryptionKeyArn`, or the key source's default), under the encryption context
+//! `aws:bedrock:session:arn = <session ARN>` ([`EncryptionContext::session`]), the one the service documents.
+//! A [`KeySource`] makes and unwraps data keys: a local keyring file ([`Keyring`], key-encryption keys held in
+//! the file, rotated by adding versions) or AWS KMS ([`KmsKeySource`]: `GenerateDataKey` and `Decrypt` with that
+//! context, `DescribeKey` to vet a key at CreateSession). The store keeps one wrapped key per session, unwraps it
+//! once and caches the [`DataKey`] for a while (`store::encryption`), and seals each record with it.
 //!
 //! # Formats
 //! Integers are big-endian; `lp(x)` is `x`'s byte length as a u32, then `x`. Each format opens with a version
