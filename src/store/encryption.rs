@@ -263,6 +263,20 @@ impl AtRest {
         }))
     }
 
+    /// [`AtRest::new_session_key`], and the sealing of the new session's records.
+    pub async fn new_session(
+        &self,
+        requested: Option<&str>,
+        session_arn: &str,
+    ) -> Result<(Option<NewKey>, Sealing)> {
+        let new_key = self.new_session_key(requested, session_arn).await?;
+        let sealing = match &new_key {
+            Some(k) => Sealing::sealed(session_arn, k.key.clone()),
+            None => Sealing::clear(session_arn),
+        };
+        Ok((new_key, sealing))
+    }
+
     /// Remembers a new session's key (or that it is clear) once it is stored.
     pub fn created(&self, session_id: &str, arn: &str, key: Option<&NewKey>) {
         if !self.enabled() {
@@ -437,6 +451,27 @@ impl AtRest {
             ),
         )
     }
+}
+
+/// A session's invocations as held, `(id, description, created_at)`, their descriptions opened with `sealing`.
+pub(crate) fn open_invocations(
+    sealing: &Sealing,
+    session_id: &str,
+    held: Vec<(String, Option<Kept<String>>, crate::clock::Micros)>,
+) -> Result<Vec<crate::model::Invocation>> {
+    held.into_iter()
+        .map(|(invocation_id, kept, created_at)| {
+            let description = kept
+                .map(|k| sealing.get(Record::Description(&invocation_id), k, text_from_bytes))
+                .transpose()?;
+            Ok(crate::model::Invocation {
+                session_id: session_id.to_string(),
+                invocation_id,
+                description,
+                created_at,
+            })
+        })
+        .collect()
 }
 
 /// Session metadata as stored: JSON text (the plaintext of a sealed one too).

@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use crate::threads::ThreadIndex;
 
 use super::encryption::{
-    AtRest, Kept, Record, Sealing, metadata_from_json, metadata_json, text_from_bytes,
+    AtRest, Kept, Record, Sealing, metadata_from_json, metadata_json, open_invocations,
 };
 use super::payload::{decode_payload, encode_payload};
 use super::retention::{self, Erasure, retained};
@@ -297,14 +297,10 @@ impl SessionStore for MemoryStore {
         let id = new_id();
         let arn = SessionArn::format(&cfg.partition, &cfg.region, &cfg.account_id, &id);
         // The key decision first: a session that cannot be encrypted as asked is not stored at all.
-        let new_key = self
+        let (new_key, sealing) = self
             .at_rest
-            .new_session_key(req.encryption_key_arn.as_deref(), &arn)
+            .new_session(req.encryption_key_arn.as_deref(), &arn)
             .await?;
-        let sealing = match &new_key {
-            Some(k) => Sealing::sealed(&arn, k.key.clone()),
-            None => Sealing::clear(&arn),
-        };
         let mut st = self.state();
         let now = cfg.clock.now_us();
         let seq = st.seq();
@@ -490,21 +486,7 @@ impl SessionStore for MemoryStore {
             (s.id.clone(), s.arn.clone(), s.wrapped.clone(), held)
         };
         let sealing = self.at_rest.sealing(&id, &arn, wrapped.as_deref()).await?;
-        let items = held
-            .items
-            .into_iter()
-            .map(|(invocation_id, kept, created_at)| {
-                let description = kept
-                    .map(|k| sealing.get(Record::Description(&invocation_id), k, text_from_bytes))
-                    .transpose()?;
-                Ok(Invocation {
-                    session_id: id.clone(),
-                    invocation_id,
-                    description,
-                    created_at,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let items = open_invocations(&sealing, &id, held.items)?;
         Ok(Page {
             items,
             next_token: held.next_token,

@@ -16,7 +16,9 @@ use async_trait::async_trait;
 use crate::threads::ThreadIndex;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
-use super::encryption::{AtRest, Kept, Record, Sealing, metadata_json, text_from_bytes};
+use super::encryption::{
+    AtRest, Kept, Record, Sealing, metadata_json, open_invocations, text_from_bytes,
+};
 use super::payload::{decode_payload, encode_payload};
 use super::retention::{self, Erasure};
 use super::{Durability, SessionStore, StoreConfig, not_found_session};
@@ -653,12 +655,16 @@ fn tag_count(tx: &Tx<'_>, session_seq: i64) -> Result<i64> {
 impl SqliteStore {
     /// A session as read: its metadata opened with its data key (from the cache, or unwrapped once).
     async fn finish(&self, row: SessionRow) -> Result<Session> {
-        let sealing = self
-            .inner
+        let sealing = self.sealing_of(&row).await?;
+        row.into_session(&self.cfg, &sealing)
+    }
+
+    /// The sealing of a session read from the file: its data key from the cache, or unwrapped once.
+    async fn sealing_of(&self, row: &SessionRow) -> Result<Sealing> {
+        self.inner
             .at_rest
             .sealing(&row.id, &row.arn, row.wrapped.as_deref())
-            .await?;
-        row.into_session(&self.cfg, &sealing)
+            .await
     }
 
     /// Before a write that seals records of a session: its sealing (see `AtRest::prepare`), checked again inside
@@ -766,15 +772,11 @@ impl SessionStore for SqliteStore {
         let id = new_id();
         let arn = SessionArn::format(&cfg.partition, &cfg.region, &cfg.account_id, &id);
         // The key decision first: a session that cannot be encrypted as asked is not stored at all.
-        let new_key = self
+        let (new_key, sealing) = self
             .inner
             .at_rest
-            .new_session_key(req.encryption_key_arn.as_deref(), &arn)
+            .new_session(req.encryption_key_arn.as_deref(), &arn)
             .await?;
-        let sealing = match &new_key {
-            Some(k) => Sealing::sealed(&arn, k.key.clone()),
-            None => Sealing::clear(&arn),
-        };
         let json = String::from_utf8(metadata_json(&req.metadata)).expect("JSON is UTF-8");
         let metadata = kept_sql(sealing.keep(Record::Metadata, json, |t| t.as_bytes().to_vec()));
         let wrapped = new_key.as_ref().map(|k| k.wrapped.clone());
@@ -1002,26 +1004,8 @@ impl SessionStore for SqliteStore {
                 Ok((row, rows))
             })
             .await?;
-        let sealing = self
-            .inner
-            .at_rest
-            .sealing(&row.id, &row.arn, row.wrapped.as_deref())
-            .await?;
-        let items = rows
-            .items
-            .into_iter()
-            .map(|(invocation_id, kept, created_at)| {
-                let description = kept
-                    .map(|k| sealing.get(Record::Description(&invocation_id), k, text_from_bytes))
-                    .transpose()?;
-                Ok(Invocation {
-                    session_id: row.id.clone(),
-                    invocation_id,
-                    description,
-                    created_at,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let sealing = self.sealing_of(&row).await?;
+        let items = open_invocations(&sealing, &row.id, rows.items)?;
         Ok(Page {
             items,
             next_token: rows.next_token,
@@ -1101,11 +1085,7 @@ impl SessionStore for SqliteStore {
                 Ok((row, time, blob, req))
             })
             .await?;
-        let sealing = self
-            .inner
-            .at_rest
-            .sealing(&row.id, &row.arn, row.wrapped.as_deref())
-            .await?;
+        let sealing = self.sealing_of(&row).await?;
         let payload = decode_payload(&sealing.open_bytes(Record::Step(&req.step_id), &blob)?)?;
         Ok(Step {
             summary: StepSummary {

@@ -62,20 +62,27 @@ fn newer_schema_is_refused() {
     assert!(err.contains("newer"), "{err}");
 }
 
+/// A file as schema version `version` made it (its migrations only, in WAL mode), open for the caller's rows.
+fn file_of_version(path: &Path, version: usize) -> Connection {
+    let conn = Connection::open(path).unwrap();
+    conn.execute_batch("PRAGMA journal_mode = WAL").unwrap();
+    for sql in &MIGRATIONS[..version] {
+        conn.execute_batch(sql).unwrap();
+    }
+    conn.execute_batch(&format!("PRAGMA user_version = {version}"))
+        .unwrap();
+    conn
+}
+
 #[tokio::test]
 async fn version_2_files_move_to_microseconds_and_unreadable_times_are_clamped() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.db");
     {
         // A file as version 2 wrote it: times in milliseconds, one step of year 10000 (version 2 took it).
-        let conn = Connection::open(&path).unwrap();
-        conn.execute_batch("PRAGMA journal_mode = WAL").unwrap();
-        for sql in &MIGRATIONS[..2] {
-            conn.execute_batch(sql).unwrap();
-        }
+        let conn = file_of_version(&path, 2);
         conn.execute_batch(
-            "PRAGMA user_version = 2;
-             INSERT INTO sessions (seq, id, arn, status, created_at, last_updated_at, metadata)
+            "INSERT INTO sessions (seq, id, arn, status, created_at, last_updated_at, metadata)
                VALUES (1, '0a1b2c3d-0000-4000-8000-00000000abcd',
                        'arn:aws:bedrock:us-east-1:000000000000:session/0a1b2c3d-0000-4000-8000-00000000abcd',
                        'ACTIVE', 1735689600123, 1735689600456, '{}');
@@ -249,6 +256,13 @@ mod at_rest {
         assert_eq!(read_step(store, w).await.unwrap().payload, w.payload);
     }
 
+    /// Copies the WAL into the file and truncates it.
+    fn checkpoint(store: &SqliteStore) {
+        let conn = store.inner.writer.lock().unwrap();
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .unwrap();
+    }
+
     fn open(path: &Path, source: Option<Arc<dyn KeySource>>) -> SqliteStore {
         SqliteStore::open(
             path,
@@ -271,13 +285,7 @@ mod at_rest {
         // While it is open (the WAL holds the writes) and after a checkpoint into the file.
         assert_eq!(found(&path, &needles(&img)), Vec::<String>::new());
         check_intact(&store, &w).await;
-        store
-            .inner
-            .writer
-            .lock()
-            .unwrap()
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-            .unwrap();
+        checkpoint(&store);
         assert_eq!(found(&path, &needles(&img)), Vec::<String>::new());
         // The control: the same writes in a clear session are in the files.
         let clear_dir = tempfile::tempdir().unwrap();
@@ -461,13 +469,7 @@ mod at_rest {
                 .unwrap();
             assert_eq!(wrapped.is_some(), ring.is_some());
             let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-            store
-                .inner
-                .writer
-                .lock()
-                .unwrap()
-                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-                .unwrap();
+            checkpoint(&store);
             let before = size(&path);
             delete(&store, &w.session).await;
             // No plaintext (nor the wrapped key) left in the file, its WAL or its index; the space is given back.
@@ -552,15 +554,8 @@ mod at_rest {
     async fn files_of_version_3_keep_their_clear_sessions_readable() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.db");
-        {
-            // A file as version 3 made it (no auto_vacuum, no key table), with a clear session.
-            let conn = Connection::open(&path).unwrap();
-            conn.execute_batch("PRAGMA journal_mode = WAL").unwrap();
-            for sql in &MIGRATIONS[..3] {
-                conn.execute_batch(sql).unwrap();
-            }
-            conn.execute_batch("PRAGMA user_version = 3").unwrap();
-        }
+        // A file as version 3 made it (no auto_vacuum, no key table), then a clear session written by this version.
+        drop(file_of_version(&path, 3));
         let old = write(&open(&path, None), None).await;
         let store = open(&path, Some(keyring(true)));
         check_intact(&store, &old).await;
