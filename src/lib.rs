@@ -6,6 +6,7 @@
 
 pub mod aws;
 pub mod clock;
+pub mod crypto;
 pub mod error;
 pub mod ids;
 pub mod llama;

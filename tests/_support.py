@@ -41,6 +41,39 @@ T0 = dt.datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 KMS_KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
+# The KMS key ARNs tests name in CreateSession. The stores of the behaviour suite get a keyring that holds them (and no
+# default key: a session that names none stays clear), so a session that names one is encrypted at rest; a store
+# without key material refuses such a session (docs/encryption.md).
+SUITE_KMS_KEYS = (
+    KMS_KEY_ARN,
+    "arn:aws-cn:kms:cn-north-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+    "arn:aws-us-gov:kms:us-gov-west-1:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab",
+)
+_suite_keyrings: dict[bool, str] = {}
+
+
+def suite_keyring(default: bool = False) -> str:
+    """A keyring file of SUITE_KMS_KEYS (with ``default``: KMS_KEY_ARN encrypts sessions that name no key), made once
+    per process in a temporary directory removed at exit."""
+    if default not in _suite_keyrings:
+        import atexit
+        import base64
+        import json
+        import os
+        import shutil
+        import tempfile
+
+        folder = tempfile.mkdtemp(prefix="bedrock-sessions-keyring-")
+        atexit.register(shutil.rmtree, folder, True)
+        path = os.path.join(folder, "keyring.json")
+        doc: dict[str, Any] = {"keys": {k: base64.b64encode(os.urandom(32)).decode() for k in SUITE_KMS_KEYS}}
+        if default:
+            doc["default"] = KMS_KEY_ARN
+        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+            json.dump(doc, f)
+        _suite_keyrings[default] = path
+    return _suite_keyrings[default]
+
 
 def now() -> dt.datetime:
     return dt.datetime.now(UTC)

@@ -30,7 +30,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from _support import OPERATIONS  # noqa: E402
+from _support import OPERATIONS, suite_keyring  # noqa: E402
 
 from bedrock_sessions import AsyncSessionClient, SessionClient  # noqa: E402
 
@@ -265,7 +265,9 @@ DOOR_CLASSES: dict[str, type] = {"sync": SessionClient, "async": AsyncSessionCli
 
 
 def open_store(kind: str, door: str, tmp_path: Path, stack: contextlib.ExitStack, **options: Any) -> Any:
-    """A raw client of store ``kind``: SessionClient or AsyncSessionClient, or a boto3 client for ``server``."""
+    """A raw client of store ``kind``: SessionClient or AsyncSessionClient, or a boto3 client for ``server``. Every
+    kind's store holds the keys tests name (``_support.SUITE_KMS_KEYS``) in a keyring."""
+    options.setdefault("keyring", suite_keyring())
     return STORE_FACTORIES[kind](DOOR_CLASSES[door], tmp_path, stack, options)
 
 

@@ -88,3 +88,19 @@ def test_quick_auth_benchmark_runs(tmp_path: Path) -> None:
     data = json.loads(out.read_text())
     assert set(data["ms_per_request"]) == {"open", "signed", "abac", "abac + audit"}
     assert all(v > 0 for v in data["ms_per_request"].values())
+
+
+@pytest.mark.timeout(300)
+def test_quick_encryption_benchmark_runs(tmp_path: Path) -> None:
+    """benches/encryption.py --quick: a 3-node turn and 1 MB puts with and without encryption at rest, on a file and in
+    memory; each run checks its results and that the encrypted file holds none of the turn's text."""
+    import json
+
+    out = tmp_path / "encryption.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benches" / "encryption.py"), "--quick", "--json", str(out)],
+        capture_output=True, text=True, timeout=280,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    data = json.loads(out.read_text())
+    assert len(data["ratio"]) == 9 and all(v > 0 for v in data["ratio"].values())

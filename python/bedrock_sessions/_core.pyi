@@ -1,6 +1,7 @@
 """Native core of bedrock-sessions (Rust, pyo3)."""
 
 import builtins
+import os
 from collections.abc import Awaitable
 from datetime import datetime
 from typing import Any, final
@@ -39,6 +40,12 @@ class NativeClient:
         busy_timeout: float = 30.0,
         durability: str = "full",
         clock: ManualClock | None = None,
+        keyring: str | os.PathLike[str] | None = None,
+        kms: bool = False,
+        kms_key: str | None = None,
+        kms_region: str | None = None,
+        kms_endpoint_url: str | None = None,
+        retention_days: float | None = None,
     ) -> NativeClient: ...
     @staticmethod
     def open_memory(
@@ -50,6 +57,12 @@ class NativeClient:
         max_step_bytes: int = 52428800,
         default_page_size: int = 10,
         clock: ManualClock | None = None,
+        keyring: str | os.PathLike[str] | None = None,
+        kms: bool = False,
+        kms_key: str | None = None,
+        kms_region: str | None = None,
+        kms_endpoint_url: str | None = None,
+        retention_days: float | None = None,
     ) -> NativeClient: ...
     @staticmethod
     def open_bedrock(
@@ -73,6 +86,8 @@ class NativeClient:
     def endpoint_url(self) -> str | None: ...
     def call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]: ...
     def call_async(self, operation: str, params: dict[str, Any]) -> Awaitable[dict[str, Any]]: ...
+    def sweep(self) -> int: ...
+    def sweep_async(self) -> Awaitable[int]: ...
     def close(self) -> None: ...
     @property
     def closed(self) -> bool: ...

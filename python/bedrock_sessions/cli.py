@@ -9,7 +9,7 @@ import threading
 from collections.abc import Sequence
 
 from .inspect import _cli as inspect_cli
-from .server import FAULTS, LocalServer
+from .server import FAULTS, SERVICE_RETENTION_DAYS, LocalServer
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -21,6 +21,7 @@ def _serve(args: argparse.Namespace) -> int:
         max_steps_per_session=args.max_steps_per_session, max_step_bytes=args.max_step_bytes,
         default_page_size=args.default_page_size, durability=args.durability, log=args.log, ui=args.ui,
         iam=args.iam, insecure=args.insecure, read_timeout=args.read_timeout, audit=args.audit,
+        retention_days=args.retention_days or None, **_key_options(args),
     )
     stop = threading.Event()
 
@@ -41,12 +42,32 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"bedrock-sessions: injecting faults {faults or list(FAULTS)} at rate {args.fault_rate}", flush=True)
         if args.ui:
             print(f"bedrock-sessions: the web inspector is at {server.ui_url}", flush=True)
+        if args.keyring:
+            print(f"bedrock-sessions: sessions are encrypted at rest with the keyring {args.keyring}", flush=True)
+        elif args.kms or args.kms_key:
+            default = f" (default key {args.kms_key})" if args.kms_key else ""
+            print(f"bedrock-sessions: sessions are encrypted at rest with AWS KMS{default}", flush=True)
+        print("bedrock-sessions: " + (f"sessions are erased {args.retention_days:g} days after their last update"
+                                      if args.retention_days else "sessions are kept until deleted"), flush=True)
         while not stop.wait(0.5):
             pass
         print("bedrock-sessions: stopping (letting in-flight requests finish)", flush=True)
     # After the graceful stop, so in-flight requests are counted too.
     print(f"bedrock-sessions: served {server.stats()['requests']} requests", flush=True)
     return 0
+
+
+def _key_options(args: argparse.Namespace) -> dict[str, object]:
+    """The store's key source from serve's flags."""
+    out: dict[str, object] = {}
+    if args.keyring:
+        out["keyring"] = args.keyring
+    if args.kms:
+        out["kms"] = True
+    for name in ("kms_key", "kms_region", "kms_endpoint_url"):
+        if getattr(args, name):
+            out[name] = getattr(args, name)
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -89,6 +110,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                        help="close connections that send nothing for this long; 408 for a stalled request (default 20)")
     serve.add_argument("--insecure", action="store_true",
                        help="allow binding a non-loopback address without --iam (anyone who reaches it can use it)")
+    protection = serve.add_argument_group(
+        "data protection", "encryption at rest and retention, as the service has them (docs/encryption.md)")
+    protection.add_argument("--keyring", metavar="FILE",
+                            help="encrypt sessions at rest with the keys of this JSON keyring file (mode 600): those "
+                            "that name a key (encryptionKeyArn) with it, the others with the keyring's default key")
+    protection.add_argument("--kms-key", metavar="ARN",
+                            help="encrypt sessions at rest with AWS KMS (standard credentials): this key for sessions "
+                            "that name none, the named key for the others")
+    protection.add_argument("--kms", action="store_true",
+                            help="AWS KMS without a default key: only sessions that name a key are encrypted")
+    protection.add_argument("--kms-region", metavar="REGION", help="KMS's region (default: the key's, else --region)")
+    protection.add_argument("--kms-endpoint-url", metavar="URL", help="KMS's endpoint (an emulator, a VPC endpoint)")
+    protection.add_argument("--retention-days", type=float, default=SERVICE_RETENTION_DAYS, metavar="DAYS",
+                            help="erase sessions this many days after their last update, their data keys first "
+                            f"(default {SERVICE_RETENTION_DAYS:g}, the service's; 0 keeps them until deleted)")
     serve.add_argument("--ui", action="store_true",
                        help="also serve the web inspector of the store, under /ui/ (docs/inspector.md)")
     serve.add_argument("--durability", choices=("full", "normal"), default="full",

@@ -229,12 +229,18 @@ class SessionClient:
     def local(cls, path: str | os.PathLike[str], **options: Any) -> SessionClient:
         """The embedded store in the SQLite file at ``path`` (created if missing). See docs/session-api.md
         for the options (region, account_id, idle_timeout, max_steps_per_session, max_step_bytes,
-        default_page_size, busy_timeout, durability, clock)."""
+        default_page_size, busy_timeout, durability, clock).
+
+        Data protection (docs/encryption.md): ``keyring=FILE`` (a JSON keyring) or ``kms_key=ARN`` / ``kms=True``
+        (AWS KMS with the standard credential chain; ``kms_region``, ``kms_endpoint_url``) encrypt sessions at
+        rest: those that name a key (``encryptionKeyArn``), and all others under the default key when there is
+        one. ``retention_days=N`` erases sessions N days after their last update (off by default)."""
         return cls(_core.NativeClient.open_local(os.fspath(path), **options))
 
     @classmethod
     def memory(cls, **options: Any) -> SessionClient:
-        """An embedded store that lives in this process's memory."""
+        """An embedded store that lives in this process's memory (the options of :meth:`local` but the file's:
+        ``busy_timeout``, ``durability``)."""
         return cls(_core.NativeClient.open_memory(**options))
 
     @classmethod
@@ -300,6 +306,12 @@ class SessionClient:
     def list_tags_for_resource(self, **kwargs: Any) -> dict[str, Any]:
         return self._call("ListTagsForResource", kwargs)
 
+    # -- data protection (embedded stores)
+    def sweep(self) -> int:
+        """Erases the sessions past the store's retention period now, and returns how many went (the store also
+        sweeps when it opens and every hour). Not for Amazon Bedrock, which deletes its own."""
+        return self._native.sweep()
+
     # -- boto3 conveniences
     def can_paginate(self, operation_name: str) -> bool:
         return operation_name in PAGINATED
@@ -343,7 +355,8 @@ class AsyncSessionClient:
 
     @classmethod
     def local(cls, path: str | os.PathLike[str], **options: Any) -> AsyncSessionClient:
-        """The embedded store in the SQLite file at ``path`` (created if missing)."""
+        """The embedded store in the SQLite file at ``path`` (created if missing); the options of
+        :meth:`SessionClient.local`."""
         return cls(_core.NativeClient.open_local(os.fspath(path), **options))
 
     @classmethod
@@ -400,6 +413,11 @@ class AsyncSessionClient:
 
     async def list_tags_for_resource(self, **kwargs: Any) -> dict[str, Any]:
         return await self._call("ListTagsForResource", kwargs)
+
+    async def sweep(self) -> int:
+        """Erases the sessions past the store's retention period now (see :meth:`SessionClient.sweep`)."""
+        result: int = await self._native.sweep_async()
+        return result
 
     def can_paginate(self, operation_name: str) -> bool:
         return operation_name in PAGINATED

@@ -17,9 +17,12 @@ from typing import Any
 from . import _core
 from .client import SessionClient
 
-__all__ = ["LocalServer", "FAULTS"]
+__all__ = ["LocalServer", "FAULTS", "SERVICE_RETENTION_DAYS"]
 
 FAULTS = ("throttle", "500", "drop-before", "drop-after")
+
+# The service deletes session data after 30 days (its user guide's quotas): the server's default retention.
+SERVICE_RETENTION_DAYS = 30.0
 
 
 def _is_loopback(host: str) -> bool:
@@ -94,6 +97,12 @@ class LocalServer:
 
     ``read_timeout`` (seconds): a connection that sends nothing for this long is closed, and a request whose head or
     body stalls this long is answered 408 or dropped (idle or half-sent connections are not kept open).
+
+    Data protection (docs/encryption.md): ``keyring=FILE`` or ``kms_key=ARN`` / ``kms=True`` (with ``kms_region``,
+    ``kms_endpoint_url``) encrypt sessions at rest, as the service does: those whose CreateSession names a key with
+    that key (a key the store cannot use is refused with ValidationException), the others under the default key.
+    ``retention_days`` (the service's 30 by default; None keeps sessions until deleted) erases sessions that many days
+    after their last update. A given ``SessionClient`` keeps its own settings.
     """
 
     def __init__(
@@ -118,6 +127,7 @@ class LocalServer:
         insecure: bool = False,
         read_timeout: float = 20.0,
         audit: str | os.PathLike[str] | None = None,
+        retention_days: float | None = SERVICE_RETENTION_DAYS,
         **store_options: Any,
     ) -> None:
         if iam is None and not insecure and not _is_loopback(host):
@@ -140,7 +150,7 @@ class LocalServer:
                        default_page_size=default_page_size)
         store_options.update({k: v for k, v in assumed.items() if v is not None})
         if isinstance(db, SessionClient):
-            if store_options:
+            if store_options or retention_days != SERVICE_RETENTION_DAYS:
                 raise TypeError("store options apply to a new store, not to a given client")
             self.client = db
             self._owns_client = False
@@ -148,7 +158,7 @@ class LocalServer:
             if db is None:
                 self._tmp = tempfile.TemporaryDirectory(prefix="bedrock-sessions-")
                 db = os.path.join(self._tmp.name, "sessions.db")
-            self.client = SessionClient.local(db, **store_options)
+            self.client = SessionClient.local(db, retention_days=retention_days, **store_options)
             self._owns_client = True
         self._args = dict(host=host, port=port, latency=latency, fault_rate=fault_rate,
                           faults=list(faults) if faults is not None else None, seed=seed, log=log_target)

@@ -14,10 +14,12 @@ use super::log;
 use super::runtime::{ForkAwareRuntime, InFlight, runtime};
 use crate::aws::{BedrockConfig, RetryPolicy};
 use crate::clock::{Clock, ManualClock, SystemClock};
+use crate::crypto::KeySourceSpec;
 use crate::error::Error;
 use crate::observe::{Observed, with_request_id};
 use crate::ops::{self, Operation};
 use crate::store::memory::MemoryStore;
+use crate::store::retention::{Erasure, SWEEP_INTERVAL, sweep_every};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Durability, SessionStore, StoreConfig};
 use crate::value::Value;
@@ -86,32 +88,100 @@ struct Handle {
 struct Stores {
     observed: Arc<dyn SessionStore>,
     served: Arc<dyn SessionStore>,
+    /// An embedded store's erasure of sessions past retention (None on Bedrock: the service's own).
+    erasure: Option<Arc<dyn Erasure>>,
+    /// The task that sweeps the store on a schedule (when it has a retention period); stopped with the store.
+    _sweeper: Option<Arc<Sweeper>>,
+}
+
+#[derive(Debug)]
+struct Sweeper(tokio::task::AbortHandle);
+
+impl Drop for Sweeper {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 #[pyclass(name = "NativeClient", frozen, module = "bedrock_sessions._core")]
 pub struct PyNativeClient {
     spec: Spec,
     cfg: StoreConfig,
+    /// An embedded store's key source, made anew by each process that opens the store.
+    keys: Option<KeySourceSpec>,
     handle: Mutex<Handle>,
 }
 
-fn open(spec: &Spec, cfg: &StoreConfig) -> PyResult<Stores> {
-    let embedded = |s: Arc<dyn SessionStore>| Stores {
-        observed: Arc::new(Observed::new(s.clone(), log::recorder(), false)),
-        served: s,
-    };
+fn open(spec: &Spec, cfg: &StoreConfig, keys: Option<&KeySourceSpec>) -> PyResult<Stores> {
+    let mut cfg = cfg.clone();
+    if let Some(k) = keys {
+        cfg.key_source = Some(
+            runtime()
+                .block_on(k.build(&cfg.region))
+                .map_err(PyValueError::new_err)?,
+        );
+    }
+    fn embedded<S: SessionStore + Erasure + 'static>(s: S, retention: bool) -> Stores {
+        let s = Arc::new(s);
+        let erasure: Arc<dyn Erasure> = s.clone();
+        let sweeper = retention.then(|| sweeper(&erasure));
+        Stores {
+            observed: Arc::new(Observed::new(s.clone(), log::recorder(), false)),
+            served: s,
+            erasure: Some(erasure),
+            _sweeper: sweeper,
+        }
+    }
+    let retention = cfg.retention.is_some();
     let stores = match spec {
-        Spec::File(path) => SqliteStore::open(path, cfg.clone()).map(|s| embedded(Arc::new(s))),
-        Spec::Memory => MemoryStore::new(cfg.clone()).map(|s| embedded(Arc::new(s))),
+        Spec::File(path) => SqliteStore::open(path, cfg).map(|s| embedded(s, retention)),
+        Spec::Memory => MemoryStore::new(cfg).map(|s| embedded(s, retention)),
         Spec::Bedrock(b) => runtime()
             .block_on(crate::aws::open(b, Some(log::recorder())))
             .inspect(|_| log::retrying_store_opened())
             .map(|s| Stores {
                 observed: s.clone(),
                 served: s,
+                erasure: None,
+                _sweeper: None,
             }),
     };
     stores.map_err(PyOSError::new_err)
+}
+
+/// Sweeps `store` every [`SWEEP_INTERVAL`] on this process's runtime; it holds the store weakly and ends when the
+/// store is released (or the handle dropped).
+fn sweeper(store: &Arc<dyn Erasure>) -> Arc<Sweeper> {
+    let task = runtime().spawn(sweep_every(Arc::downgrade(store), SWEEP_INTERVAL));
+    Arc::new(Sweeper(task.abort_handle()))
+}
+
+/// The key source of the options of `SessionClient.local()`/`.memory()`: a keyring file, or KMS.
+fn key_spec(
+    keyring: Option<std::path::PathBuf>,
+    kms: bool,
+    kms_key: Option<String>,
+    kms_region: Option<String>,
+    kms_endpoint_url: Option<String>,
+) -> PyResult<Option<KeySourceSpec>> {
+    let wants_kms = kms || kms_key.is_some();
+    if !wants_kms && (kms_region.is_some() || kms_endpoint_url.is_some()) {
+        return Err(PyValueError::new_err(
+            "kms_region and kms_endpoint_url configure KMS: give kms_key=ARN (or kms=True) too",
+        ));
+    }
+    match (keyring, wants_kms) {
+        (Some(_), true) => Err(PyValueError::new_err(
+            "a store has one key source: give keyring= or KMS (kms_key=, kms=True), not both",
+        )),
+        (Some(path), false) => Ok(Some(KeySourceSpec::Keyring(path))),
+        (None, true) => Ok(Some(KeySourceSpec::Kms {
+            default_key: kms_key,
+            region: kms_region,
+            endpoint_url: kms_endpoint_url,
+        })),
+        (None, false) => Ok(None),
+    }
 }
 
 fn new_request_id() -> String {
@@ -165,7 +235,32 @@ impl<'py> IntoPyObject<'py> for Outcome {
     }
 }
 
+/// A sweep's outcome, raised or returned under the GIL.
+struct Swept(Result<usize, Error>);
+
+impl<'py> IntoPyObject<'py> for Swept {
+    type Target = PyAny;
+    type Output = Bound<'py, PyAny>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> Result<Self::Output, Self::Error> {
+        match self.0 {
+            Ok(n) => Ok(n.into_pyobject(py)?.into_any()),
+            Err(e) => Err(error_to_py(py, &e, "Sweep", &new_request_id())),
+        }
+    }
+}
+
 impl PyNativeClient {
+    /// The embedded store's erasure (Bedrock erases its sessions itself).
+    fn erasure(&self) -> PyResult<Arc<dyn Erasure>> {
+        self.stores()?.erasure.ok_or_else(|| {
+            PyValueError::new_err(
+                "sweep() erases an embedded store's expired sessions; Amazon Bedrock deletes its own",
+            )
+        })
+    }
+
     /// The store's clock (a ManualClock in tests; the system clock otherwise).
     pub fn clock(&self) -> Arc<dyn Clock> {
         self.cfg.clock.clone()
@@ -202,11 +297,23 @@ impl PyNativeClient {
             return Ok(store);
         }
         let fresh = match self.spec {
-            Spec::Memory => store,
+            // The child's copy of the memory, with a sweeper of its own (the parent's task is not in the child).
+            Spec::Memory => {
+                std::mem::forget(h.store.take());
+                let sweeper = store
+                    .erasure
+                    .as_ref()
+                    .filter(|_| self.cfg.retention.is_some())
+                    .map(sweeper);
+                Stores {
+                    _sweeper: sweeper,
+                    ..store
+                }
+            }
             // A child rebuilds its SQLite connections and its HTTP client (the parent's pool is not its own).
             Spec::File(_) | Spec::Bedrock(_) => {
                 std::mem::forget(h.store.take());
-                open(&self.spec, &self.cfg)?
+                open(&self.spec, &self.cfg, self.keys.as_ref())?
             }
         };
         h.pid = pid;
@@ -214,11 +321,12 @@ impl PyNativeClient {
         Ok(fresh)
     }
 
-    fn build(spec: Spec, cfg: StoreConfig) -> PyResult<Self> {
-        let store = open(&spec, &cfg)?;
+    fn build(spec: Spec, cfg: StoreConfig, keys: Option<KeySourceSpec>) -> PyResult<Self> {
+        let store = open(&spec, &cfg, keys.as_ref())?;
         Ok(PyNativeClient {
             spec,
             cfg,
+            keys,
             handle: Mutex::new(Handle {
                 pid: std::process::id(),
                 store: Some(store),
@@ -238,6 +346,7 @@ fn config(
     busy_timeout: f64,
     durability: &str,
     clock: Option<&Bound<'_, PyManualClock>>,
+    retention_days: Option<f64>,
 ) -> PyResult<StoreConfig> {
     let secs = |name: &str, v: f64| {
         if v.is_finite() && v >= 0.0 {
@@ -261,6 +370,15 @@ fn config(
         Some(c) => c.get().inner.clone(),
         None => Arc::new(SystemClock),
     };
+    let retention = match retention_days {
+        None => None,
+        Some(d) if d.is_finite() && d > 0.0 => Some(Duration::from_secs_f64(d * 86_400.0)),
+        Some(_) => {
+            return Err(PyValueError::new_err(
+                "retention_days must be a positive number of days (None keeps sessions until deleted)",
+            ));
+        }
+    };
     let cfg = StoreConfig {
         region: region.to_string(),
         account_id: account_id.to_string(),
@@ -271,6 +389,7 @@ fn config(
         busy_timeout: secs("busy_timeout", busy_timeout)?,
         durability,
         clock,
+        retention,
         ..StoreConfig::default()
     };
     cfg.validate().map_err(PyValueError::new_err)?;
@@ -284,7 +403,8 @@ impl PyNativeClient {
     #[allow(clippy::too_many_arguments)]
     #[pyo3(signature = (path, *, region="us-east-1", account_id="000000000000",
         idle_timeout=3600.0, max_steps_per_session=1000, max_step_bytes=52_428_800, default_page_size=10,
-        busy_timeout=30.0, durability="full", clock=None))]
+        busy_timeout=30.0, durability="full", clock=None, keyring=None, kms=false, kms_key=None,
+        kms_region=None, kms_endpoint_url=None, retention_days=None))]
     fn open_local(
         py: Python<'_>,
         path: String,
@@ -297,7 +417,14 @@ impl PyNativeClient {
         busy_timeout: f64,
         durability: &str,
         clock: Option<&Bound<'_, PyManualClock>>,
+        keyring: Option<std::path::PathBuf>,
+        kms: bool,
+        kms_key: Option<String>,
+        kms_region: Option<String>,
+        kms_endpoint_url: Option<String>,
+        retention_days: Option<f64>,
     ) -> PyResult<Self> {
+        let keys = key_spec(keyring, kms, kms_key, kms_region, kms_endpoint_url)?;
         let cfg = config(
             region,
             account_id,
@@ -308,8 +435,9 @@ impl PyNativeClient {
             busy_timeout,
             durability,
             clock,
+            retention_days,
         )?;
-        py.detach(|| Self::build(Spec::File(path), cfg))
+        py.detach(|| Self::build(Spec::File(path), cfg, keys))
     }
 
     /// Opens an embedded store that lives in memory.
@@ -317,8 +445,10 @@ impl PyNativeClient {
     #[allow(clippy::too_many_arguments)]
     #[pyo3(signature = (*, region="us-east-1", account_id="000000000000",
         idle_timeout=3600.0, max_steps_per_session=1000, max_step_bytes=52_428_800, default_page_size=10,
-        clock=None))]
+        clock=None, keyring=None, kms=false, kms_key=None, kms_region=None, kms_endpoint_url=None,
+        retention_days=None))]
     fn open_memory(
+        py: Python<'_>,
         region: &str,
         account_id: &str,
         idle_timeout: f64,
@@ -326,7 +456,14 @@ impl PyNativeClient {
         max_step_bytes: usize,
         default_page_size: u32,
         clock: Option<&Bound<'_, PyManualClock>>,
+        keyring: Option<std::path::PathBuf>,
+        kms: bool,
+        kms_key: Option<String>,
+        kms_region: Option<String>,
+        kms_endpoint_url: Option<String>,
+        retention_days: Option<f64>,
     ) -> PyResult<Self> {
+        let keys = key_spec(keyring, kms, kms_key, kms_region, kms_endpoint_url)?;
         let cfg = config(
             region,
             account_id,
@@ -337,8 +474,9 @@ impl PyNativeClient {
             30.0,
             "full",
             clock,
+            retention_days,
         )?;
-        Self::build(Spec::Memory, cfg)
+        py.detach(|| Self::build(Spec::Memory, cfg, keys))
     }
 
     /// Opens the Amazon Bedrock backend (or any endpoint speaking its API) through the AWS SDK. Unset
@@ -395,10 +533,11 @@ impl PyNativeClient {
             dynamodb_endpoint_url,
         };
         let spec = Spec::Bedrock(Box::new(cfg));
-        let store = py.detach(|| open(&spec, &StoreConfig::default()))?;
+        let store = py.detach(|| open(&spec, &StoreConfig::default(), None))?;
         Ok(PyNativeClient {
             spec,
             cfg: StoreConfig::default(),
+            keys: None,
             handle: Mutex::new(Handle {
                 pid: std::process::id(),
                 store: Some(store),
@@ -462,6 +601,26 @@ impl PyNativeClient {
                 result,
                 request,
             })
+        })
+    }
+
+    /// Erases the embedded store's sessions past their retention period now (the store also does it when it
+    /// opens and every hour); returns how many it erased. Blocks with the GIL released.
+    fn sweep(&self, py: Python<'_>) -> PyResult<usize> {
+        let erasure = self.erasure()?;
+        let rt = runtime();
+        py.detach(|| rt.block_on(erasure.sweep()))
+            .map_err(|e| error_to_py(py, &e, "Sweep", &new_request_id()))
+    }
+
+    /// Like `sweep`, but returns an awaitable for the running asyncio loop.
+    fn sweep_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let erasure = self.erasure()?;
+        let in_flight = InFlight::start();
+        pyo3_async_runtimes::generic::future_into_py::<ForkAwareRuntime, _, _>(py, async move {
+            let result = erasure.sweep().await;
+            drop(in_flight);
+            Ok(Swept(result))
         })
     }
 

@@ -6,8 +6,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::retention::Erasure;
 use super::{SessionStore, StoreConfig};
 use crate::clock::ManualClock;
+use crate::crypto::{KeySource, Keyring};
 use crate::error::ErrorCode;
 use crate::model::*;
 use crate::ops::{Operation, dispatch};
@@ -16,10 +18,18 @@ use crate::value::Value;
 /// Makes a fresh store with the given settings.
 pub type Make = fn(StoreConfig) -> Box<dyn SessionStore>;
 
-/// Defines one `#[tokio::test]` per behaviour below, on the stores `$make` builds.
+/// Makes a fresh store with the given settings, and the same store as it erases sessions past retention.
+pub type MakeErasing = fn(StoreConfig) -> (Box<dyn SessionStore>, Arc<dyn Erasure>);
+
+/// Defines one `#[tokio::test]` per behaviour below, on the stores `$make` (and `$erasing`) build.
 macro_rules! conformance {
-    ($make:expr) => {
+    ($make:expr, $erasing:expr) => {
+        conformance!(@tests $erasing;
+            retention_hides_then_sweeps_sessions,
+        );
         conformance!(@tests $make;
+            encrypted_sessions_round_trip,
+            unusable_keys_are_refused_at_create_session,
             create_get_and_arn_forms,
             lifecycle_end_delete_expire,
             steps_quota_idempotency_and_conflicts,
@@ -704,4 +714,219 @@ pub async fn account_handles_keep_accounts_apart(make: Make) {
             .is_empty()
     );
     assert_eq!(first_page(&*b, &theirs).await.items.len(), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encryption at rest and retention (issue 16)
+
+pub(crate) const KEY_A: &str =
+    "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+pub(crate) const KEY_B: &str =
+    "arn:aws:kms:us-east-1:123456789012:key/5678abcd-12ab-34cd-56ef-1234567890ab";
+
+/// A keyring with `KEY_A` (the default when `default`) and `KEY_B`.
+pub(crate) fn keyring(default: bool) -> Arc<dyn KeySource> {
+    let mut json = serde_json::json!({"keys": {
+        KEY_A: Keyring::generate_key_material().unwrap(),
+        KEY_B: Keyring::generate_key_material().unwrap(),
+    }});
+    if default {
+        json["default"] = KEY_A.into();
+    }
+    Arc::new(Keyring::from_json(&json.to_string()).unwrap())
+}
+
+/// A keyring that holds `KEY_B` only.
+pub(crate) fn keyring_without_a() -> Arc<dyn KeySource> {
+    let json = serde_json::json!({"keys": {KEY_B: Keyring::generate_key_material().unwrap()}});
+    Arc::new(Keyring::from_json(&json.to_string()).unwrap())
+}
+
+pub(crate) fn with_keys(source: Arc<dyn KeySource>) -> StoreConfig {
+    StoreConfig {
+        key_source: Some(source),
+        ..StoreConfig::default()
+    }
+}
+
+/// A payload of text and image bytes.
+pub(crate) fn rich(text: &str, image: &[u8]) -> Payload {
+    Payload {
+        blocks: vec![
+            ContentBlock::Text(text.into()),
+            ContentBlock::Image {
+                format: ImageFormat::Png,
+                source: ImageSource::Bytes(image.to_vec()),
+            },
+        ],
+    }
+}
+
+/// The ids of the first page of sessions (the default page size), newest first.
+async fn listed(store: &dyn SessionStore) -> Vec<String> {
+    let page = store.list_sessions(PageRequest::default()).await.unwrap();
+    page.items.into_iter().map(|s| s.id).collect()
+}
+
+/// Every record of an encrypted session reads back as written, through every operation that returns it.
+pub async fn encrypted_sessions_round_trip(make: Make) {
+    let store = make(with_keys(keyring(true)));
+    let metadata = BTreeMap::from([("user".to_string(), "ana, size 42".to_string())]);
+    for key in [None, Some(KEY_B)] {
+        let s = store
+            .create_session(CreateSession {
+                encryption_key_arn: key.map(String::from),
+                metadata: metadata.clone(),
+                tags: BTreeMap::from([("app".into(), "shoes".into())]),
+            })
+            .await
+            .unwrap();
+        // The key a session names is the one GetSession reports (a default key is not named, as the service
+        // does not name its own keys).
+        let got = store.get_session(sref(&s.id)).await.unwrap();
+        assert_eq!(got.metadata, metadata);
+        assert_eq!(got.encryption_key_arn.as_deref(), key);
+        let inv = store
+            .create_invocation(CreateInvocation {
+                session: sref(&s.id),
+                invocation_id: None,
+                description: Some("turn 1: trail shoes".into()),
+            })
+            .await
+            .unwrap();
+        assert_eq!(inv.description.as_deref(), Some("turn 1: trail shoes"));
+        let listed = store
+            .list_invocations(sref(&s.id), PageRequest::default())
+            .await
+            .unwrap();
+        assert_eq!(
+            listed.items[0].description.as_deref(),
+            Some("turn 1: trail shoes")
+        );
+        let payload = rich("size 42 please", &[0x89, b'P', b'N', b'G', 0, 1, 2]);
+        let req = |p: &Payload| PutStep {
+            session: sref(&s.id),
+            invocation_id: inv.invocation_id.clone(),
+            step_id: Some("0a1b2c3d-0000-4000-8000-0000000000f1".into()),
+            time: 7,
+            payload: p.clone(),
+        };
+        let id = step_ok(&*store, req(&payload)).await;
+        // A retry of the same step is a success; other content is a conflict (plaintexts are compared).
+        assert_eq!(step_ok(&*store, req(&payload)).await, id);
+        assert_eq!(
+            step_err(&*store, req(&text("other"))).await,
+            ErrorCode::Conflict
+        );
+        let step = store
+            .get_invocation_step(GetStep {
+                session: sref(&s.id),
+                invocation_id: inv.invocation_id.clone(),
+                step_id: id,
+            })
+            .await
+            .unwrap();
+        assert_eq!(step.payload, payload);
+        let md2 = BTreeMap::from([("user".to_string(), "ana, size 43".to_string())]);
+        let updated = store
+            .update_session(UpdateSession {
+                session: sref(&s.arn),
+                metadata: Some(md2.clone()),
+            })
+            .await
+            .unwrap();
+        assert_eq!(updated.metadata, md2);
+        // Listed without opening its metadata (summaries need no key).
+        let all = store.list_sessions(PageRequest::default()).await.unwrap();
+        assert!(
+            all.items
+                .iter()
+                .any(|x| x.id == s.id && x.metadata.is_empty())
+        );
+        let ended = store.end_session(sref(&s.id)).await.unwrap();
+        assert_eq!(ended.metadata, md2);
+        store.delete_session(sref(&s.id)).await.unwrap();
+        assert_eq!(
+            store.get_session(sref(&s.id)).await.unwrap_err().code,
+            ErrorCode::ResourceNotFound
+        );
+    }
+}
+
+/// A session whose key the store cannot use is refused at CreateSession with ValidationException, naming the
+/// key, and nothing is stored; a store without key material never stores a session that names a key.
+pub async fn unusable_keys_are_refused_at_create_session(make: Make) {
+    let named = |k: &str| CreateSession {
+        encryption_key_arn: Some(k.into()),
+        ..create_req()
+    };
+    let unknown = "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-4000-8000-000000000000";
+    let without_keys = make(StoreConfig::default());
+    let ring = make(with_keys(keyring(false)));
+    for (store, key, why) in [
+        (&without_keys, KEY_A, "no key material"),
+        (&ring, unknown, "is not in keyring"),
+    ] {
+        let e = store.create_session(named(key)).await.unwrap_err();
+        assert_eq!(e.code, ErrorCode::Validation, "{e}");
+        assert!(
+            e.message.contains(key) && e.message.contains(why),
+            "{}",
+            e.message
+        );
+        assert_eq!(listed(&**store).await, Vec::<String>::new());
+    }
+    // Without a default key, a session that names none is clear; one that names a held key is encrypted.
+    let clear = ring.create_session(create_req()).await.unwrap();
+    assert_eq!(clear.encryption_key_arn, None);
+    let sealed = ring.create_session(named(KEY_A)).await.unwrap();
+    assert_eq!(sealed.encryption_key_arn.as_deref(), Some(KEY_A));
+    let page = ring.list_sessions(PageRequest::default()).await.unwrap();
+    assert_eq!(page.items.len(), 2);
+}
+
+/// Sessions past retention (counted from their last update) are gone from the API at once, and a sweep erases
+/// them with their thread bindings; sessions written since stay.
+pub async fn retention_hides_then_sweeps_sessions(make: MakeErasing) {
+    const DAY: i64 = 86_400_000_000;
+    let clock = Arc::new(ManualClock::new(1_700_000_000_000_000));
+    let (store, erasure) = make(StoreConfig {
+        retention: Some(Duration::from_secs(30 * 86_400)),
+        // Sessions stay writable across the test's days.
+        idle_timeout: Duration::from_secs(365 * 86_400),
+        clock: clock.clone(),
+        ..with_keys(keyring(true))
+    });
+    let index = store.thread_index().expect("a thread index");
+    let (old, _) = session_with_invocation(&*store).await;
+    index.bind("old-thread", &old.id, false).await.unwrap();
+    let kept = store.create_session(create_req()).await.unwrap();
+    clock.advance(20 * DAY);
+    // Written on day 20: its retention starts again.
+    store
+        .update_session(UpdateSession {
+            session: sref(&kept.id),
+            metadata: None,
+        })
+        .await
+        .unwrap();
+    let fresh = store.create_session(create_req()).await.unwrap();
+    assert_eq!(erasure.sweep().await.unwrap(), 0, "nothing is due yet");
+    clock.advance(10 * DAY);
+    // Day 30: `old` is exactly 30 days old: gone from the API, before any sweep.
+    for raw in [old.id.as_str(), old.arn.as_str()] {
+        let e = store.get_session(sref(raw)).await.unwrap_err();
+        assert_eq!(e.code, ErrorCode::ResourceNotFound, "{raw}");
+    }
+    assert_eq!(
+        listed(&*store).await,
+        vec![fresh.id.clone(), kept.id.clone()]
+    );
+    assert_eq!(erasure.sweep().await.unwrap(), 1);
+    assert_eq!(erasure.sweep().await.unwrap(), 0);
+    assert_eq!(index.lookup("old-thread").await.unwrap(), None);
+    store.get_session(sref(&kept.id)).await.unwrap();
+    clock.advance(20 * DAY);
+    assert_eq!(erasure.sweep().await.unwrap(), 2);
+    assert_eq!(listed(&*store).await, Vec::<String>::new());
 }

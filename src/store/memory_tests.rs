@@ -2,7 +2,10 @@ use super::*;
 use crate::store::conformance::conformance;
 
 // Every store's behaviour (the SQLite store runs the same checks).
-conformance!(|cfg| Box::new(MemoryStore::new(cfg).unwrap()));
+conformance!(|cfg| Box::new(MemoryStore::new(cfg).unwrap()), |cfg| {
+    let store = MemoryStore::new(cfg).unwrap();
+    (Box::new(store.clone()), Arc::new(store))
+});
 
 #[test]
 fn settings_are_checked() {

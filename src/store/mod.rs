@@ -17,7 +17,10 @@ use crate::model::{
 
 #[cfg(test)]
 pub(crate) mod conformance;
+pub(crate) mod encryption;
 pub mod memory;
+pub(crate) mod payload;
+pub mod retention;
 pub mod sqlite;
 #[cfg(test)]
 pub mod testing;
@@ -26,6 +29,9 @@ pub mod testing;
 pub trait SessionStore: Send + Sync + std::fmt::Debug {
     async fn create_session(&self, req: CreateSession) -> Result<Session>;
     async fn get_session(&self, session: SessionRef) -> Result<Session>;
+    /// Session summaries, newest first. Their metadata may be left out (Bedrock's ListSessions returns none; the
+    /// embedded stores leave out an encrypted session's, so that listing needs no key): read it with
+    /// `get_session`.
     async fn list_sessions(&self, page: PageRequest) -> Result<Page<Session>>;
     async fn update_session(&self, req: UpdateSession) -> Result<Session>;
     async fn end_session(&self, session: SessionRef) -> Result<Session>;
@@ -231,6 +237,12 @@ pub struct StoreConfig {
     /// This handle acts for `account_id` alone: it sees no other account's session (the local server's
     /// tenants, see [`SessionStore::for_account`]). Off: every session in the store, whatever its account.
     pub account_only: bool,
+    /// Where data keys come from (a keyring, KMS): sessions are encrypted at rest when they name a key, or when
+    /// it has a default key (`store::encryption`). None: every session is stored in clear, and a session that
+    /// names a key is refused.
+    pub key_source: Option<Arc<dyn crate::crypto::KeySource>>,
+    /// Sessions not updated for this long are erased (`store::retention`). None: kept until deleted.
+    pub retention: Option<Duration>,
 }
 
 impl Default for StoreConfig {
@@ -247,6 +259,8 @@ impl Default for StoreConfig {
             durability: Durability::Full,
             clock: Arc::new(SystemClock),
             account_only: false,
+            key_source: None,
+            retention: None,
         }
     }
 }
@@ -272,6 +286,11 @@ impl StoreConfig {
         }
         if !(1..=1000).contains(&self.default_page_size) {
             return Err("default_page_size must be between 1 and 1000".into());
+        }
+        if self.retention.is_some_and(|r| r.is_zero()) {
+            return Err(
+                "the retention period must be positive (None keeps sessions until deleted)".into(),
+            );
         }
         Ok(())
     }

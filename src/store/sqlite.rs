@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
@@ -15,13 +16,17 @@ use async_trait::async_trait;
 use crate::threads::ThreadIndex;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
+use super::encryption::{
+    AtRest, Kept, Record, Sealing, metadata_json, open_invocations, text_from_bytes,
+};
+use super::payload::{decode_payload, encode_payload};
+use super::retention::{self, Erasure};
 use super::{Durability, SessionStore, StoreConfig, not_found_session};
 use crate::clock::Micros;
 use crate::error::{Error, Result};
 use crate::model::{
-    ContentBlock, CreateInvocation, CreateSession, GetStep, ImageFormat, ImageSource, Invocation,
-    ListSteps, Page, PageRequest, Payload, PutStep, ResourceArn, Session, SessionRef,
-    SessionStatus, Step, StepSummary, UpdateSession,
+    CreateInvocation, CreateSession, GetStep, Invocation, ListSteps, Page, PageRequest, PutStep,
+    ResourceArn, Session, SessionRef, SessionStatus, Step, StepSummary, UpdateSession,
 };
 use crate::token::{self, Cursor};
 use crate::validate::SessionArn;
@@ -84,7 +89,22 @@ UPDATE sessions SET created_at = MIN(MAX(created_at, -62135596800000), 253402300
 UPDATE invocations SET created_at = MIN(MAX(created_at, -62135596800000), 253402300799999) * 1000;
 UPDATE steps SET step_time = MIN(MAX(step_time, -62135596800000), 253402300799999) * 1000;
 "#,
+    // Version 4: encryption at rest and retention (issue 16). An encrypted session's wrapped data key is a row of
+    // its own (destroyed first when the session is erased); its sealed records stay in their columns, as BLOBs
+    // (sessions.metadata, invocations.description) or in the payload BLOB. Sessions of earlier versions stay
+    // clear and readable. Retention sweeps find sessions by their last update.
+    r#"
+CREATE TABLE session_keys (
+    session_seq INTEGER PRIMARY KEY REFERENCES sessions(seq) ON DELETE CASCADE,
+    wrapped     BLOB    NOT NULL
+);
+CREATE INDEX sessions_by_update ON sessions (last_updated_at);
+"#,
 ];
+
+/// The status of a session being erased: its data key is destroyed, it is gone from the API, and its records go
+/// at the next step of the erasure (a sweep finishes one that a crash interrupted).
+const ERASING: &str = "ERASING";
 
 /// The schema version this build writes and reads.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -103,6 +123,13 @@ struct Inner {
     writer: Mutex<Connection>,
     /// Idle reader connections (file stores only; in memory everything goes through `writer`).
     readers: Mutex<Vec<Connection>>,
+    /// Encryption at rest: the key source and the data key cache.
+    at_rest: AtRest,
+    /// The file was created with `auto_vacuum = INCREMENTAL`: erasing gives the freed pages back to the file
+    /// system.
+    incremental_vacuum: bool,
+    /// The last erasure could not checkpoint the WAL whole (another process was reading): the next sweep tries.
+    checkpoint_pending: AtomicBool,
 }
 
 /// The embedded session store.
@@ -147,15 +174,32 @@ impl SqliteStore {
                 Err(e) => return Err(failed(&e)),
             }
         };
-        Ok(SqliteStore {
+        Self::build(cfg, Location::File(path.clone()), writer).map_err(|e| failed(&e))
+    }
+
+    fn build(
+        cfg: StoreConfig,
+        location: Location,
+        writer: Connection,
+    ) -> rusqlite::Result<SqliteStore> {
+        let incremental_vacuum =
+            writer.query_row("PRAGMA auto_vacuum", [], |r| r.get::<_, i64>(0))? == 2;
+        let store = SqliteStore {
             cfg: Arc::new(cfg.clone()),
             inner: Arc::new(Inner {
+                at_rest: AtRest::new(cfg.key_source.clone()),
                 cfg,
-                location: Location::File(path),
+                location,
                 writer: Mutex::new(writer),
                 readers: Mutex::new(Vec::new()),
+                incremental_vacuum,
+                checkpoint_pending: AtomicBool::new(false),
             }),
-        })
+        };
+        // Sessions past retention, and an erasure a crash interrupted, are erased before the store serves; a
+        // failure here (another process holds the file) is left to the next sweep.
+        let _ = sweep_locked(&store.inner);
+        Ok(store)
     }
 
     /// A store that lives in this process's memory only.
@@ -170,19 +214,11 @@ impl SqliteStore {
             | OpenFlags::SQLITE_OPEN_URI
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(&name, flags).map_err(|e| e.to_string())?;
-        conn.execute_batch("PRAGMA foreign_keys = ON;")
+        conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;")
             .map_err(|e| e.to_string())?;
         tune(&conn).map_err(|e| e.to_string())?;
         migrate(&conn)?;
-        Ok(SqliteStore {
-            cfg: Arc::new(cfg.clone()),
-            inner: Arc::new(Inner {
-                cfg,
-                location: Location::Memory,
-                writer: Mutex::new(conn),
-                readers: Mutex::new(Vec::new()),
-            }),
-        })
+        Self::build(cfg, Location::Memory, conn).map_err(|e| e.to_string())
     }
 
     pub fn config(&self) -> &StoreConfig {
@@ -365,6 +401,12 @@ fn open_connection(path: &Path, cfg: &StoreConfig) -> rusqlite::Result<Connectio
     let conn = Connection::open_with_flags(path, flags)?;
     tune(&conn)?;
     conn.busy_timeout(cfg.busy_timeout)?;
+    // A new file gives the pages that erasure frees back to the file system (incremental vacuum). The setting
+    // takes only on an empty file, before it turns to WAL; older files keep theirs (docs/encryption.md).
+    let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+    if pages == 0 {
+        conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL")?;
+    }
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(rusqlite::Error::InvalidParameterName(format!(
@@ -375,8 +417,10 @@ fn open_connection(path: &Path, cfg: &StoreConfig) -> rusqlite::Result<Connectio
         Durability::Full => "FULL",
         Durability::Normal => "NORMAL",
     };
+    // secure_delete: deleted and overwritten content is zeroed in its pages, so that no plaintext lingers in the
+    // file's free space (a cost on deletes and updates only; see docs/encryption.md).
     conn.execute_batch(&format!(
-        "PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON;"
+        "PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;"
     ))?;
     Ok(conn)
 }
@@ -411,69 +455,6 @@ fn migrate_locked(conn: &Connection) -> rusqlite::Result<std::result::Result<(),
 }
 
 // ---------------------------------------------------------------------------------------------
-// Payload encoding: compact and deterministic (byte equality means payload equality).
-// Layout: version byte 1, then per block: kind (0 text, 1 image bytes, 2 image s3), format byte, u32 LE length, data.
-
-fn encode_payload(p: &Payload) -> Vec<u8> {
-    let mut out = Vec::with_capacity(p.byte_size() + 1 + 6 * p.blocks.len());
-    out.push(1u8);
-    for b in &p.blocks {
-        let (kind, fmt, data): (u8, u8, &[u8]) = match b {
-            ContentBlock::Text(t) => (0, 0, t.as_bytes()),
-            ContentBlock::Image { format, source } => {
-                let f = *format as u8;
-                match source {
-                    ImageSource::Bytes(b) => (1, f, b),
-                    ImageSource::S3 { uri } => (2, f, uri.as_bytes()),
-                }
-            }
-        };
-        out.push(kind);
-        out.push(fmt);
-        out.extend_from_slice(&(data.len() as u32).to_le_bytes());
-        out.extend_from_slice(data);
-    }
-    out
-}
-
-fn decode_payload(buf: &[u8]) -> Result<Payload> {
-    let corrupt = || Error::internal("stored step payload is corrupt");
-    if buf.first() != Some(&1) {
-        return Err(corrupt());
-    }
-    let mut i = 1;
-    let mut blocks = Vec::new();
-    while i < buf.len() {
-        let head = buf.get(i..i + 6).ok_or_else(corrupt)?;
-        let (kind, fmt) = (head[0], head[1]);
-        let len = u32::from_le_bytes([head[2], head[3], head[4], head[5]]) as usize;
-        let data = buf.get(i + 6..i + 6 + len).ok_or_else(corrupt)?;
-        i += 6 + len;
-        let format = match fmt {
-            0 => ImageFormat::Png,
-            1 => ImageFormat::Jpeg,
-            2 => ImageFormat::Gif,
-            3 => ImageFormat::Webp,
-            _ => return Err(corrupt()),
-        };
-        let text = || String::from_utf8(data.to_vec()).map_err(|_| corrupt());
-        blocks.push(match kind {
-            0 => ContentBlock::Text(text()?),
-            1 => ContentBlock::Image {
-                format,
-                source: ImageSource::Bytes(data.to_vec()),
-            },
-            2 => ContentBlock::Image {
-                format,
-                source: ImageSource::S3 { uri: text()? },
-            },
-            _ => return Err(corrupt()),
-        });
-    }
-    Ok(Payload { blocks })
-}
-
-// ---------------------------------------------------------------------------------------------
 // Rows
 
 struct SessionRow {
@@ -483,13 +464,45 @@ struct SessionRow {
     status: String,
     created_at: Micros,
     last_updated_at: Micros,
-    metadata: String,
+    /// JSON text; a BLOB when the session is encrypted (its sealed JSON).
+    metadata: Kept<String>,
     encryption_key_arn: Option<String>,
     step_count: i64,
+    /// The wrapped data key of an encrypted session (`crypto::WrappedKey` bytes).
+    wrapped: Option<Vec<u8>>,
 }
 
-const SESSION_COLS: &str =
-    "seq, id, arn, status, created_at, last_updated_at, metadata, encryption_key_arn, step_count";
+const SESSION_COLS: &str = "s.seq, s.id, s.arn, s.status, s.created_at, s.last_updated_at, s.metadata, \
+     s.encryption_key_arn, s.step_count, k.wrapped";
+
+/// The sessions with their wrapped data keys.
+const SESSION_FROM: &str = "sessions s LEFT JOIN session_keys k ON k.session_seq = s.seq";
+
+/// A text column as kept: TEXT in clear, a BLOB sealed.
+fn kept_text(v: rusqlite::types::Value, col: usize) -> rusqlite::Result<Kept<String>> {
+    use rusqlite::types::{Type, Value};
+    match v {
+        Value::Text(t) => Ok(Kept::Clear(t)),
+        Value::Blob(b) => Ok(Kept::Sealed(b)),
+        other => Err(rusqlite::Error::InvalidColumnType(
+            col,
+            "a text or sealed value".into(),
+            match other {
+                Value::Null => Type::Null,
+                Value::Integer(_) => Type::Integer,
+                _ => Type::Real,
+            },
+        )),
+    }
+}
+
+/// How a kept text value is stored: TEXT in clear, BLOB sealed.
+fn kept_sql(k: Kept<String>) -> rusqlite::types::Value {
+    match k {
+        Kept::Clear(t) => rusqlite::types::Value::Text(t),
+        Kept::Sealed(b) => rusqlite::types::Value::Blob(b),
+    }
+}
 
 fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRow> {
     Ok(SessionRow {
@@ -499,9 +512,10 @@ fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRow> {
         status: r.get(3)?,
         created_at: r.get(4)?,
         last_updated_at: r.get(5)?,
-        metadata: r.get(6)?,
+        metadata: kept_text(r.get(6)?, 6)?,
         encryption_key_arn: r.get(7)?,
         step_count: r.get(8)?,
+        wrapped: r.get(9)?,
     })
 }
 
@@ -512,29 +526,39 @@ impl SessionRow {
         super::session_status(ended, self.last_updated_at, cfg)
     }
 
-    fn to_session(&self, cfg: &StoreConfig) -> Result<Session> {
-        let metadata: BTreeMap<String, String> = serde_json::from_str(&self.metadata)
+    /// The session, its metadata opened with `sealing` (the session's own).
+    fn into_session(self, cfg: &StoreConfig, sealing: &Sealing) -> Result<Session> {
+        let status = self.status(cfg);
+        let json = sealing.get(Record::Metadata, self.metadata, text_from_bytes)?;
+        let metadata = serde_json::from_str(&json)
             .map_err(|e| Error::internal(format!("stored session metadata is corrupt: {e}")))?;
         Ok(Session {
-            id: self.id.clone(),
-            arn: self.arn.clone(),
-            status: self.status(cfg),
+            id: self.id,
+            arn: self.arn,
+            status,
             created_at: self.created_at,
             last_updated_at: self.last_updated_at,
             metadata,
-            encryption_key_arn: self.encryption_key_arn.clone(),
+            encryption_key_arn: self.encryption_key_arn,
         })
     }
 
     fn require_writable(&self, cfg: &StoreConfig, what: &str) -> Result<()> {
         super::require_writable(&self.id, self.status(cfg), what)
     }
+
+    /// The sealing of this session in a write that [`SqliteStore::prepare`]d `prepared`.
+    fn sealing(&self, inner: &Inner, prepared: Option<&Sealing>) -> Result<Sealing> {
+        inner
+            .at_rest
+            .check(prepared, &self.id, &self.arn, self.wrapped.as_deref())
+    }
 }
 
 fn find_session(tx: &Tx<'_>, sref: &SessionRef, cfg: &StoreConfig) -> Result<SessionRow> {
     let row = tx
         .prepare_cached(&format!(
-            "SELECT {SESSION_COLS} FROM sessions WHERE id = ?1"
+            "SELECT {SESSION_COLS} FROM {SESSION_FROM} WHERE s.id = ?1"
         ))?
         .query_row([&sref.id], session_row)
         .optional()?
@@ -543,8 +567,12 @@ fn find_session(tx: &Tx<'_>, sref: &SessionRef, cfg: &StoreConfig) -> Result<Ses
     if sref.arn.is_some() && sref.raw != row.arn {
         return Err(not_found_session(&sref.raw));
     }
-    // Another account's session does not exist for a handle that acts for one account.
-    if !super::visible(&row.arn, cfg) {
+    // Another account's session does not exist for a handle that acts for one account; nor does a session past
+    // retention, or one being erased.
+    if !super::visible(&row.arn, cfg)
+        || row.status == ERASING
+        || !retention::retained(row.last_updated_at, cfg)
+    {
         return Err(not_found_session(&sref.raw));
     }
     Ok(row)
@@ -624,150 +652,324 @@ fn tag_count(tx: &Tx<'_>, session_seq: i64) -> Result<i64> {
         .query_row([session_seq], |r| r.get(0))?)
 }
 
-#[async_trait]
-impl SessionStore for SqliteStore {
-    async fn create_session(&self, req: CreateSession) -> Result<Session> {
-        self.write(move |tx, cfg| {
-            let id = new_id();
-            let arn = SessionArn::format(&cfg.partition, &cfg.region, &cfg.account_id, &id);
-            let now = cfg.clock.now_us();
-            let metadata = serde_json::to_string(&req.metadata).map_err(|e| Error::internal(e.to_string()))?;
-            tx.prepare_cached("INSERT INTO sessions (id, arn, status, created_at, last_updated_at, metadata, encryption_key_arn)
-                 VALUES (?1, ?2, 'ACTIVE', ?3, ?3, ?4, ?5)")?
-.execute(
-                params![id, arn, now, metadata, req.encryption_key_arn],
-            )?;
-            let seq = tx.last_insert_rowid();
-            insert_tags(tx, seq, &req.tags)?;
-            Ok(Session {
-                id,
-                arn,
-                status: SessionStatus::Active,
-                created_at: now,
-                last_updated_at: now,
-                metadata: req.metadata,
-                encryption_key_arn: req.encryption_key_arn,
-            })
-        })
-        .await
+impl SqliteStore {
+    /// A session as read: its metadata opened with its data key (from the cache, or unwrapped once).
+    async fn finish(&self, row: SessionRow) -> Result<Session> {
+        let sealing = self.sealing_of(&row).await?;
+        row.into_session(&self.cfg, &sealing)
     }
 
-    async fn get_session(&self, session: SessionRef) -> Result<Session> {
-        self.read(move |tx, cfg| find_session(tx, &session, cfg)?.to_session(cfg))
+    /// The sealing of a session read from the file: its data key from the cache, or unwrapped once.
+    async fn sealing_of(&self, row: &SessionRow) -> Result<Sealing> {
+        self.inner
+            .at_rest
+            .sealing(&row.id, &row.arn, row.wrapped.as_deref())
             .await
     }
 
-    async fn list_sessions(&self, page: PageRequest) -> Result<Page<Session>> {
-        self.read(move |tx, cfg| {
-            // A handle for one account lists that account's sessions (its ARNs name it) and no other.
-            let account = cfg
-                .account_only
-                .then(|| format!("arn:%:%:%:{}:session/%", cfg.account_id));
-            let sql = format!(
-                "SELECT {SESSION_COLS} FROM sessions WHERE (created_at, seq) < (?1, ?2)
-                 AND (?4 IS NULL OR arn LIKE ?4)
-                 ORDER BY created_at DESC, seq DESC LIMIT ?3"
-            );
-            let rows = keyset(tx, &sql, &[&account], "sessions", &page, cfg, |r| {
-                let row = session_row(r)?;
-                let c = Cursor {
-                    time: row.created_at,
-                    seq: row.seq,
-                };
-                Ok((row, c))
-            })?;
-            let items = rows
-                .items
-                .iter()
-                .map(|r| r.to_session(cfg))
-                .collect::<Result<Vec<_>>>()?;
-            Ok(Page {
-                items,
-                next_token: rows.next_token,
+    /// Before a write that seals records of a session: its sealing (see `AtRest::prepare`), checked again inside
+    /// the write ([`SessionRow::sealing`]).
+    async fn prepare(&self, sref: &SessionRef) -> Result<Option<Sealing>> {
+        let at_rest = &self.inner.at_rest;
+        if !at_rest.enabled() {
+            return Ok(None);
+        }
+        let s = sref.clone();
+        at_rest
+            .prepare(&sref.id, || async move {
+                let row = self.read(move |tx, cfg| find_session(tx, &s, cfg)).await?;
+                Ok((row.arn, row.wrapped))
             })
+            .await
+    }
+
+    /// Runs a sweep now (see [`Erasure::sweep`]).
+    async fn sweep_now(&self) -> Result<usize> {
+        let inner = self.inner.clone();
+        run_blocking(self.is_memory(), move || sweep_locked(&inner)).await
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Erasure (see `store::retention`)
+
+/// Destroys a session's data key and takes the session out of the API: its wrapped key overwritten with zeros
+/// and deleted, its status ERASING. Committed on its own, before the records go (crypto-shredding).
+fn shred(tx: &Tx<'_>, session_seq: i64) -> Result<()> {
+    tx.prepare_cached(
+        "UPDATE session_keys SET wrapped = zeroblob(length(wrapped)) WHERE session_seq = ?1",
+    )?
+    .execute([session_seq])?;
+    tx.prepare_cached("DELETE FROM session_keys WHERE session_seq = ?1")?
+        .execute([session_seq])?;
+    tx.prepare_cached("UPDATE sessions SET status = 'ERASING' WHERE seq = ?1")?
+        .execute([session_seq])?;
+    Ok(())
+}
+
+/// Shreds the sessions past retention, then erases every session being erased; returns how many went.
+fn sweep_locked(inner: &Inner) -> Result<usize> {
+    if let Some(cutoff) = retention::cutoff(&inner.cfg) {
+        let conn = lock(&inner.writer);
+        let tx = Tx::begin(&conn, "BEGIN IMMEDIATE")?;
+        let expired: Vec<(i64, String)> = tx
+            .prepare_cached(
+                "SELECT seq, id FROM sessions WHERE last_updated_at <= ?1 AND status != 'ERASING'",
+            )?
+            .query_map([cutoff], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        for (seq, _) in &expired {
+            shred(&tx, *seq)?;
+        }
+        tx.commit()?;
+        for (_, id) in &expired {
+            inner.at_rest.forget(id);
+        }
+    }
+    erase_marked(inner)
+}
+
+/// The second step of erasure: the records of every session being erased are deleted (tags, invocations,
+/// steps and thread bindings with them), their pages zeroed (secure_delete), given back to the file system
+/// (incremental vacuum, on files created with it), and the WAL checkpointed and truncated, so that no copy of
+/// them is left in the database file, its WAL or its shared-memory index.
+fn erase_marked(inner: &Inner) -> Result<usize> {
+    let conn = lock(&inner.writer);
+    let erased = {
+        let tx = Tx::begin(&conn, "BEGIN IMMEDIATE")?;
+        let n = tx
+            .prepare_cached("DELETE FROM sessions WHERE status = 'ERASING'")?
+            .execute([])?;
+        tx.commit()?;
+        n
+    };
+    if erased > 0 || inner.checkpoint_pending.load(Ordering::Relaxed) {
+        if inner.incremental_vacuum {
+            // Stepped to its end: each step gives back a page.
+            let mut vacuum = conn.prepare_cached("PRAGMA incremental_vacuum")?;
+            let mut rows = vacuum.query([])?;
+            while rows.next()?.is_some() {}
+        }
+        // TRUNCATE waits (busy_timeout) for other processes' readers to move on; if one does not, the WAL is
+        // left for the next sweep.
+        let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+        inner.checkpoint_pending.store(busy != 0, Ordering::Relaxed);
+    }
+    Ok(erased)
+}
+
+#[async_trait]
+impl Erasure for SqliteStore {
+    async fn sweep(&self) -> Result<usize> {
+        self.sweep_now().await
+    }
+}
+
+#[async_trait]
+impl SessionStore for SqliteStore {
+    async fn create_session(&self, req: CreateSession) -> Result<Session> {
+        let cfg = &self.cfg;
+        let id = new_id();
+        let arn = SessionArn::format(&cfg.partition, &cfg.region, &cfg.account_id, &id);
+        // The key decision first: a session that cannot be encrypted as asked is not stored at all.
+        let (new_key, sealing) = self
+            .inner
+            .at_rest
+            .new_session(req.encryption_key_arn.as_deref(), &arn)
+            .await?;
+        let json = String::from_utf8(metadata_json(&req.metadata)).expect("JSON is UTF-8");
+        let metadata = kept_sql(sealing.keep(Record::Metadata, json, |t| t.as_bytes().to_vec()));
+        let wrapped = new_key.as_ref().map(|k| k.wrapped.clone());
+        let (id2, arn2, key_arn, tags) = (
+            id.clone(),
+            arn.clone(),
+            req.encryption_key_arn.clone(),
+            req.tags,
+        );
+        let now = self
+            .write(move |tx, cfg| {
+                let now = cfg.clock.now_us();
+                tx.prepare_cached("INSERT INTO sessions (id, arn, status, created_at, last_updated_at, metadata, encryption_key_arn)
+                     VALUES (?1, ?2, 'ACTIVE', ?3, ?3, ?4, ?5)")?
+                    .execute(params![id2, arn2, now, metadata, key_arn])?;
+                let seq = tx.last_insert_rowid();
+                if let Some(w) = wrapped {
+                    tx.prepare_cached("INSERT INTO session_keys (session_seq, wrapped) VALUES (?1, ?2)")?
+                        .execute(params![seq, w])?;
+                }
+                insert_tags(tx, seq, &tags)?;
+                Ok(now)
+            })
+            .await?;
+        self.inner.at_rest.created(&id, &arn, new_key.as_ref());
+        Ok(Session {
+            id,
+            arn,
+            status: SessionStatus::Active,
+            created_at: now,
+            last_updated_at: now,
+            metadata: req.metadata,
+            encryption_key_arn: req.encryption_key_arn,
         })
-        .await
+    }
+
+    async fn get_session(&self, session: SessionRef) -> Result<Session> {
+        let row = self
+            .read(move |tx, cfg| find_session(tx, &session, cfg))
+            .await?;
+        self.finish(row).await
+    }
+
+    async fn list_sessions(&self, page: PageRequest) -> Result<Page<Session>> {
+        let rows = self
+            .read(move |tx, cfg| {
+                // A handle for one account lists that account's sessions (its ARNs name it) and no other; no
+                // handle lists a session past retention or being erased.
+                let account = cfg
+                    .account_only
+                    .then(|| format!("arn:%:%:%:{}:session/%", cfg.account_id));
+                let cutoff = retention::cutoff(cfg);
+                let sql = format!(
+                    "SELECT {SESSION_COLS} FROM {SESSION_FROM} WHERE (s.created_at, s.seq) < (?1, ?2)
+                     AND (?4 IS NULL OR s.arn LIKE ?4) AND s.status != 'ERASING'
+                     AND (?5 IS NULL OR s.last_updated_at > ?5)
+                     ORDER BY s.created_at DESC, s.seq DESC LIMIT ?3"
+                );
+                keyset(tx, &sql, &[&account, &cutoff], "sessions", &page, cfg, |r| {
+                    let row = session_row(r)?;
+                    let c = Cursor {
+                        time: row.created_at,
+                        seq: row.seq,
+                    };
+                    Ok((row, c))
+                })
+            })
+            .await?;
+        // Summaries: an encrypted session's metadata is left out (see `SessionStore::list_sessions`).
+        let items = rows
+            .items
+            .into_iter()
+            .map(|mut row| {
+                if row.wrapped.is_some() {
+                    row.metadata = Kept::Clear("{}".into());
+                }
+                let sealing = Sealing::clear(&row.arn);
+                row.into_session(&self.cfg, &sealing)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Page {
+            items,
+            next_token: rows.next_token,
+        })
     }
 
     async fn update_session(&self, req: UpdateSession) -> Result<Session> {
+        let prepared = self.prepare(&req.session).await?;
+        // Sealed before the write (a KMS call must not hold the file's write lock).
+        let metadata = req.metadata.as_ref().map(|m| {
+            let json = String::from_utf8(metadata_json(m)).expect("JSON is UTF-8");
+            match &prepared {
+                Some(p) => p.keep(Record::Metadata, json, |t| t.as_bytes().to_vec()),
+                None => Kept::Clear(json),
+            }
+        });
+        let inner = self.inner.clone();
         self.write(move |tx, cfg| {
             let row = find_session(tx, &req.session, cfg)?;
             row.require_writable(cfg, "UpdateSession")?;
+            let sealing = row.sealing(&inner, prepared.as_ref())?;
             let now = cfg.clock.now_us();
-            match &req.metadata {
+            match metadata {
                 Some(m) => {
-                    let json =
-                        serde_json::to_string(m).map_err(|e| Error::internal(e.to_string()))?;
                     tx.prepare_cached(
                         "UPDATE sessions SET metadata = ?1, last_updated_at = ?2 WHERE seq = ?3",
                     )?
-                    .execute(params![json, now, row.seq])?;
+                    .execute(params![kept_sql(m), now, row.seq])?;
                 }
                 None => {
                     tx.prepare_cached("UPDATE sessions SET last_updated_at = ?1 WHERE seq = ?2")?
                         .execute(params![now, row.seq])?;
                 }
             }
-            find_session(tx, &req.session, cfg)?.to_session(cfg)
+            find_session(tx, &req.session, cfg)?.into_session(cfg, &sealing)
         })
         .await
     }
 
     async fn end_session(&self, session: SessionRef) -> Result<Session> {
+        // The key is looked up first: a session whose key is unusable is refused before anything changes.
+        let prepared = self.prepare(&session).await?;
+        let inner = self.inner.clone();
         self.write(move |tx, cfg| {
             let row = find_session(tx, &session, cfg)?;
             if row.status(cfg) == SessionStatus::Ended {
                 return Err(super::already_ended(&row.id));
             }
+            let sealing = row.sealing(&inner, prepared.as_ref())?;
             let now = cfg.clock.now_us();
             tx.prepare_cached(
                 "UPDATE sessions SET status = 'ENDED', last_updated_at = ?1 WHERE seq = ?2",
             )?
             .execute(params![now, row.seq])?;
-            find_session(tx, &session, cfg)?.to_session(cfg)
+            find_session(tx, &session, cfg)?.into_session(cfg, &sealing)
         })
         .await
     }
 
     async fn delete_session(&self, session: SessionRef) -> Result<()> {
-        self.write(move |tx, cfg| {
-            let row = find_session(tx, &session, cfg)?;
-            if row.status(cfg) == SessionStatus::Active {
-                return Err(super::delete_active(&row.id));
-            }
-            // Invocations, steps and tags go with it (ON DELETE CASCADE).
-            tx.prepare_cached("DELETE FROM sessions WHERE seq = ?1")?
-                .execute([row.seq])?;
-            Ok(())
-        })
-        .await
+        // Needs no key: a session whose key is lost or revoked can still be erased. First its data key is
+        // destroyed and it leaves the API (committed), then its records are erased.
+        let id = self
+            .write(move |tx, cfg| {
+                let row = find_session(tx, &session, cfg)?;
+                if row.status(cfg) == SessionStatus::Active {
+                    return Err(super::delete_active(&row.id));
+                }
+                shred(tx, row.seq)?;
+                Ok(row.id)
+            })
+            .await?;
+        self.inner.at_rest.forget(&id);
+        let inner = self.inner.clone();
+        run_blocking(self.is_memory(), move || erase_marked(&inner)).await?;
+        Ok(())
     }
 
     async fn create_invocation(&self, req: CreateInvocation) -> Result<Invocation> {
-        self.write(move |tx, cfg| {
-            let row = find_session(tx, &req.session, cfg)?;
-            row.require_writable(cfg, "CreateInvocation")?;
-            let id = req.invocation_id.unwrap_or_else(new_id);
-            let exists: Option<i64> = tx
-                .prepare_cached("SELECT seq FROM invocations WHERE session_seq = ?1 AND id = ?2")?
-.query_row(
-                    params![row.seq, id],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            if exists.is_some() {
-                return Err(super::invocation_exists(&row.id, &id));
-            }
-            let now = cfg.clock.now_us();
-            tx.prepare_cached("INSERT INTO invocations (session_seq, id, description, created_at) VALUES (?1, ?2, ?3, ?4)")?
-.execute(
-                params![row.seq, id, req.description, now],
-            )?;
-            tx.prepare_cached("UPDATE sessions SET last_updated_at = ?1 WHERE seq = ?2")?
-.execute( params![now, row.seq])?;
-            Ok(Invocation { session_id: row.id, invocation_id: id, description: req.description, created_at: now })
+        let prepared = self.prepare(&req.session).await?;
+        let id = req.invocation_id.clone().unwrap_or_else(new_id);
+        let description = req.description.clone().map(|d| match &prepared {
+            Some(p) => p.keep(Record::Description(&id), d, |t| t.as_bytes().to_vec()),
+            None => Kept::Clear(d),
+        });
+        let inner = self.inner.clone();
+        let inv_id = id.clone();
+        let session_id = self
+            .write(move |tx, cfg| {
+                let row = find_session(tx, &req.session, cfg)?;
+                row.require_writable(cfg, "CreateInvocation")?;
+                row.sealing(&inner, prepared.as_ref())?;
+                let exists: Option<i64> = tx
+                    .prepare_cached("SELECT seq FROM invocations WHERE session_seq = ?1 AND id = ?2")?
+                    .query_row(params![row.seq, inv_id], |r| r.get(0))
+                    .optional()?;
+                if exists.is_some() {
+                    return Err(super::invocation_exists(&row.id, &inv_id));
+                }
+                let now = cfg.clock.now_us();
+                tx.prepare_cached("INSERT INTO invocations (session_seq, id, description, created_at) VALUES (?1, ?2, ?3, ?4)")?
+                    .execute(params![row.seq, inv_id, description.map(kept_sql), now])?;
+                tx.prepare_cached("UPDATE sessions SET last_updated_at = ?1 WHERE seq = ?2")?
+                    .execute(params![now, row.seq])?;
+                Ok((row.id, now))
+            })
+            .await?;
+        Ok(Invocation {
+            session_id: session_id.0,
+            invocation_id: id,
+            description: req.description,
+            created_at: session_id.1,
         })
-        .await
     }
 
     async fn list_invocations(
@@ -775,47 +977,60 @@ impl SessionStore for SqliteStore {
         session: SessionRef,
         page: PageRequest,
     ) -> Result<Page<Invocation>> {
-        self.read(move |tx, cfg| {
-            let row = find_session(tx, &session, cfg)?;
-            let scope = format!("invocations|{}", row.id);
-            let sid = row.id.clone();
-            keyset(
-                tx,
-                "SELECT id, description, created_at, seq FROM invocations
-                 WHERE session_seq = ?4 AND (created_at, seq) < (?1, ?2)
-                 ORDER BY created_at DESC, seq DESC LIMIT ?3",
-                &[&row.seq],
-                &scope,
-                &page,
-                cfg,
-                |r| {
-                    let inv = Invocation {
-                        session_id: sid.clone(),
-                        invocation_id: r.get(0)?,
-                        description: r.get(1)?,
-                        created_at: r.get(2)?,
-                    };
-                    let c = Cursor {
-                        time: inv.created_at,
-                        seq: r.get(3)?,
-                    };
-                    Ok((inv, c))
-                },
-            )
+        let (row, rows) = self
+            .read(move |tx, cfg| {
+                let row = find_session(tx, &session, cfg)?;
+                let scope = format!("invocations|{}", row.id);
+                let rows = keyset(
+                    tx,
+                    "SELECT id, description, created_at, seq FROM invocations
+                     WHERE session_seq = ?4 AND (created_at, seq) < (?1, ?2)
+                     ORDER BY created_at DESC, seq DESC LIMIT ?3",
+                    &[&row.seq],
+                    &scope,
+                    &page,
+                    cfg,
+                    |r| {
+                        let description: Option<rusqlite::types::Value> = r.get(1)?;
+                        let kept = description.map(|v| kept_text(v, 1)).transpose()?;
+                        let item = (r.get::<_, String>(0)?, kept, r.get::<_, Micros>(2)?);
+                        let c = Cursor {
+                            time: item.2,
+                            seq: r.get(3)?,
+                        };
+                        Ok((item, c))
+                    },
+                )?;
+                Ok((row, rows))
+            })
+            .await?;
+        let sealing = self.sealing_of(&row).await?;
+        let items = open_invocations(&sealing, &row.id, rows.items)?;
+        Ok(Page {
+            items,
+            next_token: rows.next_token,
         })
-        .await
     }
 
     async fn put_invocation_step(&self, req: PutStep) -> Result<String> {
         // Size checks before taking the write lock.
         super::check_step_size(&req.payload, &self.cfg)?;
-        let blob = encode_payload(&req.payload);
+        let prepared = self.prepare(&req.session).await?;
+        let encoded = encode_payload(&req.payload);
+        // A new step's id is chosen here: it is named in its sealed record.
+        let step_id = req.step_id.clone().unwrap_or_else(new_id);
+        let blob = match &prepared {
+            Some(p) => p.seal_bytes(Record::Step(&step_id), &encoded).into_owned(),
+            None => encoded.clone(),
+        };
+        let inner = self.inner.clone();
         self.write(move |tx, cfg| {
             let row = find_session(tx, &req.session, cfg)?;
             row.require_writable(cfg, "PutInvocationStep")?;
+            let sealing = row.sealing(&inner, prepared.as_ref())?;
             let inv_seq = find_invocation_seq(tx, &row, &req.invocation_id)?;
             // A step id that exists: a retried write of the same step is a success; anything else is a
-            // conflict.
+            // conflict. (Sealed records differ at each write: their plaintexts are compared.)
             let existing = |step_id: &str| -> Result<Option<String>> {
                 let found: Option<(i64, i64, Vec<u8>)> = tx
                     .prepare_cached("SELECT invocation_seq, step_time, payload FROM steps WHERE session_seq = ?1 AND id = ?2")?
@@ -823,7 +1038,8 @@ impl SessionStore for SqliteStore {
                     .optional()?;
                 match found {
                     None => Ok(None),
-                    Some((e_inv, e_time, e_payload)) if e_inv == inv_seq && e_time == req.time && e_payload == blob => {
+                    Some((e_inv, e_time, e_payload)) if e_inv == inv_seq && e_time == req.time
+                        && *sealing.open_bytes(Record::Step(step_id), &e_payload)? == encoded[..] => {
                         Ok(Some(step_id.to_string()))
                     }
                     Some(_) => Err(super::step_conflict(&row.id, step_id)),
@@ -836,7 +1052,6 @@ impl SessionStore for SqliteStore {
                 }
                 return Err(super::step_quota(&row.id, cfg));
             }
-            let step_id = req.step_id.clone().unwrap_or_else(new_id);
             // Inserted unless the id exists (one statement on the usual path; the existing step is
             // read only then).
             let inserted = tx
@@ -856,24 +1071,31 @@ impl SessionStore for SqliteStore {
     }
 
     async fn get_invocation_step(&self, req: GetStep) -> Result<Step> {
-        self.read(move |tx, cfg| {
-            let row = find_session(tx, &req.session, cfg)?;
-            let inv_seq = find_invocation_seq(tx, &row, &req.invocation_id)?;
-            let found: Option<(i64, Vec<u8>)> = tx
-                .prepare_cached("SELECT step_time, payload FROM steps WHERE session_seq = ?1 AND invocation_seq = ?2 AND id = ?3")?
-.query_row(
-                    params![row.seq, inv_seq, req.step_id],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
-            let (time, blob) = found
-                .ok_or_else(|| super::not_found_step(&row.id, &req.invocation_id, &req.step_id))?;
-            Ok(Step {
-                summary: StepSummary { session_id: row.id, invocation_id: req.invocation_id, step_id: req.step_id, time },
-                payload: decode_payload(&blob)?,
+        let (row, time, blob, req) = self
+            .read(move |tx, cfg| {
+                let row = find_session(tx, &req.session, cfg)?;
+                let inv_seq = find_invocation_seq(tx, &row, &req.invocation_id)?;
+                let found: Option<(i64, Vec<u8>)> = tx
+                    .prepare_cached("SELECT step_time, payload FROM steps WHERE session_seq = ?1 AND invocation_seq = ?2 AND id = ?3")?
+                    .query_row(params![row.seq, inv_seq, req.step_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?;
+                let (time, blob) = found.ok_or_else(|| {
+                    super::not_found_step(&row.id, &req.invocation_id, &req.step_id)
+                })?;
+                Ok((row, time, blob, req))
             })
+            .await?;
+        let sealing = self.sealing_of(&row).await?;
+        let payload = decode_payload(&sealing.open_bytes(Record::Step(&req.step_id), &blob)?)?;
+        Ok(Step {
+            summary: StepSummary {
+                session_id: row.id,
+                invocation_id: req.invocation_id,
+                step_id: req.step_id,
+                time,
+            },
+            payload,
         })
-        .await
     }
 
     async fn list_invocation_steps(&self, req: ListSteps) -> Result<Page<StepSummary>> {

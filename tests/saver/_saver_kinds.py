@@ -10,6 +10,7 @@ Savers (``kind``):
 * ``bedrock-grouped``: the file store with group commit forced on (writes that meet in flight share a batch step; off
   by default on embedded stores).
 * ``bedrock-deferred``: the file store with ``deferred=True`` (calls return once queued; reads wait for the queue).
+* ``bedrock-at-rest``: the file store encrypted at rest (a keyring with a default key: every session sealed).
 * ``bedrock-http``: the Rust SDK backend through a ``LocalServer`` on 127.0.0.1 with 1 ms added per request (group
   commit on, as against Bedrock), with a thread index kept in a session.
 """
@@ -30,7 +31,7 @@ AES_KEY = b"0123456789abcdef"
 WRONG_KEY = b"fedcba9876543210"
 MODES = ("sync", "async")
 SAVERS_UNDER_TEST = ("stock-sqlite", "bedrock-memory", "bedrock-sqlite", "bedrock-grouped", "bedrock-deferred",
-                     "bedrock-http")
+                     "bedrock-at-rest", "bedrock-http")
 
 
 def encrypted_serde(key: bytes = AES_KEY) -> Any:
@@ -93,8 +94,13 @@ class SaverFactory:
                 self._shared = client_cls.memory(**self.store_options)
                 self.stack.callback(self._shared.close)
             return saver_cls(client=self._shared, **kw)
-        if self.kind in ("bedrock-sqlite", "bedrock-grouped", "bedrock-deferred"):
-            client = client_cls.local(str(self.tmp_path / "s.db"), **self.store_options)
+        if self.kind in ("bedrock-sqlite", "bedrock-grouped", "bedrock-deferred", "bedrock-at-rest"):
+            options = dict(self.store_options)
+            if self.kind == "bedrock-at-rest":
+                from _support import suite_keyring
+
+                options.setdefault("keyring", suite_keyring(default=True))
+            client = client_cls.local(str(self.tmp_path / "s.db"), **options)
             self.stack.callback(client.close)
             saver = saver_cls(client=client, deferred=self.kind == "bedrock-deferred", **kw)
             if self.kind == "bedrock-grouped":

@@ -39,7 +39,7 @@ TOO_SHORT_TO_ROLL_OVER = {"rich_values", "odd_thread_ids"}
 BATCHING = {"bedrock-grouped", "bedrock-deferred", "bedrock-http"}
 # Every saver of ours. bedrock-http's session-kept thread index lives under the same tiny quota: the index moves on
 # to new sessions too.
-OURS = ["bedrock-memory", "bedrock-sqlite", "bedrock-grouped", "bedrock-deferred", "bedrock-http"]
+OURS = ["bedrock-memory", "bedrock-sqlite", "bedrock-grouped", "bedrock-deferred", "bedrock-at-rest", "bedrock-http"]
 # Over HTTP, the harness's check of a 600-superstep thread (get_tuple by id of each of ~3,000 checkpoints, each
 # looking back through the generations) takes minutes with a generation every few supersteps: a larger quota there
 # (still dozens of rollovers).
@@ -52,6 +52,10 @@ def _sessions(factory: Any) -> list[dict[str, Any]]:
         client = factory._shared
     elif factory.kind == "bedrock-http":
         client = factory._shared[0].client
+    elif factory.kind == "bedrock-at-rest":
+        from _support import suite_keyring
+
+        client = SessionClient.local(str(factory.tmp_path / "s.db"), keyring=suite_keyring(default=True))
     else:
         client = SessionClient.local(str(factory.tmp_path / "s.db"))
     out = []

@@ -16,7 +16,9 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 
 from _server_support import boto3_config  # noqa: E402
+from _support import suite_keyring  # noqa: E402
 
+from bedrock_sessions import SessionClient  # noqa: E402
 from bedrock_sessions.server import LocalServer  # noqa: E402
 
 _numbers = itertools.count()
@@ -31,6 +33,9 @@ def make_server(tmp_path: Path) -> Iterator[Callable[..., LocalServer]]:
             if db is None:
                 db = str(tmp_path / f"server-{next(_numbers)}.db")
             options.setdefault("host", "127.0.0.1")
+            if not isinstance(db, SessionClient):
+                # The keys tests name in CreateSession (see _support.SUITE_KMS_KEYS).
+                options.setdefault("keyring", suite_keyring())
             return stack.enter_context(LocalServer(db, **options))
 
         yield make

@@ -24,6 +24,7 @@ class Store:
     profile: str | None = None
     thread_index: str | None = None
     dynamodb_endpoint: str | None = None
+    keyring: str | None = None  # an embedded store's keyring (encryption at rest)
     create: bool = False  # an embedded file may be created (a target of import or copy)
 
     def describe(self) -> str:
@@ -38,10 +39,12 @@ class Store:
 
 
 def open_store(where: Store) -> SessionClient:
+    if where.keyring and not where.db:
+        raise StoreError("--keyring goes with --db: a server or Amazon Bedrock encrypts its own sessions")
     if where.db:
         if not where.create and not os.path.exists(where.db):
             raise StoreError(f"no store file at {where.db!r} (a path to the SQLite file of an embedded store)")
-        return SessionClient.local(where.db)
+        return SessionClient.local(where.db, **({"keyring": where.keyring} if where.keyring else {}))
     args: dict[str, Any] = {}
     if where.thread_index:
         args["thread_index"] = where.thread_index

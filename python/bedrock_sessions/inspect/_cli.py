@@ -26,12 +26,14 @@ def _store_options(p: argparse.ArgumentParser, prefix: str = "", what: str = "th
     g.add_argument(f"--{prefix}profile", help=f"{what}: the AWS profile (credentials, region)")
     g.add_argument(f"--{prefix}thread-index", metavar="INDEX",
                    help='a thread index on Bedrock: "dynamodb:<table>" or an index session id (docs/saver.md)')
+    g.add_argument(f"--{prefix}keyring", metavar="FILE",
+                   help=f"{what}: the keyring of an embedded store encrypted at rest (docs/encryption.md)")
 
 
 def _store(args: argparse.Namespace, prefix: str = "", create: bool = False) -> Store:
     get = lambda name: getattr(args, prefix.replace("-", "_") + name)  # noqa: E731
     return Store(db=get("db"), endpoint=get("endpoint"), region=get("region"), profile=get("profile"),
-                 thread_index=get("thread_index"), create=create)
+                 thread_index=get("thread_index"), keyring=get("keyring"), create=create)
 
 
 def add_commands(sub: Any) -> None:
@@ -105,7 +107,7 @@ HISTORY_COLUMNS = ["checkpoint", "ns", "step", "source", "next", "writes", "inte
 def run(args: argparse.Namespace) -> int:
     try:
         return _run(args)
-    except (StoreError, InspectError, transfer.ImportError_, OSError) as e:
+    except (StoreError, InspectError, transfer.ImportError_, OSError, ValueError) as e:
         print(f"bedrock-sessions {args.command}: {e}", file=sys.stderr)
         return 2
     except Exception as e:  # noqa: BLE001 - the store's errors (access, throttling...) as one line

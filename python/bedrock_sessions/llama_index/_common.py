@@ -13,7 +13,8 @@ MAX_IMAGE_BYTES = 3_932_160  # 3.75 MB
 DEFAULT_MAX_STEP_BYTES = 52_428_800  # 50 MB
 
 # Options of SessionClient.local()/.memory() that the stores' constructors pass on; the shared ones go to both.
-_CLIENT_ONLY = {"region", "account_id", "default_page_size", "busy_timeout", "durability"}
+_CLIENT_ONLY = {"region", "account_id", "default_page_size", "busy_timeout", "durability", "keyring", "kms", "kms_key",
+                "kms_region", "kms_endpoint_url", "retention_days"}
 _SHARED = {"idle_timeout", "max_steps_per_session", "max_step_bytes", "clock"}
 
 
