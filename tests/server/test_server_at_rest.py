@@ -113,3 +113,29 @@ def test_serve_refuses_a_loose_keyring(serve, tmp_path: Path, ring: Path) -> Non
     code = s.proc.wait(timeout=20)
     assert code == 2
     assert "chmod 600" in s.stderr()
+
+
+def test_tenants_on_an_encrypted_server(tmp_path: Path, ring: Path) -> None:
+    """Identities and encryption at rest together: each tenant's sessions are sealed (no plaintext in the file),
+    kept apart by account, and a tenant whose policy allows it names its own customer key."""
+    import json
+
+    from botocore.config import Config
+    from botocore.exceptions import ClientError
+
+    from bedrock_sessions.pytest_plugin import two_tenant_identities
+
+    iam = tmp_path / "iam.json"
+    iam.write_text(json.dumps(two_tenant_identities()))
+    db = tmp_path / "tenants.db"
+    with LocalServer(db, keyring=ring, iam=str(iam)) as server:
+        a, b = (server.boto3_client(p, config=Config(retries={"total_max_attempts": 1}))
+                for p in ("alice", "bob"))
+        plain = Plaintext()
+        ids = plain.write(a, encryptionKeyArn=KEY_B)
+        plain.check(a, ids)
+        with pytest.raises(ClientError) as e:
+            b.get_session(sessionIdentifier=ids["session"])
+        assert e.value.response["Error"]["Code"] == "ResourceNotFoundException"
+        assert b.list_sessions()["sessionSummaries"] == []
+        assert found(db, plain.needles()) == []
