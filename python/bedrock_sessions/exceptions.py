@@ -8,7 +8,7 @@ written against boto3 (``except ClientError``) keeps working unchanged.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeAlias
 
 try:  # botocore is optional: without it the base is a plain Exception with the same attributes.
     from botocore.exceptions import ClientError as _ClientErrorBase
@@ -119,6 +119,10 @@ def _from_core(
     return exc
 
 
+#: Any of this module's errors (the name inside `_ClientExceptions`, where the class's own name is an attribute).
+_AnyError: TypeAlias = BedrockSessionsError
+
+
 class _ClientExceptions:
     """``client.exceptions``: the error classes by code, as on a boto3 client."""
 
@@ -132,7 +136,7 @@ class _ClientExceptions:
     ThrottlingException = ThrottlingException
     InternalServerException = InternalServerException
 
-    def from_code(self, code: str) -> type[BedrockSessionsError]:
+    def from_code(self, code: str) -> type[_AnyError]:
         return ERROR_CLASSES.get(code, BedrockSessionsError)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import base64
+import builtins
 import json
 import os
 import random
@@ -109,6 +110,11 @@ def _on_copy(self: Any, source_thread_id: str, target_thread_id: str, *args: Any
 def _on_prune(self: Any, thread_ids: Sequence[str], *args: Any, strategy: str = "keep_latest",
               **kwargs: Any) -> dict[str, Any]:
     return {"thread_ids": [str(t) for t in thread_ids], "strategy": strategy}
+
+
+#: A checkpoint as NativeSaver.put takes it: thread id, namespace, checkpoint id, parent id, the serialized
+#: checkpoint, the metadata's JSON, the serialized channel values.
+_PutArgs = tuple[str, str, str, "str | None", tuple[str, bytes], str, list[tuple[str, tuple[str, bytes]]]]
 
 
 class BedrockSessionSaver(BaseCheckpointSaver[str]):
@@ -245,7 +251,7 @@ class BedrockSessionSaver(BaseCheckpointSaver[str]):
     # ------------------------------------------------------------------ encoding
     def _put_args(
         self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata
-    ) -> tuple[tuple[Any, ...], RunnableConfig]:
+    ) -> tuple[_PutArgs, RunnableConfig]:
         conf = config["configurable"]
         thread_id = str(conf["thread_id"])
         ns = conf.get("checkpoint_ns", "")
@@ -260,7 +266,8 @@ class BedrockSessionSaver(BaseCheckpointSaver[str]):
         except (TypeError, ValueError):
             tag, data = self.serde.dumps_typed(md)
             metadata_json = json.dumps({_TYPED_METADATA: [tag, base64.b64encode(data).decode()]})
-        args = (thread_id, ns, checkpoint["id"], conf.get("checkpoint_id"), dumps(c), metadata_json, channel_values)
+        args: _PutArgs = (thread_id, ns, checkpoint["id"], conf.get("checkpoint_id"), dumps(c), metadata_json,
+                          channel_values)
         next_config: RunnableConfig = {
             "configurable": {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": checkpoint["id"]}
         }
@@ -351,7 +358,7 @@ class BedrockSessionSaver(BaseCheckpointSaver[str]):
         self._native.put_with_writes(*args, self._pending_args(pending_writes))
         return next_config
 
-    def _pending_args(self, pending_writes: Sequence[Any]) -> list[tuple[Any, ...]]:
+    def _pending_args(self, pending_writes: Sequence[Any]) -> builtins.list[tuple[Any, ...]]:
         return [self._writes_args(w.config, w.writes, w.task_id, getattr(w, "task_path", "") or "") for w in pending_writes]
 
     @traced(_on_thread)

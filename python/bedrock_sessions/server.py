@@ -160,15 +160,17 @@ class LocalServer:
                 db = os.path.join(self._tmp.name, "sessions.db")
             self.client = SessionClient.local(db, retention_days=retention_days, **store_options)
             self._owns_client = True
-        self._args = dict(host=host, port=port, latency=latency, fault_rate=fault_rate,
-                          faults=list(faults) if faults is not None else None, seed=seed, log=log_target)
+        # What the native server is started with (all but the store), as keyword arguments of NativeServer.start.
+        self._args: dict[str, Any] = dict(
+            host=host, port=port, latency=latency, fault_rate=fault_rate,
+            faults=list(faults) if faults is not None else None, seed=seed, log=log_target,
+            iam=self._iam, read_timeout=self._read_timeout, audit=self._audit)
         self._native: _core.NativeServer | None = None
         self._ui = bool(ui)
         self._web: Any = None
 
     def start(self) -> LocalServer:
         if self._native is None:
-            args = self._args
             upstream = None
             if self._ui and self._web is None:
                 # The pages come from the inspector on a loopback port of its own; the server relays /ui/ to it.
@@ -178,11 +180,7 @@ class LocalServer:
                 self._web = WebInspector(Inspector(self.client), "127.0.0.1", 0).start()
                 upstream = self._web.port
             self._native = _core.NativeServer.start(
-                self.client._native, args["host"], args["port"], latency=args["latency"],
-                fault_rate=args["fault_rate"], faults=args["faults"], seed=args["seed"], log=args["log"],
-                ui_upstream=upstream, iam=self._iam, region=self.client.meta.region_name,
-                read_timeout=self._read_timeout, audit=self._audit,
-            )
+                self.client._native, ui_upstream=upstream, region=self.client.meta.region_name, **self._args)
         return self
 
     def stop(self) -> None:
