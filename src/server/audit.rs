@@ -5,6 +5,8 @@
 //!
 //! A line never holds what a request stores (payloads, metadata values, tag values): only names and ids.
 
+use std::net::SocketAddr;
+
 use serde::Serialize;
 
 use super::auth::Signer;
@@ -81,19 +83,104 @@ pub struct AuditLine<'a> {
     pub error_message: Option<&'a str>,
 }
 
-/// What the server knew of a request's identity and authorization when it answered it.
+/// What the server knew of a request when it answered it: who signed it (or which key it claimed), from where,
+/// what was decided, and the session CreateSession made.
 #[derive(Debug, Default, Clone)]
 pub struct Facts {
     pub signer: Option<Signer>,
     /// The access key a request claimed whose signature was not verified.
     pub claimed_key: Option<String>,
     pub verdict: Option<Verdict>,
-    /// The server checks identities (else decisions are `Open`).
-    pub checked: bool,
+    pub peer: Option<SocketAddr>,
+    pub user_agent: Option<String>,
+    /// The ARN of a session CreateSession made.
+    pub created_arn: Option<String>,
 }
 
-pub fn decision_name(facts: &Facts) -> &'static str {
-    if !facts.checked {
+/// How a request was answered.
+#[derive(Debug)]
+pub struct Answer<'a> {
+    /// When the request's first byte arrived (RFC 3339).
+    pub time: String,
+    pub request_id: &'a str,
+    /// 0: no answer (the connection was dropped).
+    pub status: u16,
+    pub error_code: Option<&'a str>,
+    pub error_message: Option<&'a str>,
+}
+
+impl<'a> AuditLine<'a> {
+    /// The line of a request. `checked`: the server checks identities; `target`: the method and path of a
+    /// request that names no operation.
+    pub fn new(
+        facts: &'a Facts,
+        checked: bool,
+        region: &'a str,
+        operation: Option<Operation>,
+        target: Option<(&str, &str)>,
+        answer: Answer<'a>,
+    ) -> Self {
+        let principal = facts.signer.as_ref().map(|s| &*s.principal);
+        let verdict = facts.verdict.as_ref();
+        let resource = verdict
+            .map(|v| v.resource.as_str())
+            .filter(|r| *r != "*")
+            .or(facts.created_arn.as_deref());
+        AuditLine {
+            event_version: "1.09",
+            event_time: answer.time,
+            event_source: "bedrock.amazonaws.com",
+            event_name: match (operation, target) {
+                (Some(op), _) => op.name().to_string(),
+                (None, Some((m, p))) => format!("{m} {p}"),
+                (None, None) => String::new(),
+            },
+            aws_region: region,
+            source_ip_address: facts.peer.map(|p| p.ip().to_string()),
+            user_agent: facts.user_agent.as_deref(),
+            user_identity: UserIdentity {
+                kind: if principal.is_some() {
+                    "IAMUser"
+                } else {
+                    "Unknown"
+                },
+                arn: principal.map(|p| p.arn.as_str()),
+                account_id: principal.map(|p| p.account.as_str()),
+                user_name: principal.map(|p| p.name.as_str()),
+                access_key_id: facts
+                    .signer
+                    .as_ref()
+                    .map(|s| s.access_key.as_str())
+                    .or(facts.claimed_key.as_deref()),
+            },
+            request_id: answer.request_id,
+            event_id: uuid::Uuid::new_v4().to_string(),
+            read_only: operation.map(read_only),
+            action: verdict.map(|v| v.action.as_str()),
+            resources: resource
+                .map(|arn| Resource {
+                    arn,
+                    account_id: arn.split(':').nth(4),
+                    kind: "AWS::Bedrock::Session",
+                })
+                .into_iter()
+                .collect(),
+            recipient_account_id: principal.map(|p| p.account.as_str()),
+            decision: decision_name(facts, checked),
+            outcome: if answer.error_code.is_none() && answer.status != 0 {
+                "Success"
+            } else {
+                "Failure"
+            },
+            http_status: answer.status,
+            error_code: answer.error_code,
+            error_message: answer.error_message,
+        }
+    }
+}
+
+fn decision_name(facts: &Facts, checked: bool) -> &'static str {
+    if !checked {
         return "Open";
     }
     match (&facts.signer, &facts.verdict) {
@@ -108,7 +195,7 @@ pub fn decision_name(facts: &Facts) -> &'static str {
 }
 
 /// Whether an operation only reads.
-pub fn read_only(op: Operation) -> bool {
+fn read_only(op: Operation) -> bool {
     matches!(
         op,
         Operation::GetSession

@@ -29,11 +29,13 @@ use crate::store::SessionStore;
 use crate::validate::SessionArn;
 use crate::value::Value;
 
+/// The partition of the sessions' ARNs.
+const PARTITION: &str = "aws";
+
 /// The store's handles, one per account of the identities file.
 #[derive(Debug)]
 pub struct Tenants {
     stores: HashMap<String, Arc<dyn SessionStore>>,
-    partition: String,
     region: String,
 }
 
@@ -53,7 +55,6 @@ impl Tenants {
         }
         Ok(Tenants {
             stores,
-            partition: "aws".into(),
             region: ids.region().to_string(),
         })
     }
@@ -101,7 +102,7 @@ pub async fn authorize(
     let resource = match &target {
         None => "*".to_string(),
         Some(Target::Id(id)) => {
-            SessionArn::format(&tenants.partition, &tenants.region, &principal.account, id)
+            SessionArn::format(PARTITION, &tenants.region, &principal.account, id)
         }
         Some(Target::Arn(arn)) => arn.clone(),
     };
@@ -142,6 +143,15 @@ pub async fn authorize(
             ..verdict
         }),
     })
+}
+
+/// Whether `principal` may make one of the server's own requests (`bedrock-sessions:GetStats`, `ResetStats`,
+/// `GetMetrics`): the operator's figures, which `bedrock:*` does not name. Else AWS's denial message.
+pub fn authorize_operator(principal: &Principal, action: &str) -> std::result::Result<(), String> {
+    match policy::evaluate(&principal.policies, action, "*", &Context::new()) {
+        Decision::Allow => Ok(()),
+        d => Err(policy::denial_message(d, &principal.arn, action, "*")),
+    }
 }
 
 /// The session a request names.

@@ -8,7 +8,7 @@
 //!   served.
 
 use super::auth::Signer;
-use super::policy;
+use super::authz;
 use super::{AppState, Internal, ui_proxy};
 
 /// A refusal: the AWS error code, the HTTP status and the message.
@@ -88,8 +88,7 @@ pub fn admit(
             std::time::SystemTime::now(),
         )
         .map_err(|(code, message)| (code, 403, message))?;
-    // The server's stats and metrics are the operator's: a principal needs a policy that allows their action
-    // (`bedrock-sessions:GetStats`, `ResetStats`, `GetMetrics`; `bedrock:*` does not name them).
+    // The server's stats and metrics are the operator's (see `authz::authorize_operator`).
     let action = match own {
         Some(Internal::Stats) if method == "DELETE" => Some("bedrock-sessions:ResetStats"),
         Some(Internal::Stats) => Some("bedrock-sessions:GetStats"),
@@ -97,12 +96,8 @@ pub fn admit(
         _ => None,
     };
     if let Some(action) = action {
-        let p = &signer.principal;
-        let decision = policy::evaluate(&p.policies, action, "*", &policy::Context::new());
-        if decision != policy::Decision::Allow {
-            let message = policy::denial_message(decision, &p.arn, action, "*");
-            return Err(("AccessDeniedException", 403, message));
-        }
+        authz::authorize_operator(&signer.principal, action)
+            .map_err(|message| ("AccessDeniedException", 403, message))?;
     }
     Ok(Some(signer))
 }

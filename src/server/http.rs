@@ -44,6 +44,8 @@ pub struct Response {
     pub body: Vec<u8>,
     /// Send the head, then drop the connection before the body: the client cannot know the outcome.
     pub drop: bool,
+    /// An error's message, as its body says it (for the audit log).
+    pub error_message: Option<String>,
 }
 
 impl Response {
@@ -56,6 +58,7 @@ impl Response {
             ],
             body,
             drop: false,
+            error_message: None,
         }
     }
 
@@ -69,6 +72,7 @@ impl Response {
             ],
             body,
             drop: false,
+            error_message: None,
         }
     }
 
@@ -85,6 +89,7 @@ impl Response {
         let body = serde_json::json!({"message": message, "__type": code});
         let mut r = Response::json(status, body.to_string().into_bytes(), request_id);
         r.headers.push(("x-amzn-ErrorType", code.into()));
+        r.error_message = Some(message.to_string());
         r
     }
 }

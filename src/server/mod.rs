@@ -101,7 +101,7 @@ pub struct ServerOptions {
     pub identities: Option<Arc<auth::Identities>>,
     /// Where the audit log goes (one JSON line per API request: who, what, the decision, the outcome).
     pub audit: LogTarget,
-    /// The region of the store's sessions (the audit log's `awsRegion`; with identities, theirs).
+    /// The region of the store's sessions (the audit log's `awsRegion`; identities are loaded for it too).
     pub region: String,
     /// A connection that sends nothing for this long is closed; a request head or body that stalls this long
     /// is answered 408 (head) or dropped (body).
@@ -667,15 +667,11 @@ struct Exchange {
     target: Option<(String, String)>,
     /// The session id or ARN of the path (for CreateSession, the new session's id).
     session: Option<String>,
-    /// The ARN of a session CreateSession made.
-    created_arn: Option<String>,
     fault: Option<Fault>,
     /// A PutInvocationStep that stored its step (a drop-after fault included: the step is stored).
     step_written: bool,
-    /// Who asked and what was decided (the audit log).
+    /// Who asked, from where, and what was decided (the audit log).
     facts: audit::Facts,
-    peer: Option<SocketAddr>,
-    user_agent: Option<String>,
 }
 
 /// Counts an answered API request and writes its log lines. Called once its answer is ready, before it
@@ -723,91 +719,24 @@ fn record(app: &AppState, arrival: &Arrival, bytes_in: usize, response: &Respons
         });
     }
     if let Some(log) = &app.audit {
-        write_audit(app, log, micros, request_id, status, error, response, x);
+        let answer = audit::Answer {
+            time: timefmt::format_rfc3339(micros),
+            request_id,
+            status,
+            error_code: error,
+            error_message: response.error_message.as_deref().filter(|_| !response.drop),
+        };
+        let checked = app.options.identities.is_some();
+        let target = x.target.as_ref().map(|(m, p)| (m.as_str(), p.as_str()));
+        log.write(&audit::AuditLine::new(
+            &x.facts,
+            checked,
+            &app.options.region,
+            x.operation,
+            target,
+            answer,
+        ));
     }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn write_audit(
-    app: &AppState,
-    log: &RequestLog,
-    micros: i64,
-    request_id: &str,
-    status: u16,
-    error: Option<&str>,
-    response: &Response,
-    x: &Exchange,
-) {
-    let f = &x.facts;
-    let principal = f.signer.as_ref().map(|s| &*s.principal);
-    let verdict = f.verdict.as_ref();
-    let message = error
-        .and_then(|_| serde_json::from_slice::<serde_json::Value>(&response.body).ok())
-        .and_then(|v| {
-            v.get("message")
-                .and_then(|m| m.as_str())
-                .map(str::to_string)
-        });
-    let resource = verdict
-        .map(|v| v.resource.as_str())
-        .filter(|r| *r != "*")
-        .or(x.created_arn.as_deref());
-    let region = app
-        .options
-        .identities
-        .as_ref()
-        .map(|i| i.region())
-        .unwrap_or(&app.options.region);
-    log.write(&audit::AuditLine {
-        event_version: "1.09",
-        event_time: timefmt::format_rfc3339(micros),
-        event_source: "bedrock.amazonaws.com",
-        event_name: match (x.operation, &x.target) {
-            (Some(op), _) => op.name().to_string(),
-            (None, Some((m, p))) => format!("{m} {p}"),
-            (None, None) => String::new(),
-        },
-        aws_region: region,
-        source_ip_address: x.peer.map(|p| p.ip().to_string()),
-        user_agent: x.user_agent.as_deref(),
-        user_identity: audit::UserIdentity {
-            kind: if principal.is_some() {
-                "IAMUser"
-            } else {
-                "Unknown"
-            },
-            arn: principal.map(|p| p.arn.as_str()),
-            account_id: principal.map(|p| p.account.as_str()),
-            user_name: principal.map(|p| p.name.as_str()),
-            access_key_id: f
-                .signer
-                .as_ref()
-                .map(|s| s.access_key.as_str())
-                .or(f.claimed_key.as_deref()),
-        },
-        request_id,
-        event_id: new_request_id(),
-        read_only: x.operation.map(audit::read_only),
-        action: verdict.map(|v| v.action.as_str()),
-        resources: resource
-            .map(|arn| audit::Resource {
-                arn,
-                account_id: arn.split(':').nth(4),
-                kind: "AWS::Bedrock::Session",
-            })
-            .into_iter()
-            .collect(),
-        recipient_account_id: principal.map(|p| p.account.as_str()),
-        decision: audit::decision_name(f),
-        outcome: if error.is_none() && !response.drop {
-            "Success"
-        } else {
-            "Failure"
-        },
-        http_status: status,
-        error_code: error,
-        error_message: message.as_deref(),
-    });
 }
 
 fn str_member<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
@@ -836,18 +765,14 @@ async fn handle(
     } = req;
 
     let own_route = internal_route(&method, &path);
-    // What the logs know of every API request, whatever its answer.
-    let base = Exchange {
+    // What the audit log knows of every API request, whatever its answer.
+    let mut facts = audit::Facts {
         peer,
         user_agent: headers
             .iter()
             .find(|(k, _)| k == "user-agent")
             .map(|(_, v)| v.chars().take(256).collect()),
-        facts: audit::Facts {
-            checked: app.options.identities.is_some(),
-            ..Default::default()
-        },
-        ..Exchange::default()
+        ..Default::default()
     };
     let signer = match guard::admit(
         &app,
@@ -861,18 +786,17 @@ async fn handle(
         Ok(signer) => signer,
         Err((code, status, message)) => {
             // Refused API requests are logged and counted; the server's own routes are not.
+            facts.claimed_key = auth::claimed_access_key(&headers);
             let x = own_route.is_none().then(|| Exchange {
                 operation: route(&method, &path).ok().flatten().map(|(op, _)| op),
                 target: Some((method, path)),
-                facts: audit::Facts {
-                    claimed_key: auth::claimed_access_key(&headers),
-                    ..base.facts.clone()
-                },
-                ..base
+                facts,
+                ..Exchange::default()
             });
             return (Response::error(code, status, &message, &request_id), x);
         }
     };
+    facts.signer = signer;
     if let Some(port) = app.options.ui_upstream {
         if ui_proxy::is_ui(&method, &path) {
             return (
@@ -905,44 +829,30 @@ async fn handle(
 
     let (op, labels) = match route(&method, &path) {
         Ok(Some(r)) => r,
-        Ok(None) => {
-            let r = Response::error(
-                "UnknownOperationException",
-                404,
-                &format!("no operation at {method} {path}"),
-                &request_id,
-            );
+        unrouted => {
+            let r = match unrouted {
+                Err(e) => core_error(&e, &request_id),
+                _ => Response::error(
+                    "UnknownOperationException",
+                    404,
+                    &format!("no operation at {method} {path}"),
+                    &request_id,
+                ),
+            };
             let x = Exchange {
                 target: Some((method, path)),
-                facts: audit::Facts {
-                    signer,
-                    ..base.facts
-                },
-                ..base
+                facts,
+                ..Exchange::default()
             };
             return (r, Some(x));
-        }
-        Err(e) => {
-            let x = Exchange {
-                target: Some((method, path)),
-                facts: audit::Facts {
-                    signer,
-                    ..base.facts
-                },
-                ..base
-            };
-            return (core_error(&e, &request_id), Some(x));
         }
     };
     // Every route with labels starts with the session (or, for tags, the session's ARN).
     let mut x = Exchange {
         operation: Some(op),
         session: labels.first().map(|(_, v)| v.clone()),
-        facts: audit::Facts {
-            signer,
-            ..base.facts
-        },
-        ..base
+        facts,
+        ..Exchange::default()
     };
     let response = run(
         &app,
@@ -1035,7 +945,7 @@ async fn run(
         x.step_written = op == Operation::PutInvocationStep;
         if op == Operation::CreateSession {
             x.session = str_member(v, "sessionId").map(str::to_string);
-            x.created_arn = str_member(v, "sessionArn").map(str::to_string);
+            x.facts.created_arn = str_member(v, "sessionArn").map(str::to_string);
         }
     }
     if fault == Some(Fault::DropAfter) {
