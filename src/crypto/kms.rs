@@ -146,18 +146,7 @@ impl KeySource for KmsKeySource {
             }
         })
         .await?;
-        let plain = Zeroizing::new(
-            out.plaintext
-                .take()
-                .map(Blob::into_inner)
-                .unwrap_or_default(),
-        );
-        let data_key = DataKey::from_slice(&plain).ok_or_else(|| {
-            Error::internal(format!(
-                "KMS GenerateDataKey with key {key} returned a data key of {} bytes, not 32",
-                plain.len()
-            ))
-        })?;
+        let data_key = data_key_of(out.plaintext.take(), "GenerateDataKey", key)?;
         let blob = out
             .ciphertext_blob
             .take()
@@ -201,18 +190,7 @@ impl KeySource for KmsKeySource {
             }
         })
         .await?;
-        let plain = Zeroizing::new(
-            out.plaintext
-                .take()
-                .map(Blob::into_inner)
-                .unwrap_or_default(),
-        );
-        DataKey::from_slice(&plain).ok_or_else(|| {
-            Error::internal(format!(
-                "KMS Decrypt with key {key} returned a data key of {} bytes, not 32",
-                plain.len()
-            ))
-        })
+        data_key_of(out.plaintext.take(), "Decrypt", key)
     }
 
     fn default_key(&self) -> Option<String> {
@@ -382,6 +360,17 @@ fn kms_failure(
     Some(Attempt {
         error: Error::new(code, message),
         retryable,
+    })
+}
+
+/// The data key of a KMS answer's `Plaintext` (wiped once copied into the [`DataKey`]).
+fn data_key_of(plaintext: Option<Blob>, op: &str, key: &str) -> Result<DataKey> {
+    let plain = Zeroizing::new(plaintext.map(Blob::into_inner).unwrap_or_default());
+    DataKey::from_slice(&plain).ok_or_else(|| {
+        Error::internal(format!(
+            "KMS {op} with key {key} returned a data key of {} bytes, not 32",
+            plain.len()
+        ))
     })
 }
 
