@@ -36,6 +36,14 @@ impl Value {
             Value::Unsupported(t) => t,
         }
     }
+
+    /// A map's member by name (`None` for a missing member or a value that is not a map).
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        match self {
+            Value::Map(items) => items.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
 }
 
 /// Builds a response map in field order.

@@ -160,13 +160,6 @@ enum Target {
     Arn(String),
 }
 
-fn member<'a>(input: &'a Value, key: &str) -> Option<&'a Value> {
-    match input {
-        Value::Map(items) => items.iter().find(|(k, _)| k == key).map(|(_, v)| v),
-        _ => None,
-    }
-}
-
 fn target(op: Operation, input: &Value) -> Result<Option<Target>> {
     let (field, tagging) = match op {
         Operation::CreateSession | Operation::ListSessions => return Ok(None),
@@ -175,7 +168,7 @@ fn target(op: Operation, input: &Value) -> Result<Option<Target>> {
         }
         _ => ("sessionIdentifier", false),
     };
-    let Some(Value::Str(raw)) = member(input, field) else {
+    let Some(Value::Str(raw)) = input.get(field) else {
         // A missing or mistyped identifier: the operation's own validation answers it.
         return Err(Error::validation(format!(
             "Invalid {field}: a string is required"
@@ -219,7 +212,7 @@ fn principal_context(principal: &Principal, region: &str) -> Context {
 
 /// `aws:RequestTag/<key>` and `aws:TagKeys` of the tags a request carries (or the keys it removes).
 fn request_tags(op: Operation, input: &Value, ctx: &mut Context) {
-    match (op, member(input, "tags"), member(input, "tagKeys")) {
+    match (op, input.get("tags"), input.get("tagKeys")) {
         (Operation::CreateSession | Operation::TagResource, Some(Value::Map(tags)), _) => {
             for (k, v) in tags {
                 if let Value::Str(v) = v {

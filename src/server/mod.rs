@@ -740,11 +740,8 @@ fn record(app: &AppState, arrival: &Arrival, bytes_in: usize, response: &Respons
 }
 
 fn str_member<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
-    match v {
-        Value::Map(items) => items.iter().find_map(|(k, v)| match v {
-            Value::Str(s) if k == key => Some(s.as_str()),
-            _ => None,
-        }),
+    match v.get(key) {
+        Some(Value::Str(s)) => Some(s),
         _ => None,
     }
 }
